@@ -1,0 +1,146 @@
+"""The decoder-only language model shared by every Molmo family: Qwen2 (qkv bias, grouped-query
+attention), OLMo-7B-1024 (qk-norm over the full q/k vectors, norm-after blocks, optional clip_qkv) and OLMoE
+(mixture-of-experts FFN). Token embeddings are the base matrix plus 128 new rows; logits cover only
+`embedding_size` ids, so the image special tokens can never be generated.
+
+    llm = Decoder(LLMConfig()); x = llm.embed(ids); logits, cache = llm(x, attention_mask=..., position_ids=...)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from molmo.model.config import LLMConfig
+from molmo.model.layers import RMSNorm, RotaryEmbedding, SwiGLU, apply_rotary, residual_dropout
+from molmo.model.moe import MoEFeedForward
+
+KVCache = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (k, v): [B, kv_heads, T, head_dim], k rotated
+
+
+class TokenEmbedding(nn.Module):
+    """Base vocabulary rows (`embedding`, frozen by the recipe) + `new_embedding` rows for special tokens."""
+
+    def __init__(self, cfg: LLMConfig):
+        super().__init__()
+        self.embedding = nn.Parameter(torch.zeros(cfg.embedding_size, cfg.d_model))
+        self.new_embedding = nn.Parameter(torch.zeros(cfg.additional_vocab_size, cfg.d_model))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        table = torch.cat([self.embedding, self.new_embedding], dim=0)
+        return F.embedding(ids.clamp(min=0), table)  # -1 padding ids read row 0 (masked later)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: LLMConfig):
+        super().__init__()
+        self.cfg = cfg
+        q_dim, kv_dim = cfg.heads * cfg.head_dim, cfg.kv_heads * cfg.head_dim
+        self.q_dim, self.kv_dim = q_dim, kv_dim
+        self.att_proj = nn.Linear(cfg.d_model, q_dim + 2 * kv_dim, bias=cfg.qkv_bias)  # rows [q; k; v]
+        self.attn_out = nn.Linear(q_dim, cfg.d_model, bias=False)
+        self.q_norm = RMSNorm(q_dim, cfg.norm_eps) if cfg.qk_norm else None
+        self.k_norm = RMSNorm(kv_dim, cfg.norm_eps) if cfg.qk_norm else None
+
+    def forward(self, x, cos, sin, mask, past: tuple[torch.Tensor, torch.Tensor] | None):
+        cfg = self.cfg
+        b, t, _ = x.shape
+        qkv = self.att_proj(x)
+        if cfg.clip_qkv is not None:
+            qkv = qkv.clamp(-cfg.clip_qkv, cfg.clip_qkv)
+        q, k, v = qkv.split([self.q_dim, self.kv_dim, self.kv_dim], dim=-1)
+        if self.q_norm is not None:  # over the whole q / k vectors, before splitting into heads
+            q, k = self.q_norm(q), self.k_norm(k)
+        q = q.view(b, t, cfg.heads, cfg.head_dim).transpose(1, 2)
+        k = k.view(b, t, cfg.kv_heads, cfg.head_dim).transpose(1, 2)
+        v = v.view(b, t, cfg.kv_heads, cfg.head_dim).transpose(1, 2)
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        present = (k, v)
+        group = cfg.heads // cfg.kv_heads
+        if group > 1:  # kv head j serves query heads j*G .. j*G+G-1
+            k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.attn_out(out.transpose(1, 2).reshape(b, t, self.q_dim)), present
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: LLMConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.attn = Attention(cfg)
+        self.attn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.ff_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.mlp = MoEFeedForward(cfg) if cfg.num_experts else SwiGLU(cfg.d_model, cfg.ffn_hidden)
+
+    def forward(self, x, cos, sin, mask, past=None, response_mask=None):
+        cfg = self.cfg
+
+        def drop(h):
+            return residual_dropout(h, cfg.residual_dropout, cfg.response_residual_dropout, response_mask,
+                                    self.training)
+
+        if cfg.norm_after:  # OLMo-1024 / OLMo2 style
+            a, present = self.attn(x, cos, sin, mask, past)
+            h = x + drop(self.attn_norm(a))
+            return h + drop(self.ff_norm(self.mlp(h))), present
+        a, present = self.attn(self.attn_norm(x), cos, sin, mask, past)
+        h = x + drop(a)
+        return h + drop(self.mlp(self.ff_norm(h))), present
+
+
+def build_attention_mask(
+    key_valid: torch.Tensor, q_len: int, subsegment_ids: torch.Tensor | None, dtype: torch.dtype
+) -> torch.Tensor:
+    """Additive mask [B, 1, q_len, K]: causal (queries are the last q_len keys), padding keys masked, and
+    the multi-annotation rule (query i sees key j only if subseg[i] <= subseg[j])."""
+    b, k_len = key_valid.shape
+    device = key_valid.device
+    q_pos = torch.arange(k_len - q_len, k_len, device=device)
+    allowed = q_pos[:, None] >= torch.arange(k_len, device=device)[None, :]  # [q, K]
+    allowed = allowed[None] & key_valid[:, None, :].bool()
+    if subsegment_ids is not None:
+        sub_q = subsegment_ids[:, -q_len:]
+        allowed = allowed & (sub_q[:, :, None] <= subsegment_ids[:, None, :])
+    mask = torch.zeros(b, 1, q_len, k_len, dtype=dtype, device=device)
+    return mask.masked_fill(~allowed[:, None], torch.finfo(dtype).min)
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: LLMConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = TokenEmbedding(cfg)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
+        self.ln_f = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.lm_head = nn.Linear(cfg.d_model, cfg.embedding_size, bias=False)
+        self.rotary = RotaryEmbedding(cfg.head_dim, cfg.rope_theta, cfg.max_position_embeddings)
+        self.activation_checkpointing = False
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        attention_mask: torch.Tensor,
+        position_ids: torch.Tensor,
+        subsegment_ids: torch.Tensor | None = None,
+        past_key_values: KVCache | None = None,
+        use_cache: bool = False,
+        response_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, KVCache | None]:
+        """x [B, T, d] embeddings; attention_mask [B, past+T] (1 = real token); position_ids [B, T]."""
+        mask = build_attention_mask(attention_mask, x.shape[1], subsegment_ids, x.dtype)
+        cos, sin = self.rotary(position_ids)
+        presents: KVCache = []
+        for i, block in enumerate(self.blocks):
+            past = past_key_values[i] if past_key_values is not None else None
+            if self.activation_checkpointing and self.training:
+                x, present = checkpoint(block, x, cos, sin, mask, past, response_mask, use_reentrant=False)
+            else:
+                x, present = block(x, cos, sin, mask, past, response_mask)
+            if use_cache:
+                presents.append(present)
+        logits = self.lm_head(self.ln_f(x))
+        return logits, (presents if use_cache else None)
