@@ -20,15 +20,20 @@ class LossParts(NamedTuple):
 
 
 def token_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per-position CE in fp32 (labels < 0 give 0)."""
-    flat = logits.float().reshape(-1, logits.shape[-1])
-    ce = F.cross_entropy(flat, labels.reshape(-1).clamp(min=0), reduction="none").view(labels.shape)
-    return ce * (labels >= 0)
+    """Per-position CE in fp32. Labels outside the output vocabulary (-1 padding, image special tokens,
+    which always carry weight 0) give 0."""
+    vocab = logits.shape[-1]
+    valid = (labels >= 0) & (labels < vocab)
+    flat = logits.float().reshape(-1, vocab)
+    ce = F.cross_entropy(flat, torch.where(valid, labels, 0).reshape(-1), reduction="none").view(labels.shape)
+    return ce * valid
 
 
 def token_loss(logits: torch.Tensor, labels: torch.Tensor, loss_masks: torch.Tensor,
                z_loss_weight: float = 0.0) -> LossParts:
     w = loss_masks.float() * (labels >= 0)
+    if bool(((labels >= logits.shape[-1]) & (w > 0)).any()):
+        raise ValueError("a loss-weighted label is outside the output vocabulary (only image tokens may be)")
     ce = token_ce(logits, labels)
     z = torch.zeros((), device=logits.device)
     if z_loss_weight:
