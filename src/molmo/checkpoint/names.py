@@ -68,36 +68,21 @@ def to_ours(state: dict[str, torch.Tensor], config: MolmoConfig) -> dict[str, to
 
 
 def to_released(state: dict[str, torch.Tensor], config: MolmoConfig) -> dict[str, torch.Tensor]:
-    """Inverse of `to_ours` (used by the converters' round-trip tests and for export)."""
-    inverse: dict[str, str] = {}
-    for name in state:
+    """Inverse of `to_ours` (used for export and the converters' round-trip tests)."""
+    expert_names = {v: k for k, v in _EXPERT_TO_OURS.items()}
+    out = {}
+    for name, tensor in state.items():
         m = re.match(r"^llm\.blocks\.(\d+)\.mlp\.(w_gate|w_up|w_down)$", name)
         if m:
-            kind = {v: k for k, v in _EXPERT_TO_OURS.items()}[m.group(2)]
-            inverse[name] = f"model.transformer.blocks.{m.group(1)}.ffn.experts.mlp.{kind}"
-    out = {}
-    probe = _probe_names(state, config)
-    for name, tensor in state.items():
-        if name in inverse:
-            t = tensor.transpose(1, 2) if name.endswith("w_down") else tensor
-            out[inverse[name]] = t.reshape(-1, t.shape[-1]).contiguous()
-        else:
-            out[probe[name]] = tensor
+            t = tensor.transpose(1, 2) if m.group(2) == "w_down" else tensor
+            released = f"model.transformer.blocks.{m.group(1)}.ffn.experts.mlp.{expert_names[m.group(2)]}"
+            out[released] = t.reshape(-1, t.shape[-1]).contiguous()
+            continue
+        released = next((c for c in _released_candidates(name) if released_to_ours_name(c) == name), None)
+        if released is None:
+            raise KeyError(f"no released name for parameter {name!r}")
+        out[released] = tensor
     return out
-
-
-def _probe_names(state: dict[str, torch.Tensor], config: MolmoConfig) -> dict[str, str]:
-    """Our name -> released name, found by mapping every candidate released name forward."""
-    candidates = {}
-    n_llm = config.llm.layers
-    for name in state:
-        for released in _released_candidates(name):
-            if released_to_ours_name(released) == name:
-                candidates[name] = released
-                break
-        else:
-            raise KeyError(f"no released name for parameter {name!r} (model has {n_llm} LLM layers)")
-    return candidates
 
 
 def _released_candidates(ours: str) -> list[str]:

@@ -35,6 +35,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         return img
     if mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        if img.mode == "RGB":
+            return img
         mode = img.mode
     if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = img.convert("RGBA")

@@ -1,0 +1,136 @@
+"""Model behaviour: KV-cache decoding, batching, bf16, MoE math, attention masks, configs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from molmo.model.config import from_hf_config, molmo_7b_d, molmo_7b_o, molmoe_1b, preset, tiny_moe, tiny_qwen2
+from molmo.model.generation import generate
+from molmo.model.llm import build_attention_mask
+from molmo.model.molmo import Molmo
+
+
+def random_model(cfg, seed=0):
+    torch.manual_seed(seed)
+    model = Molmo(cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.2)
+    return model.eval()
+
+
+def random_images(cfg, n_crops, seed):
+    g = torch.Generator().manual_seed(seed)
+    v = cfg.vision
+    images = torch.randn(1, n_crops, v.num_patches, v.patch_dim, generator=g)
+    masks = torch.ones(1, n_crops, v.num_patches)
+    tokens = (v.grid[0] // 2) * (v.grid[1] // 2)
+    idx = torch.arange(1, 1 + n_crops * tokens).view(1, n_crops, tokens)
+    return images, masks, idx
+
+
+def test_kv_cache_decoding_equals_full_forward():
+    cfg = tiny_qwen2()
+    model = random_model(cfg)
+    images, masks, idx = random_images(cfg, 2, seed=1)
+    prompt = torch.randint(0, 500, (1, 1 + idx.numel() + 5))
+    out = generate(model, {"input_ids": prompt, "images": images, "image_masks": masks, "image_input_idx": idx},
+                   max_new_tokens=6)
+    full = torch.cat([prompt, out.sequences], dim=1)
+    with torch.no_grad():
+        logits = model(full, images=images, image_masks=masks, image_input_idx=idx).logits
+    greedy = logits[0, prompt.shape[1] - 1:-1].argmax(-1)
+    assert torch.equal(greedy, out.sequences[0])
+
+
+def test_batch_equals_single_with_different_crop_counts():
+    cfg = tiny_qwen2()
+    model = random_model(cfg)
+    rows = []
+    for n_crops, n_text, seed in ((3, 4, 1), (1, 9, 2)):
+        images, masks, idx = random_images(cfg, n_crops, seed)
+        ids = torch.randint(0, 500, (1, 1 + idx.numel() + n_text), generator=torch.Generator().manual_seed(seed))
+        rows.append((ids, images, masks, idx))
+    singles = [generate(model, {"input_ids": i, "images": im, "image_masks": m, "image_input_idx": x},
+                        max_new_tokens=5).sequences[0] for i, im, m, x in rows]
+    t = max(r[0].shape[1] for r in rows)
+    n = max(r[1].shape[1] for r in rows)
+    ids = torch.full((2, t), -1)
+    images = torch.full((2, n, *rows[0][1].shape[2:]), -1.0)
+    masks = torch.full((2, n, rows[0][2].shape[2]), -1.0)
+    idx = torch.full((2, n, rows[0][3].shape[2]), -1)
+    for b, (i, im, m, x) in enumerate(rows):
+        ids[b, : i.shape[1]] = i[0]
+        images[b, : im.shape[1]], masks[b, : m.shape[1]], idx[b, : x.shape[1]] = im[0], m[0], x[0]
+    batched = generate(model, {"input_ids": ids, "images": images, "image_masks": masks, "image_input_idx": idx},
+                       max_new_tokens=5)
+    for b in range(2):
+        assert torch.equal(batched.sequences[b], singles[b])
+
+
+def test_bf16_forward_runs_and_is_close():
+    cfg = tiny_qwen2()
+    model = random_model(cfg)
+    ids = torch.randint(0, 500, (1, 12))
+    with torch.no_grad():
+        ref = model(ids).logits
+        low = model.to(torch.bfloat16)(ids).logits
+    assert low.dtype == torch.bfloat16
+    assert torch.isfinite(low).all()
+    assert (low.float() - ref).abs().max() < 0.1 * ref.abs().max()
+
+
+def test_moe_matches_naive_per_token_loop():
+    cfg = tiny_moe()
+    model = random_model(cfg)
+    moe = model.llm.blocks[0].mlp
+    x = torch.randn(2, 5, cfg.llm.d_model)
+    with torch.no_grad():
+        got = moe(x)
+        want = torch.zeros_like(x)
+        probs = torch.softmax(moe.router(x).float(), -1)
+        for b in range(2):
+            for t in range(5):
+                w, e = probs[b, t].topk(cfg.llm.experts_top_k)
+                for wi, ei in zip(w, e):
+                    h = torch.nn.functional.silu(moe.w_gate[ei] @ x[b, t]) * (moe.w_up[ei] @ x[b, t])
+                    want[b, t] += wi * (moe.w_down[ei] @ h)
+    assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_attention_mask_subsegment_rule():
+    sub = torch.tensor([[10000, 10000, 1, 1, 2, 2]])
+    mask = build_attention_mask(torch.ones(1, 6, dtype=torch.bool), 6, sub, torch.float32)[0, 0] == 0
+    # conversation 2 sees the image and itself, not conversation 1; image tokens see only the image
+    assert mask[4].tolist() == [True, True, False, False, True, False]
+    assert mask[3].tolist() == [True, True, True, True, False, False]
+    assert mask[1].tolist() == [True, True, False, False, False, False]
+
+
+def test_prompt_longer_than_context_is_rejected():
+    cfg = tiny_qwen2()
+    cfg = cfg.replace(llm=cfg.llm.__class__(**{**cfg.llm.__dict__, "max_position_embeddings": 16}))
+    model = random_model(cfg)
+    with pytest.raises(ValueError, match="exceeds the model context"):
+        generate(model, {"input_ids": torch.zeros(1, 14, dtype=torch.long)}, max_new_tokens=4)
+
+
+def test_released_presets_parameter_count():
+    # arch-spec §0: Molmo-7B-D has 8,021,025,280 parameters (checked against the released index)
+    with torch.device("meta"):
+        model = Molmo(molmo_7b_d())
+    assert sum(p.numel() for p in model.parameters()) == 8_021_025_280
+    assert molmo_7b_o().llm.norm_after and molmoe_1b().llm.num_experts == 64
+    with pytest.raises(ValueError, match="unknown model preset"):
+        preset("molmo-8b")
+
+
+def test_hf_config_round_trip(conformance_dir):
+    raw = json.loads((conformance_dir / "models" / "tiny_olmo" / "config.json").read_text())
+    cfg = from_hf_config(raw)
+    assert cfg.llm.qk_norm and cfg.llm.norm_after and cfg.llm.kv_heads == 5
+    assert cfg.vision.num_positions == 577 and cfg.image_token_ids()["<im_patch>"] == 386
+    assert from_hf_config(cfg.to_dict()) == cfg
