@@ -242,8 +242,13 @@ def from_hf_config(cfg: dict[str, Any]) -> MolmoConfig:
     vb = cfg.get("vision_backbone")
     if vb:
         act = vb.get("image_mlp_activations", "quick_gelu")
+        kind = vb.get("kind") or ("siglip" if act == "gelu_pytorch_tanh" else "clip")
         vision = VisionConfig(
-            kind="siglip" if act == "gelu_pytorch_tanh" else "clip",
+            kind=kind,
+            class_token=kind != "siglip",
+            pre_ln=kind == "clip",
+            patch_bias=kind != "clip",
+            layer_scale=kind == "dino",
             image_size=tuple(vb.get("image_default_input_size", (336, 336))),
             patch_size=vb.get("image_patch_size", 14),
             width=vb.get("image_emb_dim", 1024),
