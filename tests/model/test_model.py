@@ -74,10 +74,12 @@ def test_batch_equals_single_with_different_crop_counts():
 def test_bf16_forward_runs_and_is_close():
     cfg = tiny_qwen2()
     model = random_model(cfg)
-    ids = torch.randint(0, 500, (1, 12))
+    images, masks, idx = random_images(cfg, 2, seed=1)
+    ids = torch.randint(0, 500, (1, 1 + idx.numel() + 5))
+    kw = dict(image_masks=masks, image_input_idx=idx)
     with torch.no_grad():
-        ref = model(ids).logits
-        low = model.to(torch.bfloat16)(ids).logits
+        ref = model(ids, images=images, **kw).logits
+        low = model.to(torch.bfloat16)(ids, images=images.bfloat16(), **kw).logits
     assert low.dtype == torch.bfloat16
     assert torch.isfinite(low).all()
     assert (low.float() - ref).abs().max() < 0.1 * ref.abs().max()
@@ -134,3 +136,32 @@ def test_hf_config_round_trip(conformance_dir):
     assert cfg.llm.qk_norm and cfg.llm.norm_after and cfg.llm.kv_heads == 5
     assert cfg.vision.num_positions == 577 and cfg.image_token_ids()["<im_patch>"] == 386
     assert from_hf_config(cfg.to_dict()) == cfg
+
+
+def test_left_padded_batch_matches_unpadded_forward():
+    model = random_model(tiny_qwen2())
+    ids = torch.randint(0, 500, (1, 7))
+    padded = torch.cat([torch.full((1, 3), -1), ids], dim=1)
+    with torch.no_grad():
+        want = model(ids).logits
+        got = model(padded).logits[:, 3:]
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+def test_sampling_stop_strings_and_streaming():
+    model = random_model(tiny_qwen2())
+    ids = torch.randint(0, 500, (2, 6))
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    a = generate(model, {"input_ids": ids}, max_new_tokens=8, temperature=1.0, top_p=0.9, generator=g1)
+    b = generate(model, {"input_ids": ids}, max_new_tokens=8, temperature=1.0, top_p=0.9, generator=g2)
+    assert a.tokens == b.tokens  # seeded sampling is reproducible
+    streamed = []
+    greedy = generate(model, {"input_ids": ids[:1]}, max_new_tokens=8, on_token=lambda r, t: streamed.append(t))
+    assert streamed == greedy.tokens[0]
+    decode = lambda toks: "".join(f"<{t}>" for t in toks)  # noqa: E731
+    toks = greedy.tokens[0]
+    first = toks.index(toks[2])  # where that token (hence its text) first appears
+    cut = generate(model, {"input_ids": ids[:1]}, max_new_tokens=8, stop_strings=[decode([toks[2]])], decode=decode)
+    assert cut.tokens[0] == toks[:first] and cut.finish_reasons == ["stop"]
+    eos = generate(model, {"input_ids": ids[:1]}, max_new_tokens=8, eos_token_ids=[toks[1]])
+    assert eos.tokens[0] == toks[: toks.index(toks[1])] and eos.finish_reasons == ["stop"]

@@ -110,8 +110,9 @@ class VisionTransformer(nn.Module):
             cls = self.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
             x = torch.cat([cls, x], dim=1)
         x = x + self._positions(patches.shape[1]).to(x.dtype)[None]
-        if self.pre_ln is not None:
-            x = self.pre_ln(x.float()).to(x.dtype) if x.dtype != torch.float32 else self.pre_ln(x)
+        if self.pre_ln is not None:  # in fp32, as the released code does
+            ln = self.pre_ln
+            x = F.layer_norm(x.float(), ln.normalized_shape, ln.weight.float(), ln.bias.float(), ln.eps).to(x.dtype)
         hidden = []
         for block in self.blocks:
             x = block(x)
