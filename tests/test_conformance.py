@@ -7,7 +7,7 @@ import pytest
 from molmo.conformance import PARTS, run_parts
 
 
-@pytest.mark.parametrize("part", ["preprocess", "forward"])
+@pytest.mark.parametrize("part", ["preprocess", "forward", "metrics"])
 def test_conformance_part_passes(conformance_dir, part):
     results = run_parts(conformance_dir, [part])
     assert results, f"no {part} cases found"

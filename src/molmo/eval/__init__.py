@@ -1,0 +1,1 @@
+"""Evaluation: metrics equal to the official evaluators, benchmarks, `molmo eval`, Elo and caption F1."""
