@@ -1,0 +1,171 @@
+"""The own-data format: a JSONL file, one annotation per line, image paths relative to the file; lines with
+the same image become one multi-annotation example. Shapes:
+
+    {"image": "a.jpg", "question": "What colour is the car?", "answer": "red"}        (+ "metric", "style")
+    {"image": "a.jpg", "task": "point", "label": "red circle", "points": [[412.5, 220.0], [80, 310, 12]]}
+    {"image": "a.jpg", "task": "count", "label": "dog", "points": []}
+    {"image": "a.jpg", "task": "caption", "answer": "A long description …"}
+    {"image": "a.jpg", "messages": [{"role": "user", "content": "…"}, {"role": "assistant", "content": "…"}]}
+
+Points are [x, y] or [x, y, r] in pixels of the stored image; point/count lines may carry a "question".
+A line may also carry "meta" (free-form JSON, e.g. a generator's scene description) and "options" /
+"answer_idx" for multiple choice.
+
+    examples = read_own_data("train.jsonl")          # raises OwnDataError listing every bad line
+    problems = validate_own_data("train.jsonl")      # ["train.jsonl:3: unknown field 'lable'", ...]
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from pathlib import Path
+
+from PIL import Image
+
+from molmo.data.example import METRICS, Annotation, RawExample
+
+TASKS = ("point", "count", "caption")
+ALLOWED = {"image", "question", "answer", "metric", "style", "task", "label", "points", "messages", "meta",
+           "options", "answer_idx", "weight", "id"}
+
+
+class OwnDataError(ValueError):
+    """An own-data file has invalid lines; `problems` lists every one as `file:line: reason`."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        shown = "\n".join(problems[:50]) + (f"\n… and {len(problems) - 50} more" if len(problems) > 50 else "")
+        super().__init__(f"{len(problems)} invalid line(s):\n{shown}")
+
+
+def _check_points(points, size) -> str | None:
+    if not isinstance(points, list):
+        return "'points' must be a list of [x, y] or [x, y, r]"
+    for p in points:
+        if not isinstance(p, list) or len(p) not in (2, 3) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p):
+            return f"bad point {p!r}: expected [x, y] or [x, y, r] numbers"
+        if size is not None:
+            w, h = size
+            if not (0 <= p[0] <= w and 0 <= p[1] <= h):
+                return f"point {p!r} lies outside the {w}x{h} image"
+        if len(p) == 3 and p[2] <= 0:
+            return f"point {p!r} has a non-positive radius"
+    return None
+
+
+def _line_problem(row: dict, root: Path, sizes: dict) -> str | None:
+    unknown = sorted(set(row) - ALLOWED)
+    if unknown:
+        return f"unknown field(s) {unknown}; allowed: {sorted(ALLOWED)}"
+    if not isinstance(row.get("image"), str) or not row["image"]:
+        return "missing 'image' (a path relative to the JSONL file)"
+    path = root / row["image"]
+    if row["image"] not in sizes:
+        try:
+            with Image.open(path) as im:
+                sizes[row["image"]] = im.size
+        except FileNotFoundError:
+            sizes[row["image"]] = None
+            return f"image file {row['image']!r} not found"
+        except Exception as e:  # noqa: BLE001 - any unreadable image
+            sizes[row["image"]] = None
+            return f"image file {row['image']!r} is not a readable image ({e.__class__.__name__})"
+    size = sizes[row["image"]]
+    if size is None:
+        return f"image file {row['image']!r} is missing or unreadable"
+    if "metric" in row and row["metric"] not in METRICS:
+        return f"unknown metric {row['metric']!r}; expected one of {list(METRICS)}"
+    task = row.get("task")
+    if task is not None:
+        if task not in TASKS:
+            return f"unknown task {task!r}; expected one of {list(TASKS)}"
+        if task in ("point", "count"):
+            if not isinstance(row.get("label"), str) or not row["label"].strip():
+                return f"'{task}' lines need a non-empty 'label'"
+            if "points" not in row:
+                return f"'{task}' lines need 'points' (use [] when the object is absent)"
+            return _check_points(row["points"], size)
+        if not isinstance(row.get("answer"), str) or not row["answer"].strip():
+            return "'caption' lines need a non-empty 'answer'"
+        return None
+    if "messages" in row:
+        msgs = row["messages"]
+        if not isinstance(msgs, list) or not msgs:
+            return "'messages' must be a non-empty list"
+        for i, m in enumerate(msgs):
+            if not isinstance(m, dict) or m.get("role") not in ("user", "assistant") or not isinstance(m.get("content"), str):
+                return f"message {i} must be {{'role': 'user'|'assistant', 'content': str}}"
+            if m["role"] != ("user" if i % 2 == 0 else "assistant"):
+                return f"message {i} should come from the {'user' if i % 2 == 0 else 'assistant'} (turns alternate, user first)"
+        return None
+    if not isinstance(row.get("question"), str) or not row["question"].strip():
+        return "a question/answer line needs a non-empty 'question' (or give 'task' or 'messages')"
+    if not isinstance(row.get("answer"), str):
+        return "a question/answer line needs an 'answer' string"
+    if row.get("metric") == "mc" and not isinstance(row.get("options"), list):
+        return "'mc' lines need an 'options' list"
+    return None
+
+
+def _parse(path: Path) -> tuple[list[tuple[int, dict]], list[str]]:
+    rows, problems, sizes = [], [], {}
+    if not path.is_file():
+        raise OwnDataError([f"{path}: no such file"])
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            problems.append(f"{path}:{n}: invalid JSON ({e.msg})")
+            continue
+        if not isinstance(row, dict):
+            problems.append(f"{path}:{n}: each line must be a JSON object")
+            continue
+        problem = _line_problem(row, path.parent, sizes)
+        if problem:
+            problems.append(f"{path}:{n}: {problem}")
+        else:
+            row["_size"] = sizes[row["image"]]
+            rows.append((n, row))
+    if not rows and not problems:
+        problems.append(f"{path}: no annotation lines")
+    return rows, problems
+
+
+def validate_own_data(path: str | Path) -> list[str]:
+    try:
+        return _parse(Path(path))[1]
+    except OwnDataError as e:
+        return e.problems
+
+
+def row_to_annotation(row: dict) -> Annotation:
+    task = row.get("task")
+    common = dict(style=row.get("style"), metric=row.get("metric"), weight=float(row.get("weight", 1.0)),
+                  meta=row.get("meta") or {}, question=row.get("question"))
+    if task in ("point", "count"):
+        return Annotation(kind=task, label=row["label"], points=row["points"], **common)
+    if task == "caption":
+        return Annotation(kind="caption", answer=row["answer"], **common)
+    if "messages" in row:
+        return Annotation(kind="messages", messages=row["messages"], **common)
+    if row.get("metric") == "mc":
+        return Annotation(kind="mc", answer=row["answer"], options=row["options"],
+                          answer_idx=row.get("answer_idx"), **common)
+    return Annotation(kind="qa", answer=row["answer"], **common)
+
+
+def read_own_data(path: str | Path) -> list[RawExample]:
+    """Valid files only: every bad line is reported at once (OwnDataError)."""
+    path = Path(path)
+    rows, problems = _parse(path)
+    if problems:
+        raise OwnDataError(problems)
+    grouped: "OrderedDict[str, list[dict]]" = OrderedDict()
+    for _, row in rows:
+        grouped.setdefault(row["image"], []).append(row)
+    return [RawExample(image=path.parent / image, annotations=[row_to_annotation(r) for r in group],
+                       image_size=tuple(group[0]["_size"]), source=str(path), id=image)
+            for image, group in grouped.items()]
