@@ -62,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         module.add_arguments(parser, command)
     else:
         module.add_arguments(parser)
-    args = parser.parse_args(argv[1:])
+    if getattr(module, "ACCEPTS_OVERRIDES", False):  # `molmo train PRESET --a.b=c …`
+        args, args.overrides = parser.parse_known_args(argv[1:])
+    else:
+        args = parser.parse_args(argv[1:])
     return int(module.run(args) or 0)
 
 

@@ -118,7 +118,10 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 2048, min_freque
     """Byte-level BPE on the given texts, with `<|endoftext|>` and the five image tokens as added tokens
     (placed right after the learned vocabulary, so they map to the model's new embedding rows)."""
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # Digits are split one by one so numbers (coordinates, counts, times) are composed digit by digit,
+    # which a small model learns far more easily than thousands of whole-number tokens.
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False)])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
                                   special_tokens=["<|endoftext|>"],

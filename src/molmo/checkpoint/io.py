@@ -98,13 +98,20 @@ def load_molmo(path: str | Path, dtype: torch.dtype = torch.float32, device: str
 
 def save_molmo(model: Molmo, path: str | Path, extra_files: dict[str, str | Path] | None = None) -> Path:
     """Write model.safetensors + config.json (+ extra files, name -> source path) atomically."""
+    return save_state(model.state_dict(), model.config, path, extra_files)
+
+
+def save_state(state: dict[str, torch.Tensor], config: MolmoConfig, path: str | Path,
+               extra_files: dict[str, str | Path] | None = None) -> Path:
+    """`save_molmo` for a state dict (e.g. gathered from a sharded model): the directory is replaced whole,
+    so a kill during the write leaves the previous checkpoint intact."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+        state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
         save_file(state, str(tmp / "model.safetensors"))
-        (tmp / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2))
+        (tmp / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         for name, src in (extra_files or {}).items():
             shutil.copyfile(src, tmp / name)
         if path.exists():

@@ -186,7 +186,17 @@ def tiny_moe() -> MolmoConfig:
     return MolmoConfig(vision=vision, connector=ConnectorConfig(vit_layers=(-1, -2)), llm=llm, eos_token_id=299)
 
 
+def tiny_molmo() -> MolmoConfig:
+    """The embedded default model (~12M parameters, shipped in bf16): 112-px crops of 14-px patches, a
+    6-layer ViT of width 192 and a 6-layer Qwen2-style decoder of width 320 with a 1024-token vocabulary."""
+    vision = VisionConfig(image_size=(112, 112), width=192, layers=6, heads=3, head_dim=64, mlp_dim=768)
+    llm = LLMConfig(d_model=320, layers=6, heads=5, kv_heads=5, head_dim=64, ffn_hidden=864, rope_theta=1e4,
+                    vocab_size=1024, embedding_size=1024, max_position_embeddings=1024)
+    return MolmoConfig(vision=vision, connector=ConnectorConfig(vit_layers=(-1, -3)), llm=llm)
+
+
 PRESETS = {
+    "tiny-molmo": tiny_molmo,
     "molmo-7b-d": molmo_7b_d,
     "molmo-7b-o": molmo_7b_o,
     "molmo-72b": molmo_72b,

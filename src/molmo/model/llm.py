@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from molmo.model.config import LLMConfig
+from molmo.model.flex import flex_attention_forward, flex_block_mask
 from molmo.model.layers import RMSNorm, RotaryEmbedding, SwiGLU, apply_rotary, residual_dropout
 from molmo.model.moe import MoEFeedForward
 
@@ -63,7 +64,10 @@ class Attention(nn.Module):
         group = cfg.heads // cfg.kv_heads
         if group > 1:  # kv head j serves query heads j*G .. j*G+G-1
             k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        if isinstance(mask, torch.Tensor) or mask is None:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        else:  # a FlexAttention BlockMask (training on GPU)
+            out = flex_attention_forward(q, k, v, mask)
         return self.attn_out(out.transpose(1, 2).reshape(b, t, self.q_dim)), present
 
 
@@ -119,6 +123,7 @@ class Decoder(nn.Module):
         self.lm_head = nn.Linear(cfg.d_model, cfg.embedding_size, bias=False)
         self.rotary = RotaryEmbedding(cfg.head_dim, cfg.rope_theta, cfg.max_position_embeddings)
         self.activation_checkpointing = False
+        self.attention_backend = "sdpa"  # "flex": FlexAttention block mask (training without a KV cache)
 
     def forward(
         self,
@@ -131,7 +136,10 @@ class Decoder(nn.Module):
         response_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, KVCache | None]:
         """x [B, T, d] embeddings; attention_mask [B, past+T] (1 = real token); position_ids [B, T]."""
-        mask = build_attention_mask(attention_mask, x.shape[1], subsegment_ids, x.dtype)
+        if self.attention_backend == "flex" and past_key_values is None and not use_cache:
+            mask = flex_block_mask(attention_mask, subsegment_ids)
+        else:
+            mask = build_attention_mask(attention_mask, x.shape[1], subsegment_ids, x.dtype)
         cos, sin = self.rotary(position_ids)
         presents: KVCache = []
         for i, block in enumerate(self.blocks):

@@ -1,0 +1,44 @@
+"""Random initialisation for models trained from scratch (the released models start from pre-trained ViT
+and LLM weights instead): normal(0, std) for weight matrices and embeddings, zero biases, unit norms,
+residual output projections scaled by 1/sqrt(2·layers) so activations stay O(1) with depth, and the
+projector's output rescaled so image tokens start at the scale of the text embeddings (with a plain 0.02
+init they come out ~100x smaller, and a small model then learns to ignore them).
+
+    model = Molmo(config); init_weights(model, seed=0)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+RESIDUAL_OUTPUTS = ("attn_out.weight", "attention.wo.weight", "feed_forward.w2.weight", "mlp.w2.weight")
+
+
+@torch.no_grad()
+def init_weights(model: nn.Module, seed: int = 0, std: float = 0.02) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    layers = model.config.llm.layers
+    for name, p in model.named_parameters():
+        if p.dim() == 1:
+            is_norm = "norm" in name or "ln_" in name or "_ln" in name
+            p.fill_(1.0 if is_norm and name.endswith("weight") else 0.0)
+            continue
+        scale = std / math.sqrt(2 * layers) if name.endswith(RESIDUAL_OUTPUTS) else std
+        p.copy_(torch.randn(p.shape, generator=gen) * scale)
+    match_image_token_scale(model, gen)
+
+
+@torch.no_grad()
+def match_image_token_scale(model: nn.Module, gen: torch.Generator) -> float:
+    """Rescale the projector's last layer so image features have the text embeddings' RMS on random
+    crops; returns the factor applied."""
+    vcfg = model.config.vision
+    crops = torch.rand((2, 1, vcfg.num_patches, vcfg.patch_dim), generator=gen) * 2 - 1
+    features = model.vision(crops, torch.ones(2, 1, vcfg.num_patches))
+    target = model.llm.embed.embedding.float().pow(2).mean().sqrt()
+    factor = float(target / features.float().pow(2).mean().sqrt().clamp(min=1e-12))
+    model.vision.projector.w2.weight.mul_(factor)
+    return factor

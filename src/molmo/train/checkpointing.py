@@ -1,0 +1,105 @@
+"""Training checkpoints: torch DCP (sharded, every rank writes its part) for resume, and the export of the
+final model to our safetensors format.
+
+A checkpoint is written to `checkpoints/step_N.tmp/`, then renamed to `step_N/` and `checkpoints/latest`
+is replaced atomically, so a kill during a save leaves the previous checkpoint usable. Only the newest
+`KEEP` checkpoints are kept.
+
+    step = resume(out_dir, model, optimizer)      # 0 when there is nothing to resume
+    save(out_dir, step, model, optimizer, rank)
+    export(out_dir / "model", model, tokenizer_dir, processor, rank)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import warnings
+
+import torch
+import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint import DefaultLoadPlanner
+from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict, get_state_dict,
+                                                     set_state_dict)
+
+from molmo.checkpoint.io import save_state
+
+KEEP = 1
+# Single-process runs use DCP without a process group, which it announces on every call.
+warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+
+
+def _barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def latest(out: Path) -> Path | None:
+    pointer = Path(out) / "checkpoints" / "latest"
+    if not pointer.exists():
+        return None
+    path = pointer.parent / pointer.read_text().strip()
+    return path if path.is_dir() else None
+
+
+def save(out: Path, step: int, model, optimizer, rank: int) -> Path:
+    root = Path(out) / "checkpoints"
+    final, tmp = root / f"step_{step:07d}", root / f"step_{step:07d}.tmp"
+    if rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    _barrier()
+    model_state, optim_state = get_state_dict(model, optimizer)
+    dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=str(tmp))
+    _barrier()
+    if rank == 0:
+        (tmp / "trainer_state.json").write_text(json.dumps({"step": step}))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        pointer = root / "latest.tmp"
+        pointer.write_text(final.name)
+        os.replace(pointer, root / "latest")
+        for old in sorted(root.glob("step_*"))[:-KEEP]:
+            if old != final:
+                shutil.rmtree(old, ignore_errors=True)
+    _barrier()
+    return final
+
+
+def resume(out: Path, model, optimizer) -> int:
+    path = latest(out)
+    if path is None:
+        return 0
+    model_state, optim_state = get_state_dict(model, optimizer)
+    state = {"model": model_state, "optim": optim_state}
+    saved = dcp.FileSystemReader(str(path)).read_metadata().state_dict_metadata
+    missing = [k for k in model_state if f"model.{k}" not in saved]
+    if missing:
+        raise RuntimeError(f"checkpoint {path} does not match the model: missing {missing[:5]}")
+    # Partial load: parameters that never received a gradient (e.g. an unused ViT layer) have no
+    # optimizer state in the checkpoint and keep their fresh state.
+    dcp.load(state, checkpoint_id=str(path), planner=DefaultLoadPlanner(allow_partial_load=True))
+    set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
+    step = json.loads((path / "trainer_state.json").read_text())["step"]
+    if not dist.is_initialized() or dist.get_rank() == 0:
+        print(f"resumed from {path} (step {step})", flush=True)
+    return step
+
+
+def export(path: Path, model, tokenizer_dir: Path, processor, rank: int) -> Path:
+    """Gather the full state dict (all ranks take part) and write our format from rank 0."""
+    state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if rank == 0:
+        extra = {"tokenizer.json": Path(tokenizer_dir) / "tokenizer.json"}
+        tmp_pre = Path(path).parent / "preprocessor_config.json.tmp"
+        tmp_pre.write_text(json.dumps(processor.config.to_dict(), indent=2))
+        extra["preprocessor_config.json"] = tmp_pre
+        config = getattr(model, "config")
+        save_state({k: v.to(torch.float32) for k, v in state.items()}, config, path, extra)
+        tmp_pre.unlink()
+    _barrier()
+    return Path(path)

@@ -1,0 +1,173 @@
+"""Training configuration: small frozen dataclasses for the optimizer, the data and the run, plus dotted
+command-line overrides (`--optim.connector.lr=1e-4`, `--data.sequence_length=512`, `--steps=100`).
+
+    cfg = presets.get("tiny-sft")
+    cfg = apply_overrides(cfg, ["--steps=50", "--optim.llm.lr=3e-4"])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A bad preset name, override or config value."""
+
+
+@dataclass(frozen=True)
+class GroupOptim:
+    lr: float
+    warmup: int
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Per-group AdamW settings (recipe-spec §3.1): connector / vit / llm peaks and warm-ups, cosine decay to
+    `final_lr_fraction` of the peak at the last step, clipping per group."""
+    connector: GroupOptim = GroupOptim(2e-4, 200)
+    vit: GroupOptim = GroupOptim(6e-6, 2000)
+    llm: GroupOptim = GroupOptim(2e-5, 2000)
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = 1e-6
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    final_lr_fraction: float = 0.1
+    freeze_embedding: bool = True  # the LLM's original input embedding (the released recipe)
+    freeze_vit: bool = False
+    freeze_llm: bool = False
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """One dataset of a mixture. kind: `generator:<points|clocks|docs|captions>` (made on the fly from
+    `seed`), `owndata` (a JSONL file at `path`), or a reader name from `molmo.data.pixmo` /
+    `molmo.data.academic` (`pixmo:cap`, `academic:chartqa`, …) reading a local copy at `path`."""
+    name: str
+    kind: str
+    path: str = ""
+    size: int = 0  # generator: number of distinct images; readers: 0 = all rows
+    rate: float | None = None  # None: proportional to sqrt(size) within the mixture
+    options: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    sources: tuple[DataSource, ...] = ()
+    validation: tuple[DataSource, ...] = ()
+    stage: str = "sft"  # "pretrain" (caption prefixes, no roles) | "sft"
+    sequence_length: int = 2304
+    max_crops: int = 12
+    multi_annotation_weighting: str = "root_subsegments"
+    num_workers: int = 0
+    seed: int = 6198
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "tiny-qwen2"  # a model preset name (molmo.model.config.PRESETS) when `init` is empty
+    init: str = ""  # a checkpoint directory (our format or released HF Molmo) to start from
+    tokenizer: str = ""  # directory with tokenizer.json; default: the init checkpoint's
+    preprocessor: dict[str, Any] = field(default_factory=dict)  # PreprocessorConfig overrides
+    data: DataConfig = DataConfig()
+    optim: OptimConfig = OptimConfig()
+    steps: int = 1000
+    global_batch: int = 128  # examples per optimizer step, over all ranks
+    micro_batch: int = 4  # examples per forward/backward on one rank
+    seed: int = 6198
+    residual_dropout: float = 0.0
+    response_residual_dropout: float = 0.1
+    z_loss: float = 1e-4
+    precision: str = "bf16"  # "bf16": autocast bf16 with fp32 master weights and reductions; "fp32"
+    activation_checkpointing: bool = False
+    attention: str = "auto"  # "sdpa" (dense mask), "flex" (FlexAttention block mask; GPU), "auto"
+    compile: bool = False
+    out_dir: str = "runs/run"
+    save_every: int = 1000
+    eval_every: int = 0  # validation loss every N steps (0 = never)
+    eval_batches: int = 8
+    log_every: int = 1
+    tensorboard: bool = False
+    wandb: str = ""  # a W&B project name; empty = off
+    export: bool = True  # write a safetensors checkpoint (our format) at the end
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def from_dict(cls: type, d: dict[str, Any]) -> Any:
+    """Rebuild a (nested) config dataclass from `to_dict()` output."""
+    hints = typing.get_type_hints(cls)
+    kw = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in d:
+            continue
+        kw[f.name] = _convert(hints[f.name], d[f.name], f.name)
+    unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} field(s): {sorted(unknown)}")
+    return cls(**kw)
+
+
+def _convert(tp: Any, value: Any, name: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value) if isinstance(value, dict) else value
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, name) for v in value)
+        return tuple(_convert(a, v, name) for a, v in zip(args, value))
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None:
+            return None
+        return _convert([a for a in typing.get_args(tp) if a is not type(None)][0], value, name)
+    if tp is bool:
+        if isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"{name}: expected a boolean, got {value!r}")
+        return bool(value)
+    if tp in (int, float, str):
+        try:
+            return tp(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected {tp.__name__}, got {value!r}") from None
+    return value
+
+
+def apply_overrides(cfg: Any, overrides: list[str]) -> Any:
+    """`--a.b.c=value` overrides; values are parsed as JSON when possible (lists, dicts, numbers)."""
+    for item in overrides:
+        if not item.startswith("--") or "=" not in item:
+            raise ConfigError(f"bad override {item!r}: expected --key.sub=value")
+        key, raw = item[2:].split("=", 1)
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        cfg = _set(cfg, key.replace("-", "_").split("."), value, key)
+    return cfg
+
+
+def _set(obj: Any, path: list[str], value: Any, full: str) -> Any:
+    if not dataclasses.is_dataclass(obj):
+        raise ConfigError(f"override {full!r}: {type(obj).__name__} has no sub-fields")
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    head = path[0]
+    if head not in names:
+        raise ConfigError(f"override {full!r}: {type(obj).__name__} has no field {head!r}; "
+                          f"fields: {sorted(names)}")
+    if len(path) == 1:
+        hint = typing.get_type_hints(type(obj))[head]
+        return dataclasses.replace(obj, **{head: _convert(hint, value, full)})
+    return dataclasses.replace(obj, **{head: _set(getattr(obj, head), path[1:], value, full)})

@@ -1,0 +1,178 @@
+"""Training data: open the configured sources (generators, own-data files, PixMo/academic readers), sample
+the mixture deterministically, format (molmo.data.formatter), pre-process (molmo.preprocess) and collate.
+
+Example `g` of the run (0, 1, 2, … over the whole global batch sequence) is fully determined by
+(data seed, g): which source, which item, which formatter draws. Step `s` on rank `r` of `w` uses examples
+`s*global_batch + r*device_batch …`, so any world size sees the same global batch and a resumed run
+continues with the same data.
+
+    loader = build_loader(cfg, processor, rank=0, world_size=1, start_step=0)
+    for step_batches in loader: ...   # a list of micro-batches (dicts of tensors) per optimizer step
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from molmo.data.example import RawExample
+from molmo.data.formatter import Formatter
+from molmo.data.owndata import read_own_data, row_to_annotation
+from molmo.preprocess.collate import collate
+from molmo.train.config import DataConfig, DataSource, TrainConfig
+
+
+class DataError(ValueError):
+    """A data source that cannot be opened (bad kind, missing file, invalid rows)."""
+
+
+class GeneratorSource:
+    """Generated images made on the fly: item i is `generate_one(kind, seed, i)` (nothing on disk)."""
+
+    def __init__(self, kind: str, size: int, seed: int, options: dict[str, Any]):
+        from molmo.data.generators import get_generator
+        get_generator(kind)
+        if size <= 0:
+            raise DataError(f"generator source {kind!r} needs size > 0 (the number of distinct images)")
+        self.kind, self.size, self.seed, self.options = kind, size, seed, options
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, i: int) -> RawExample:
+        from molmo.data.generators import generate_one
+        item = generate_one(self.kind, self.seed, i, **self.options)
+        annotations = [row_to_annotation(json.loads(json.dumps(a))) for a in item.annotations]
+        return RawExample(image=item.image.convert("RGB"), annotations=annotations, image_size=item.image.size,
+                          source=f"generator:{self.kind}", id=f"{self.kind}-{self.seed}-{i}")
+
+
+def open_source(src: DataSource) -> Any:
+    """A sized, indexable collection of RawExample for one configured source."""
+    kind, _, sub = src.kind.partition(":")
+    if kind == "generator":
+        return GeneratorSource(sub, src.size, src.seed, dict(src.options))
+    if kind == "owndata":
+        if not src.path:
+            raise DataError(f"source {src.name!r}: owndata needs a path to a JSONL file")
+        examples = read_own_data(src.path)
+        return examples[: src.size] if src.size else examples
+    if kind in ("pixmo", "academic"):
+        module = importlib.import_module(f"molmo.data.{kind}")
+        examples = module.read(sub, src.path, **dict(src.options))
+        return examples[: src.size] if src.size else examples
+    raise DataError(f"source {src.name!r}: unknown kind {src.kind!r}; expected generator:KIND, owndata, "
+                    f"pixmo:NAME or academic:NAME")
+
+
+def mixture_rates(sources: tuple[DataSource, ...], sizes: list[int]) -> np.ndarray:
+    """Explicit rates where given, the rest proportional to sqrt(size) (recipe-spec §2.3), normalised."""
+    rates = np.array([s.rate if s.rate is not None else math.sqrt(n) for s, n in zip(sources, sizes)], float)
+    if rates.sum() <= 0:
+        raise DataError("mixture rates sum to zero")
+    return rates / rates.sum()
+
+
+class MixtureDataset(Dataset):
+    """Map-style dataset over global example indices: g -> processed example (numpy arrays)."""
+
+    def __init__(self, sources: tuple[DataSource, ...], data_cfg: DataConfig, processor: Any, seed: int):
+        if not sources:
+            raise DataError("no data sources configured (data.sources is empty)")
+        self.collections = [open_source(s) for s in sources]
+        for s, c in zip(sources, self.collections):
+            if len(c) == 0:
+                raise DataError(f"source {s.name!r} ({s.kind} {s.path}) has no examples")
+        self.rates = mixture_rates(sources, [len(c) for c in self.collections])
+        self.cumulative = np.cumsum(self.rates)
+        self.cfg, self.processor, self.seed = data_cfg, processor, seed
+        self.formatters = [Formatter(stage=data_cfg.stage, seed=seed + 7919 * k, dataset_size=len(c))
+                           for k, c in enumerate(self.collections)]
+
+    def locate(self, g: int) -> tuple[int, int, int]:
+        """(source, item, epoch) of global example g: i.i.d. draws from the mixture, items in a per-source
+        permutation that is reshuffled every pass."""
+        rng = np.random.default_rng([self.seed, g])
+        k = int(np.searchsorted(self.cumulative, rng.random() * self.cumulative[-1], side="right"))
+        k = min(k, len(self.collections) - 1)
+        n = len(self.collections[k])
+        draw = int(rng.integers(1 << 62))
+        epoch, pos = divmod(draw % (n * 1000), n)
+        order = np.random.default_rng([self.seed, k, epoch]).permutation(n)
+        return k, int(order[pos]), epoch
+
+    def __len__(self) -> int:
+        return 1 << 62
+
+    def __getitem__(self, g: int) -> dict[str, np.ndarray]:
+        k, i, epoch = self.locate(g)
+        example = self.collections[k][i]
+        lists = self.formatters[k].format(example, index=i, epoch=epoch)
+        out = self.processor.process(example.image, message_lists=lists, max_crops=self.cfg.max_crops,
+                                     multi_annotation_weighting=self.cfg.multi_annotation_weighting)
+        return truncate(out, self.cfg.sequence_length)
+
+
+def truncate(example: dict[str, np.ndarray], length: int) -> dict[str, np.ndarray]:
+    """Cut sequences to `length` tokens; image features whose position falls outside are dropped."""
+    if len(example["input_ids"]) <= length:
+        return example
+    out = dict(example)
+    for key in ("input_ids", "labels", "loss_masks", "position_ids", "subsegment_ids"):
+        if key in out:
+            out[key] = out[key][:length]
+    if "image_input_idx" in out:
+        idx = out["image_input_idx"].copy()
+        idx[idx >= length] = -100
+        out["image_input_idx"] = idx
+    return out
+
+
+class StepSampler(Sampler[int]):
+    """This rank's global example indices, step by step from `start_step`."""
+
+    def __init__(self, global_batch: int, rank: int, world_size: int, start_step: int, steps: int,
+                 offset: int = 0):
+        if global_batch % world_size:
+            raise DataError(f"global_batch {global_batch} is not divisible by the world size {world_size}")
+        self.per_rank = global_batch // world_size
+        self.global_batch, self.rank, self.start, self.steps, self.offset = global_batch, rank, start_step, steps, offset
+
+    def __iter__(self) -> Iterator[int]:
+        for s in range(self.start, self.steps):
+            base = self.offset + s * self.global_batch + self.rank * self.per_rank
+            yield from range(base, base + self.per_rank)
+
+    def __len__(self) -> int:
+        return (self.steps - self.start) * self.per_rank
+
+
+@dataclass
+class Collator:
+    sequence_length: int
+
+    def __call__(self, examples: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+        return collate(examples, pad_to_length=min(self.sequence_length, max(len(e["input_ids"]) for e in examples)))
+
+
+def build_loader(cfg: TrainConfig, processor: Any, rank: int, world_size: int, start_step: int = 0,
+                 validation: bool = False) -> DataLoader:
+    """Micro-batches in order; the trainer groups `device_batch // micro_batch` of them per step."""
+    sources = cfg.data.validation if validation else cfg.data.sources
+    dataset = MixtureDataset(sources, cfg.data, processor, cfg.data.seed + (1 if validation else 0))
+    steps = cfg.eval_batches if validation else cfg.steps
+    batch = cfg.micro_batch * world_size if validation else cfg.global_batch
+    if not validation and (cfg.global_batch // world_size) % cfg.micro_batch:
+        raise DataError(f"the per-rank batch {cfg.global_batch // world_size} is not a multiple of "
+                        f"micro_batch {cfg.micro_batch}")
+    sampler = StepSampler(batch, rank, world_size, 0 if validation else start_step, steps)
+    workers = cfg.data.num_workers
+    return DataLoader(dataset, batch_size=cfg.micro_batch, sampler=sampler, collate_fn=Collator(cfg.data.sequence_length),
+                      num_workers=workers, persistent_workers=False, prefetch_factor=4 if workers else None)

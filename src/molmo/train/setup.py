@@ -1,0 +1,147 @@
+"""Building what a run trains: the model (from a preset or a checkpoint), its tokenizer and pre-processor,
+dropout settings, and the parallel wrapping (FSDP2 `fully_shard` on ViT and LLM blocks, activation
+checkpointing, FlexAttention, torch.compile).
+
+    model, processor, tokenizer_dir = build_model_and_processor(cfg)
+    model = shard_model(model, cfg, world_size, device)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from molmo.checkpoint.io import load_molmo
+from molmo.model.config import preset
+from molmo.model.init import init_weights
+from molmo.model.molmo import Molmo
+from molmo.preprocess.config import PreprocessorConfig
+from molmo.preprocess.processor import MolmoProcessor
+from molmo.tokenizer import MolmoTokenizer, train_bpe_tokenizer
+from molmo.train.config import ConfigError, TrainConfig
+
+TOKENIZER_SAMPLE = 3000  # examples whose formatted text trains a from-scratch tokenizer
+
+
+def preprocessor_for(cfg: TrainConfig, model: Molmo, checkpoint: Path | None) -> PreprocessorConfig:
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.preprocessor.items()}
+    if checkpoint is not None and (checkpoint / "preprocessor_config.json").exists():
+        base = PreprocessorConfig.from_json(checkpoint / "preprocessor_config.json")
+    elif checkpoint is not None:
+        base = PreprocessorConfig.released()
+    else:  # from scratch: crops and patches follow the model's ViT
+        v = model.config.vision
+        overrides = {"base_image_input_size": tuple(v.image_size), "patch_size": v.patch_size, **overrides}
+        base = PreprocessorConfig.released()
+    try:
+        return base.replace(**overrides)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"preprocessor settings {overrides}: {e}") from None
+
+
+def _tokenizer(cfg: TrainConfig, checkpoint: Path | None) -> tuple[MolmoTokenizer, Path]:
+    source = Path(cfg.tokenizer) if cfg.tokenizer else checkpoint
+    if source is not None:
+        if not (source / "tokenizer.json").exists():
+            raise ConfigError(f"no tokenizer.json in {source} (set --tokenizer=DIR)")
+        return MolmoTokenizer.from_dir(source), source
+    return _train_tokenizer(cfg), Path(cfg.out_dir)
+
+
+def _train_tokenizer(cfg: TrainConfig) -> MolmoTokenizer:
+    """A from-scratch model gets a BPE tokenizer trained on the formatted text of its own training data
+    (rank 0 trains and saves it; other ranks wait and read it)."""
+    out = Path(cfg.out_dir)
+    path = out / "tokenizer.json"
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    if rank == 0 and not path.exists():
+        from molmo.data.formatter import Formatter
+        from molmo.train.data import open_source
+        texts = []
+        for src in itertools.chain(cfg.data.sources, cfg.data.validation):
+            items = open_source(src)
+            for stage in ("pretrain", "sft"):
+                fmt = Formatter(stage=stage, seed=cfg.data.seed)
+                for i in range(min(len(items), TOKENIZER_SAMPLE // 2)):
+                    try:
+                        lists = fmt.format(items[i], index=i)
+                    except ValueError:
+                        continue  # e.g. no caption to pre-train on
+                    texts.extend("".join(m) for m in lists)
+        size = preset(cfg.model).llm.embedding_size
+        tok = train_bpe_tokenizer(texts, vocab_size=size)
+        out.mkdir(parents=True, exist_ok=True)
+        tok.save(out)
+    if dist.is_initialized():
+        dist.barrier()
+    return MolmoTokenizer.from_dir(out)
+
+
+def build_model_and_processor(cfg: TrainConfig) -> tuple[Molmo, MolmoProcessor, Path]:
+    checkpoint = Path(cfg.init) if cfg.init else None
+    if checkpoint is not None:
+        if not (checkpoint / "config.json").exists():
+            raise ConfigError(f"init checkpoint {checkpoint} has no config.json")
+        model, _ = load_molmo(checkpoint)
+    else:
+        try:
+            mcfg = preset(cfg.model)
+        except (KeyError, ValueError) as e:
+            raise ConfigError(str(e)) from None
+        model = Molmo(mcfg)
+        init_weights(model, seed=cfg.seed)
+    tokenizer, tokenizer_dir = _tokenizer(cfg, checkpoint)
+    if tokenizer.vocab_size > model.config.llm.embedding_size + model.config.llm.additional_vocab_size:
+        raise ConfigError(f"tokenizer has {tokenizer.vocab_size} ids but the model embeds only "
+                          f"{model.config.llm.embedding_size + model.config.llm.additional_vocab_size}")
+    ids = tokenizer.image_token_ids
+    specials = {"<im_start>": ids.start, "<im_end>": ids.end, "<im_patch>": ids.patch, "<im_col>": ids.col,
+                "<|image|>": ids.image}
+    if checkpoint is None:  # a from-scratch model takes its special ids from the tokenizer trained for it
+        model.config = dataclasses.replace(model.config, eos_token_id=tokenizer.eos_token_id,
+                                           special_token_ids=specials)
+    processor = MolmoProcessor(tokenizer, preprocessor_for(cfg, model, checkpoint),
+                               max_sequence_length=None)
+    return model, processor, tokenizer_dir
+
+
+def set_dropout(model: Molmo, residual: float, response: float) -> None:
+    """Residual dropout is read from the LLM config by each block (recipe-spec §3.1)."""
+    llm = dataclasses.replace(model.config.llm, residual_dropout=residual, response_residual_dropout=response)
+    model.config = dataclasses.replace(model.config, llm=llm)
+    for block in model.llm.blocks:
+        block.cfg = llm
+
+
+def use_flex_attention(cfg: TrainConfig, device: torch.device) -> bool:
+    if cfg.attention == "auto":
+        return device.type == "cuda"
+    if cfg.attention not in ("sdpa", "flex"):
+        raise ConfigError(f"attention must be sdpa, flex or auto, got {cfg.attention!r}")
+    return cfg.attention == "flex"
+
+
+def shard_model(model: Molmo, cfg: TrainConfig, world: int, device: torch.device) -> nn.Module:
+    model.llm.activation_checkpointing = cfg.activation_checkpointing
+    model.llm.attention_backend = "flex" if use_flex_attention(cfg, device) else "sdpa"
+    if cfg.compile:
+        for block in itertools.chain(model.vision.vit.blocks, model.llm.blocks):
+            block.compile()
+    if world > 1:
+        from torch.distributed.fsdp import fully_shard
+        for block in itertools.chain(model.vision.vit.blocks, model.llm.blocks):
+            fully_shard(block)
+        fully_shard(model)
+    return model
+
+
+def describe(model: nn.Module) -> dict[str, Any]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"parameters": total, "trainable": trainable}

@@ -1,0 +1,151 @@
+"""The training loop: loss normalisation over micro-batches and ranks, kill-and-resume, non-finite loss,
+outputs (metrics, loss curve, exported checkpoint), config errors, FlexAttention vs the dense mask."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from molmo.checkpoint.io import load_molmo
+from molmo.train import checkpointing, trainer
+from molmo.train.config import ConfigError, apply_overrides
+from molmo.train.presets import get
+
+
+def losses(out: str | Path) -> list[float]:
+    return [json.loads(line)["loss"] for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_micro_batches_give_the_global_batch_loss(tiny_cfg, tmp_path):
+    base = dataclasses.replace(tiny_cfg, steps=3, residual_dropout=0.0, save_every=100)
+    a = dataclasses.replace(base, micro_batch=1, out_dir=str(tmp_path / "a"))
+    b = dataclasses.replace(base, micro_batch=4, out_dir=str(tmp_path / "b"), tokenizer=str(tmp_path / "a"))
+    trainer.train(a)
+    trainer.train(b)
+    assert losses(a.out_dir) == pytest.approx(losses(b.out_dir), rel=1e-5, abs=1e-6)
+
+
+def test_kill_and_resume_continues_identically(tiny_cfg, tmp_path, monkeypatch):
+    full = dataclasses.replace(tiny_cfg, out_dir=str(tmp_path / "full"))
+    trainer.train(full)
+    killed = dataclasses.replace(tiny_cfg, out_dir=str(tmp_path / "killed"), tokenizer=str(tmp_path / "full"))
+    real_save = checkpointing.save
+
+    def save_then_die(out, step, *args):
+        real_save(out, step, *args)
+        raise KeyboardInterrupt  # killed right after the step-2 checkpoint
+
+    monkeypatch.setattr(checkpointing, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(killed)
+    monkeypatch.setattr(checkpointing, "save", real_save)
+    assert checkpointing.latest(Path(killed.out_dir)).name == "step_0000002"
+    assert len(losses(killed.out_dir)) == 2
+    trainer.train(killed)
+    assert losses(killed.out_dir) == pytest.approx(losses(full.out_dir), rel=1e-6, abs=1e-7)
+
+
+def test_interrupted_save_keeps_previous_checkpoint(tiny_cfg, tmp_path, monkeypatch):
+    cfg = dataclasses.replace(tiny_cfg, out_dir=str(tmp_path / "run"))
+    calls = {"n": 0}
+    real = checkpointing.dcp.save
+
+    def flaky(state, checkpoint_id):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full")  # the second save dies half way
+        return real(state, checkpoint_id=checkpoint_id)
+
+    monkeypatch.setattr(checkpointing.dcp, "save", flaky)
+    with pytest.raises(OSError):
+        trainer.train(cfg)
+    assert checkpointing.latest(Path(cfg.out_dir)).name == "step_0000002"
+
+
+def test_outputs_and_export(tiny_cfg, tmp_path):
+    cfg = dataclasses.replace(tiny_cfg, export=True, eval_every=2, out_dir=str(tmp_path / "run"))
+    path = trainer.train(cfg)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert {"lr/connector", "lr/vit", "lr/llm", "grad_norm/llm", "tokens_per_s"} <= set(rows[0])
+    assert "val_loss" in rows[1] and "val_loss" not in rows[0]
+    assert (tmp_path / "run" / "loss.png").stat().st_size > 1000
+    model, _ = load_molmo(path)
+    assert (path / "tokenizer.json").exists() and (path / "preprocessor_config.json").exists()
+    assert model.config.eos_token_id is not None
+
+
+def test_non_finite_loss_names_the_step(tiny_cfg, tmp_path, monkeypatch):
+    def nan_loss(*args, **kwargs):
+        ce, z, w = real(*args, **kwargs)
+        return ce * float("nan"), z, w
+
+    real = trainer.micro_batch_loss
+    monkeypatch.setattr(trainer, "micro_batch_loss", nan_loss)
+    with pytest.raises(trainer.TrainingError, match="at step 1"):
+        trainer.train(dataclasses.replace(tiny_cfg, out_dir=str(tmp_path / "nan")))
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError, match="unknown training preset"):
+        get("tiny-nothing")
+    cfg = get("tiny-sft")
+    with pytest.raises(ConfigError, match="no field 'lrr'"):
+        apply_overrides(cfg, ["--optim.llm.lrr=1"])
+    with pytest.raises(ConfigError, match="expected int"):
+        apply_overrides(cfg, ["--steps=many"])
+    assert apply_overrides(cfg, ["--optim.llm.lr=3e-4", "--steps=7"]).optim.llm.lr == 3e-4
+
+
+def test_bad_data_path(tiny_cfg, tmp_path):
+    from molmo.data.owndata import OwnDataError
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"image": "missing.png", "question": "q", "answer": "a"}\n')
+    cfg = dataclasses.replace(tiny_cfg, data=dataclasses.replace(
+        tiny_cfg.data, sources=(dataclasses.replace(tiny_cfg.data.sources[0], path=str(bad)),)))
+    with pytest.raises(OwnDataError, match="bad.jsonl:1"):
+        trainer.train(cfg)
+
+
+def test_two_process_fsdp_matches_one_process(tiny_cfg, tmp_path):
+    """torchrun with 2 CPU processes (gloo, FSDP2) gives the 1-process losses for the same global batch."""
+    cfg = dataclasses.replace(tiny_cfg, steps=3, residual_dropout=0.0, save_every=2)
+    one = dataclasses.replace(cfg, out_dir=str(tmp_path / "one"))
+    trainer.train(one)
+    two = dataclasses.replace(cfg, out_dir=str(tmp_path / "two"), tokenizer=one.out_dir)
+    script = tmp_path / "run.py"
+    script.write_text("import json, sys\nfrom molmo.train.config import TrainConfig, from_dict\n"
+                      "from molmo.train.trainer import train\n"
+                      f"train(from_dict(TrainConfig, json.loads(open({str(tmp_path / 'cfg.json')!r}).read())))\n")
+    (tmp_path / "cfg.json").write_text(two.to_json())
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert losses(two.out_dir) == pytest.approx(losses(one.out_dir), rel=1e-5, abs=1e-6)
+    assert checkpointing.latest(Path(two.out_dir)).name == "step_0000003"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="FlexAttention kernels need a GPU (run on a lent one)")
+def test_flex_attention_matches_dense_mask():
+    from molmo.model.config import preset
+    from molmo.model.molmo import Molmo
+    torch.manual_seed(0)
+    model = Molmo(preset("tiny-qwen2")).cuda().eval()
+    ids = torch.randint(0, 500, (2, 96), device="cuda")
+    ids[1, 80:] = -1
+    sub = torch.full_like(ids, 10000)
+    sub[:, 40:60], sub[:, 60:] = 0, 1
+    pos = torch.arange(96, device="cuda").expand(2, -1).clone()
+    dense = model(ids, subsegment_ids=sub, position_ids=pos).logits
+    model.llm.attention_backend = "flex"
+    flex = model(ids, subsegment_ids=sub, position_ids=pos).logits
+    valid = ids != -1
+    torch.testing.assert_close(flex[valid], dense[valid], rtol=1e-4, atol=1e-4)
