@@ -53,8 +53,9 @@ def example_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index])
 
 
-def generate_one(kind: str, seed: int, index: int, **options: Any) -> GeneratedImage:
-    return get_generator(kind)(example_rng(seed, index), index, **options)
+def generate_one(generator: str, seed: int, index: int, **options: Any) -> GeneratedImage:
+    """Image `index` of generator `generator` (its options, e.g. docs' `kind`, as keywords)."""
+    return get_generator(generator)(example_rng(seed, index), index, **options)
 
 
 def _write_one(job: tuple[str, int, int, str, dict]) -> tuple[int, list[str], str]:
@@ -66,7 +67,8 @@ def _write_one(job: tuple[str, int, int, str, dict]) -> tuple[int, list[str], st
     item.image.convert("RGB").save(tmp)
     os.replace(tmp, path)  # a killed run never leaves a half-written image under the final name
     lines = [json.dumps({"image": name, **a}) for a in item.annotations]
-    return index, lines, json.dumps({"image": name, "index": index, **item.scene})
+    scene = {k: v for k, v in item.scene.items() if not k.startswith("_")}  # "_" keys: in-memory only (masks)
+    return index, lines, json.dumps({"image": name, "index": index, **scene})
 
 
 def generate_dataset(kind: str, n: int, out: str | Path, seed: int = 0, workers: int | None = None,
