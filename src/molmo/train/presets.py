@@ -55,7 +55,7 @@ def _tiny_sources(stage: str) -> tuple[tuple[DataSource, ...], tuple[DataSource,
     else:
         train = (DataSource("points", "generator:points", size=TINY_SIZE, rate=0.45, seed=2),
                  DataSource("clocks", "generator:clocks", size=TINY_SIZE, rate=0.25, seed=3),
-                 DataSource("docs", "generator:docs", size=TINY_SIZE, rate=0.2, seed=4, options={"kind": "bar"}),
+                 DataSource("docs", "generator:docs", size=TINY_SIZE, rate=0.2, seed=4, options={"doc_kind": "bar"}),
                  DataSource("captions", "generator:captions", size=TINY_SIZE, rate=0.1, seed=5,
                             options={"source": "points"}))
     val = tuple(DataSource(f"val_{s.name}", s.kind, size=256, rate=s.rate, seed=s.seed + 1000, options=s.options)

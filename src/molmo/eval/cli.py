@@ -1,0 +1,72 @@
+"""`molmo eval`: score a model on benchmarks or on an own-data JSONL; writes OUT/metrics.json,
+OUT/predictions.jsonl (resumable cache) and OUT/report.html.
+
+    molmo eval --model PATH_OR_NAME --bench chartqa,docvqa --data-dir /data/benchmarks --out runs/eval1
+    molmo eval --bench paper11 --data-dir /data/benchmarks --out runs/paper11        # embedded model
+    molmo eval --model ckpt/ --data held_out.jsonl --out runs/own --batch-size 16 --limit 200
+    molmo eval --data held_out.jsonl --out runs/own --judge-url http://127.0.0.1:8000/v1 --judge-model gpt-4o
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from molmo.eval.benchmarks import BENCHMARKS, SUITES, BenchmarkDataError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=None, help="checkpoint folder or model name (default: the embedded model)")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--bench", help=f"comma-separated benchmarks or suites: {', '.join(list(SUITES) + list(BENCHMARKS))}")
+    src.add_argument("--data", help="own-data JSONL file to evaluate")
+    parser.add_argument("--data-dir", help="folder holding one sub-folder per benchmark (with --bench)")
+    parser.add_argument("--out", required=True, help="output folder (predictions are cached here; reruns resume)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-crops", type=int, default=None, help="override every item's crop budget")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N items of each set")
+    parser.add_argument("--judge-url", default=None, help="OpenAI-compatible endpoint for caption F1 (default: exact judge)")
+    parser.add_argument("--judge-model", default=None, help="model name for --judge-url")
+
+
+def _judge(args):
+    from molmo.eval.caption_f1 import ChatJudge, ExactJudge
+
+    if args.judge_url:
+        if not args.judge_model:
+            raise ValueError("--judge-url needs --judge-model")
+        return ChatJudge(args.judge_url, args.judge_model, api_key=os.environ.get("OPENAI_API_KEY"))
+    return ExactJudge()
+
+
+def run(args: argparse.Namespace, predictor=None) -> int:
+    """`predictor` lets tests and callers pass their own (anything with `predict(items) -> list[str]`)."""
+    from molmo.data.owndata import OwnDataError
+    from molmo.eval import runner
+
+    try:
+        if args.batch_size < 1:
+            raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+        if args.bench and not args.data_dir:
+            raise ValueError("--bench needs --data-dir (the folder with one sub-folder per benchmark)")
+        names = runner.expand_benchmark_names(args.bench) if args.bench else None
+        if args.data:
+            items = runner.own_data_items(args.data, max_crops=args.max_crops)  # refuse bad files before loading
+            if not items:
+                raise ValueError(f"{args.data}: no scorable lines")
+        judge = _judge(args)
+        predictor = predictor or runner.MolmoPredictor(args.model)
+        if names:
+            metrics = runner.evaluate_benchmarks(names, args.data_dir, predictor, args.out, args.batch_size,
+                                                 args.limit, args.max_crops)
+        else:
+            metrics = runner.evaluate_own_data(args.data, predictor, args.out, args.batch_size, args.limit,
+                                               args.max_crops, judge=judge)
+    except (OwnDataError, BenchmarkDataError, ValueError) as e:
+        print(f"molmo eval: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(metrics, indent=2))
+    print(f"wrote {args.out}/metrics.json, predictions.jsonl, report.html")
+    return 0

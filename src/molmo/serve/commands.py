@@ -1,0 +1,135 @@
+"""The one-shot commands: `molmo ask | point | count | caption | demo`.
+
+    molmo ask photo.jpg "What is in this picture?"
+    molmo point photo.jpg "red circle" --draw out.png
+    molmo count photo.jpg "cats" --json
+    molmo caption photo.jpg --length 30 --model path/to/checkpoint
+    molmo demo --out demo-out            # bundled sample images -> answers + overlays
+
+The answer streams to the terminal as it is generated (unless --json). Every command runs on the embedded
+model unless --model names a checkpoint directory (our format or a released HF-format Molmo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from molmo.api import Answer, Molmo, ModelNotFoundError
+from molmo.image.loading import ImageError
+from molmo.preprocess.processor import PromptTooLongError
+
+COMMAND_TAKES_NAME = True
+SAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "samples"
+# (sample file, command, argument) run by `molmo demo`
+DEMO_QUESTIONS = [
+    ("shapes.png", "point", "yellow shapes"),
+    ("shapes.png", "count", "gray hexagons"),
+    ("clock.png", "ask", "Read the time on this clock."),
+    ("chart.png", "ask", "Which bar is the highest?"),
+    ("shapes.png", "caption", None),
+]
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    if name == "demo":
+        parser.add_argument("--out", default="molmo-demo", help="folder for the overlays (default: molmo-demo)")
+    else:
+        parser.add_argument("image", help="image file")
+        if name == "ask":
+            parser.add_argument("question")
+        elif name in ("point", "count"):
+            parser.add_argument("label", help="what to point to / count, e.g. 'red circle'")
+        elif name == "caption":
+            parser.add_argument("--length", type=int, default=None,
+                                help="caption length hint (about characters / 15; default 65)")
+        parser.add_argument("--json", action="store_true", help="print the answer as JSON (text, points, count)")
+        parser.add_argument("--draw", metavar="OUT.png", default=None, help="save the image with the points drawn")
+    parser.add_argument("--model", default=None, help="checkpoint directory (default: the embedded model)")
+    parser.add_argument("--max-crops", type=int, default=None, help="high-resolution crop budget")
+    parser.add_argument("--max-new-tokens", type=int, default=200)
+    parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--device", default="cpu")
+
+
+def answer_once(model: Molmo, command: str, image, argument, *, length=None, stream=None, **kw) -> Answer:
+    if command == "ask":
+        return model.ask(image, argument, stream=stream, **kw)
+    if command == "point":
+        return model.point(image, argument, stream=stream, **kw)
+    if command == "count":
+        return model.count(image, argument, stream=stream, **kw)
+    if command == "caption":
+        return model.caption(image, length=length, stream=stream, **kw)
+    raise ValueError(f"unknown command {command!r}")
+
+
+def _print_stream(delta: str) -> None:
+    sys.stdout.write(delta)
+    sys.stdout.flush()
+
+
+def summary(answer: Answer) -> str:
+    lines = []
+    if answer.points:
+        pts = ", ".join(f"{i}: ({p.x:.0f}, {p.y:.0f})" for i, p in enumerate(answer.points, 1))
+        lines.append(f"points (pixels): {pts}")
+    if answer.count is not None:
+        lines.append(f"count: {answer.count}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        model = Molmo.from_pretrained(args.model, dtype=args.dtype, device=args.device)
+    except (ModelNotFoundError, ValueError) as e:
+        print(f"molmo {args.command}: {e}", file=sys.stderr)
+        return 2
+    kw = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, max_crops=args.max_crops)
+    if args.command == "demo":
+        return run_demo(model, Path(args.out), **kw)
+    argument = getattr(args, "question", None) or getattr(args, "label", None)
+    stream = None if args.json else _print_stream
+    try:
+        answer = answer_once(model, args.command, args.image, argument, length=getattr(args, "length", None),
+                             stream=stream, **kw)
+    except (ImageError, PromptTooLongError, ValueError) as e:
+        print(f"molmo {args.command}: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+    else:
+        print()
+        if summary(answer):
+            print(summary(answer))
+    if args.draw:
+        from molmo.serve.draw import draw_points
+
+        title = f"{argument}: {answer.count}" if answer.count is not None and not answer.points else None
+        draw_points(args.image, answer.points, title=title).save(args.draw)
+        if not args.json:
+            print(f"overlay written to {args.draw}")
+    return 0
+
+
+def run_demo(model: Molmo, out: Path, **kw) -> int:
+    from molmo.serve.draw import draw_points
+
+    if not SAMPLES_DIR.is_dir():
+        print(f"molmo demo: the sample images are missing ({SAMPLES_DIR})", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    for i, (file, command, argument) in enumerate(DEMO_QUESTIONS, 1):
+        image = SAMPLES_DIR / file
+        print(f"[{i}/{len(DEMO_QUESTIONS)}] {file} · {command} {argument or ''}".rstrip())
+        answer = answer_once(model, command, image, argument, **kw)
+        print(f"  {answer.text}")
+        if summary(answer):
+            print("  " + summary(answer).replace("\n", "\n  "))
+        target = out / f"{i:02d}-{command}-{Path(file).stem}.png"
+        draw_points(image, answer.points, title=answer.text or "(no answer)").save(target)
+        print(f"  overlay: {target}")
+    return 0

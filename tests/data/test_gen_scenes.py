@@ -1,0 +1,101 @@
+"""Tests for the `points` scene generator: determinism, points inside visible masks, counts, absent
+expressions, count coverage and own-data validity.  Run: python -m pytest tests/data/test_gen_scenes.py -q"""
+
+import numpy as np
+import pytest
+
+from molmo.data.generators.base import generate_dataset, generate_one
+from molmo.data.generators.scenes import PLURAL, expressions
+from molmo.data.owndata import validate_own_data
+
+SMALL = {"size": (160, 128)}
+
+
+@pytest.fixture(scope="module")
+def items():
+    return [generate_one("points", seed=3, index=i, **SMALL) for i in range(6)]
+
+
+def test_same_seed_and_index_give_same_image_and_lines():
+    a, b = generate_one("points", seed=1, index=2, **SMALL), generate_one("points", seed=1, index=2, **SMALL)
+    assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
+    assert a.annotations == b.annotations
+    c = generate_one("points", seed=1, index=3, **SMALL)
+    assert not np.array_equal(np.asarray(a.image), np.asarray(c.image))
+
+
+def test_every_point_lies_inside_its_objects_visible_mask(items):
+    for item in items:
+        masks = item.scene["_masks"]
+        assert masks.shape[0] == len(item.scene["objects"])
+        for obj, mask in zip(item.scene["objects"], masks):
+            x, y = obj["point"]
+            assert mask[int(y), int(x)], obj
+            assert mask.sum() == obj["visible_area"] > 0
+
+
+def test_masks_do_not_overlap(items):
+    for item in items:
+        assert (item.scene["_masks"].sum(0) <= 1).all()
+
+
+def test_target_count_and_points_match_the_scene(items):
+    for item in items:
+        t = item.scene["target"]
+        label = f"{t['colour']} {PLURAL[t['shape']]}"
+        want = sorted(tuple(o["point"]) for o in item.scene["objects"]
+                      if o["colour"] == t["colour"] and o["shape"] == t["shape"])
+        lines = [a for a in item.annotations if a.get("label") == label and a.get("task") == "count"]
+        assert lines, item.annotations
+        got = sorted((p[0], p[1]) for p in lines[0]["points"])
+        assert len(got) == len(want)
+        assert np.allclose(got, [w[:2] for w in want], atol=0.1) if want else got == []
+
+
+def test_qa_counts_and_absent_expressions_are_consistent(items):
+    for item in items:
+        objs = item.scene["objects"]
+        for a in item.annotations:
+            if "question" in a:
+                label = a["question"].removeprefix("How many ").removesuffix(" are there?")
+                pts = [b["points"] for b in item.annotations if b.get("label") == label]
+                if pts:
+                    assert int(a["answer"]) == len(pts[0])
+        exprs = expressions(item.scene, np.random.default_rng(0))
+        absent = [m for label, m in exprs if label.split()[-1] in PLURAL.values()
+                  and not any(PLURAL[o["shape"]] == label.split()[-1] for o in objs)]
+        assert all(m == [] for m in absent)
+
+
+def test_absent_expressions_give_empty_points():
+    seen_empty = False
+    for i in range(6):
+        item = generate_one("points", seed=5, index=i, **SMALL)
+        shapes = {PLURAL[o["shape"]] for o in item.scene["objects"]}
+        for a in item.annotations:
+            if "label" in a and a["label"].split()[-1] in PLURAL.values() \
+                    and a["label"].split()[-1] not in shapes:
+                assert a["points"] == []
+                seen_empty = True
+    assert seen_empty
+
+
+def test_target_counts_cover_zero_to_max_count():
+    from molmo.data.generators.scenes import make_scene
+    counts = set()
+    for i in range(60):
+        rng = np.random.default_rng(i)
+        _, scene = make_scene(rng, "easy", (96, 96), max_count=4)
+        t = scene["target"]
+        counts.add(sum(o["colour"] == t["colour"] and o["shape"] == t["shape"] for o in scene["objects"]))
+    assert counts == set(range(5))
+
+
+def test_bad_difficulty_is_rejected():
+    with pytest.raises(ValueError, match="difficulty"):
+        generate_one("points", seed=0, index=0, difficulty="extreme")
+
+
+def test_dataset_passes_own_data_validation(tmp_path):
+    generate_dataset("points", n=8, out=tmp_path, seed=0, workers=1)
+    assert validate_own_data(tmp_path / "data.jsonl") == []

@@ -1,0 +1,91 @@
+"""Mixture rates (sqrt sizes inside groups, fixed sizes) and the deterministic sampler's frequencies."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import pytest
+
+from molmo.data.mixture import MixtureSampler, mixture, preset_mixture
+
+# Sizes the spec used for its illustrative rates (recipe-spec §2.3).
+SPEC_SIZES = {
+    "pixmo_ask_model_anything": 71000, "pixmo_cap_qa": 163000, "pixmo_pointing_explanations": 78000,
+    "coco_2014_vqa_multi": 82800, "text_vqa": 34602, "okvqa": 9009, "chart_qa_weighted": 28299, "doc_qa": 39463,
+    "info_qa": 23946, "ai2_diagram_v2_mix_transparent": 15000, "a_okvqa_mc": 17056, "a_okvqa_da": 17056,
+    "android_control": 74000, "science_qa_img": 6218, "tabwmp_da": 23059, "st_qa": 25000, "tally_qa": 133000,
+    "pixmo_docs_charts": 116814, "pixmo_docs_tables": 46518, "pixmo_docs_other": 71300, "pixmo_docs_diagrams": 16551,
+    "pixmo_points": 150000, "pixmo_count": 36916, "pixmo_points_high_freq": 75000, "pixmo_points_counting": 150000,
+    "pixmo_points_high_freq_counting": 75000, "pixmo_count_counting": 36916,
+}
+
+
+def test_released_mixture_group_rates_and_spec_estimates():
+    mix = preset_mixture("3.2-synthetic")
+    rates = mix.rates(SPEC_SIZES)
+    assert sum(rates.values()) == pytest.approx(1.0)
+    assert mix.group_rates(SPEC_SIZES) == pytest.approx({"demo": 0.15, "aux": 0.50, "pointing": 0.35})
+    # Illustrative percentages printed in the spec (rounded to 0.1 %).
+    for name, pct in {"pixmo_cap": 2.9, "pixmo_cap_qa": 5.2, "coco_2014_vqa_multi": 3.8, "tally_qa": 4.8,
+                      "pixmo_docs_charts": 4.5, "dv_qa": 1.3, "plot_qa": 1.9, "pixmo_count": 3.9}.items():
+        assert 100 * rates[name] == pytest.approx(pct, abs=0.06), name
+    assert len(rates) == 31 and "clocks" not in rates
+
+
+def test_fixed_sizes_override_dataset_sizes_and_sqrt_within_group():
+    mix = mixture("m", {"a": (0.6, ["x", ("y", 400)]), "b": (0.4, ["z"])})
+    rates = mix.rates({"x": 100, "y": 10**6, "z": 7})
+    assert rates["x"] == pytest.approx(0.6 * 10 / 30)
+    assert rates["y"] == pytest.approx(0.6 * 20 / 30)
+    assert rates["z"] == pytest.approx(0.4)
+
+
+def test_missing_sizes_error_or_drop_and_renormalise():
+    mix = mixture("m", {"a": (0.5, ["x", "y"]), "b": (0.5, ["z"])})
+    with pytest.raises(ValueError, match="no size for dataset 'y'"):
+        mix.rates({"x": 4, "z": 9})
+    rates = mix.rates({"x": 4, "z": 9}, drop_missing=True)
+    assert rates == pytest.approx({"x": 0.5, "z": 0.5})
+    only_a = mix.rates({"x": 4}, drop_missing=True)
+    assert only_a == pytest.approx({"x": 1.0})
+    with pytest.raises(ValueError, match="more than once"):
+        mixture("dup", {"a": (1.0, ["x"]), "b": (1.0, ["x"])})
+    with pytest.raises(ValueError, match="unknown mixture"):
+        preset_mixture("nope")
+
+
+def test_sampler_frequencies_match_rates():
+    mix = preset_mixture("synthetic")
+    sizes = {"captions": 400, "docs": 900, "clocks": 100, "points": 50}
+    sampler = MixtureSampler(mix, sizes, seed=3)
+    n = 20000
+    counts = Counter(name for name, _, _ in sampler.indices(n))
+    for name, rate in sampler.rates.items():
+        sd = math.sqrt(rate * (1 - rate) / n)
+        assert abs(counts[name] / n - rate) < 5 * sd, name
+    assert sampler.rates["docs"] == pytest.approx(0.5 * 30 / 40)
+
+
+def test_sampler_is_deterministic_resumable_and_walks_permutations():
+    mix = mixture("m", {"g": (1.0, ["a", "b"])})
+    sizes = {"a": 5, "b": 3}
+    s1, s2 = MixtureSampler(mix, sizes, seed=11), MixtureSampler(mix, sizes, seed=11)
+    stream = s1.indices(200)
+    assert stream == s2.indices(200)
+    assert s1.indices(50, start=150) == stream[150:]
+    assert MixtureSampler(mix, sizes, seed=12).indices(200) != stream
+    # Each epoch of a dataset visits every example exactly once; epochs use different orders.
+    a = [(i, e) for n, i, e in stream if n == "a"]
+    by_epoch = {}
+    for i, e in a:
+        by_epoch.setdefault(e, []).append(i)
+    full = [v for v in by_epoch.values() if len(v) == 5]
+    assert len(full) >= 3 and all(sorted(v) == list(range(5)) for v in full)
+    assert len({tuple(v) for v in full}) > 1
+
+
+def test_sampler_needs_real_sizes_for_fixed_size_members():
+    mix = mixture("m", {"g": (1.0, [("a", 100), "b"])})
+    with pytest.raises(ValueError, match="real number of examples"):
+        MixtureSampler(mix, {"b": 3})
