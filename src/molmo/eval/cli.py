@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (predictions are cached here; reruns resume)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-crops", type=int, default=None, help="override every item's crop budget")
+    parser.add_argument("--blind", action="store_true",
+                        help="blind baseline: give the model a blank grey image of the same size instead")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N items of each set")
     parser.add_argument("--judge-url", default=None, help="OpenAI-compatible endpoint for caption F1 (default: exact judge)")
     parser.add_argument("--judge-model", default=None, help="model name for --judge-url")
@@ -58,6 +60,8 @@ def run(args: argparse.Namespace, predictor=None) -> int:
                 raise ValueError(f"{args.data}: no scorable lines")
         judge = _judge(args)
         predictor = predictor or runner.MolmoPredictor(args.model)
+        if args.blind:
+            predictor = runner.BlindPredictor(predictor)
         if names:
             metrics = runner.evaluate_benchmarks(names, args.data_dir, predictor, args.out, args.batch_size,
                                                  args.limit, args.max_crops)

@@ -18,6 +18,8 @@ Own-data groups (one object each in metrics.json):
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import re
 from collections import defaultdict
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Iterable, Protocol, Sequence
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from molmo.data.formatter import DEFAULT_STYLE, multiple_choice_prompt
@@ -69,6 +72,22 @@ class MolmoPredictor:
             for i, a in zip(idx, answers):
                 out[i] = a.text
         return out  # type: ignore[return-value]
+
+
+class BlindPredictor:
+    """The blind baseline: the wrapped predictor sees a blank mid-grey image of each item's size instead of the
+    image, so a score it reaches comes from the question and the language prior alone."""
+
+    def __init__(self, predictor: Predictor):
+        self.predictor = predictor
+
+    def predict(self, items: Sequence[EvalItem]) -> list[str]:
+        from molmo.image.loading import load_image
+        blank = []
+        for it in items:
+            size = it.reference.get("image_size") or load_image(it.image).shape[1::-1]
+            blank.append(dataclasses.replace(it, image=Image.new("RGB", tuple(size), (128, 128, 128))))
+        return self.predictor.predict(blank)
 
 
 # ------------------------------------------------------------------------------------------- prediction

@@ -59,6 +59,8 @@ class DataSource:
 class DataConfig:
     sources: tuple[DataSource, ...] = ()
     validation: tuple[DataSource, ...] = ()
+    mixture: str = ""  # a named mixture (molmo.data.mixture.PRESETS) whose rates weight the sources by name
+    tokenizer_sources: tuple[DataSource, ...] = ()  # more text for a from-scratch tokenizer (e.g. the SFT mix)
     stage: str = "sft"  # "pretrain" (caption prefixes, no roles) | "sft"
     sequence_length: int = 2304
     max_crops: int = 12
@@ -72,6 +74,7 @@ class TrainConfig:
     model: str = "tiny-qwen2"  # a model preset name (molmo.model.config.PRESETS) when `init` is empty
     init: str = ""  # a checkpoint directory (our format or released HF Molmo) to start from
     tokenizer: str = ""  # directory with tokenizer.json; default: the init checkpoint's
+    init_vit: str = ""  # ViT weights (safetensors, e.g. from `molmo train tiny-vision`) for a from-scratch model
     preprocessor: dict[str, Any] = field(default_factory=dict)  # PreprocessorConfig overrides
     data: DataConfig = DataConfig()
     optim: OptimConfig = OptimConfig()

@@ -65,15 +65,25 @@ def open_source(src: DataSource) -> Any:
         examples = read_own_data(src.path)
         return examples[: src.size] if src.size else examples
     if kind in ("pixmo", "academic"):
+        if not src.path:
+            raise DataError(f"source {src.name!r}: {src.kind} needs the path of a local copy")
         module = importlib.import_module(f"molmo.data.{kind}")
-        examples = module.read(sub, src.path, **dict(src.options))
+        examples = getattr(module, f"read_{kind}")(sub, src.path, **dict(src.options))
         return examples[: src.size] if src.size else examples
     raise DataError(f"source {src.name!r}: unknown kind {src.kind!r}; expected generator:KIND, owndata, "
                     f"pixmo:NAME or academic:NAME")
 
 
-def mixture_rates(sources: tuple[DataSource, ...], sizes: list[int]) -> np.ndarray:
-    """Explicit rates where given, the rest proportional to sqrt(size) (recipe-spec §2.3), normalised."""
+def mixture_rates(sources: tuple[DataSource, ...], sizes: list[int], mixture: str = "") -> np.ndarray:
+    """Explicit rates where given, the rest proportional to sqrt(size) (recipe-spec §2.3), normalised. With a
+    named mixture (`molmo.data.mixture.PRESETS`) its group rates and fixed sizes decide, by source name."""
+    if mixture:
+        from molmo.data.mixture import preset_mixture
+        by_name = preset_mixture(mixture).rates({s.name: n for s, n in zip(sources, sizes)}, drop_missing=True)
+        missing = [s.name for s in sources if s.name not in by_name]
+        if missing:
+            raise DataError(f"sources {missing} are not members of mixture {mixture!r}")
+        return np.array([by_name[s.name] for s in sources]) / sum(by_name[s.name] for s in sources)
     rates = np.array([s.rate if s.rate is not None else math.sqrt(n) for s, n in zip(sources, sizes)], float)
     if rates.sum() <= 0:
         raise DataError("mixture rates sum to zero")
@@ -90,7 +100,7 @@ class MixtureDataset(Dataset):
         for s, c in zip(sources, self.collections):
             if len(c) == 0:
                 raise DataError(f"source {s.name!r} ({s.kind} {s.path}) has no examples")
-        self.rates = mixture_rates(sources, [len(c) for c in self.collections])
+        self.rates = mixture_rates(sources, [len(c) for c in self.collections], data_cfg.mixture)
         self.cumulative = np.cumsum(self.rates)
         self.cfg, self.processor, self.seed = data_cfg, processor, seed
         self.formatters = [Formatter(stage=data_cfg.stage, seed=seed + 7919 * k, dataset_size=len(c))

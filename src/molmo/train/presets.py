@@ -29,22 +29,47 @@ def released_pretrain(size: str) -> TrainConfig:
         activation_checkpointing=True, out_dir=f"runs/pretrain-{size}", save_every=4000)
 
 
+# Members of the released mixture -> (reader, options); data/<name> is where `molmo data download` puts them.
+PIXMO_MEMBERS = {
+    "pixmo_ask_model_anything": ("ask_model_anything", {}), "pixmo_cap": ("cap", {}), "pixmo_cap_qa": ("cap_qa", {}),
+    "pixmo_pointing_explanations": ("point_explanations", {}),
+    **{f"pixmo_docs_{c}": ("docs", {"config": c}) for c in ("charts", "tables", "other", "diagrams")},
+    "pixmo_points": ("points", {"subset": "basic"}),
+    "pixmo_points_counting": ("points", {"subset": "basic", "mode": "point_count"}),
+    "pixmo_points_high_freq": ("points", {"subset": "high_frequency"}),
+    "pixmo_points_high_freq_counting": ("points", {"subset": "high_frequency", "mode": "point_count"}),
+    "pixmo_count": ("count", {}), "pixmo_count_counting": ("count", {"mode": "point_count"}),
+}
+
+
+def released_sources(mixture: str = "3.2-synthetic") -> tuple[DataSource, ...]:
+    from molmo.data.mixture import preset_mixture
+    out = []
+    for name in preset_mixture(mixture).datasets:
+        reader, options = PIXMO_MEMBERS.get(name, (None, {}))
+        kind = f"pixmo:{reader}" if reader else f"academic:{name}"
+        folder = name.removesuffix("_counting") if reader in ("points", "count") else name
+        out.append(DataSource(name, kind, path=f"data/{folder}", options=options))
+    return tuple(out)
+
+
 def released_sft(size: str) -> TrainConfig:
     """Multitask fine-tuning on the 3.2-synthetic mixture: batch 256, 30k steps, connector/ViT 5e-6,
     LLM 1e-5, warm-up 200, residual dropout 0.1 everywhere."""
-    from molmo.data.mixture import released_sources
     return TrainConfig(
         model=RELEASED[size], init=f"runs/pretrain-{size}/model",
-        data=DataConfig(sources=released_sources(), stage="sft", sequence_length=2304, max_crops=12, num_workers=8),
+        data=DataConfig(sources=released_sources(), mixture="3.2-synthetic", stage="sft", sequence_length=2304, max_crops=12, num_workers=8),
         optim=OptimConfig(connector=GroupOptim(5e-6, 200), vit=GroupOptim(5e-6, 200), llm=GroupOptim(1e-5, 200)),
         steps=30_000, global_batch=256, micro_batch=4, residual_dropout=0.1, response_residual_dropout=0.0,
         activation_checkpointing=True, out_dir=f"runs/sft-{size}", save_every=4000)
 
 
 # --------------------------------------------------------------------------- the embedded tiny model
+# Sized for 2 CPU cores: fp32 (CPUs without AMX run bf16 matmuls tens of times slower), few crops, short
+# sequences. Stage 0 (`tiny-vision`) pre-trains the ViT with dense labels from the generators' scenes.
 TINY_SIZE = 200_000  # distinct generated images per generator source
 
-TINY_DATA = DataConfig(stage="sft", sequence_length=640, max_crops=6, num_workers=2, seed=6198)
+TINY_DATA = DataConfig(stage="sft", sequence_length=448, max_crops=4, num_workers=1, seed=6198)
 TINY_PREPROCESSOR = {"overlap_margins": (2, 2)}  # 8x8-patch crops need margins below 8 patches
 
 
@@ -58,23 +83,29 @@ def _tiny_sources(stage: str) -> tuple[tuple[DataSource, ...], tuple[DataSource,
                  DataSource("docs", "generator:docs", size=TINY_SIZE, rate=0.2, seed=4, options={"doc_kind": "bar"}),
                  DataSource("captions", "generator:captions", size=TINY_SIZE, rate=0.1, seed=5,
                             options={"source": "points"}))
-    val = tuple(DataSource(f"val_{s.name}", s.kind, size=256, rate=s.rate, seed=s.seed + 1000, options=s.options)
+    val = tuple(DataSource(f"val_{s.name}", s.kind, size=64, rate=s.rate, seed=s.seed + 1000, options=s.options)
                 for s in train)
     return train, val
 
 
+def tiny_vision() -> "VisionPretrainConfig":
+    from molmo.train.vision_pretrain import VisionPretrainConfig
+    return VisionPretrainConfig(model="tiny-molmo", out_dir="runs/tiny-vision")
+
+
 def tiny_pretrain() -> TrainConfig:
-    """Caption pre-training of the embedded model from scratch (the tokenizer is trained on the same data).
-    Unlike the released recipe nothing is pre-trained, so no embedding is frozen and the LRs are higher."""
+    """Caption pre-training of the embedded model: ViT from `tiny-vision`, everything else from scratch (the
+    tokenizer is trained on the captions and the fine-tuning texts). No embedding is frozen, LRs are higher."""
     train, val = _tiny_sources("pretrain")
     return TrainConfig(
-        model="tiny-molmo", preprocessor=TINY_PREPROCESSOR,
-        data=dataclasses.replace(TINY_DATA, sources=train, validation=val, stage="pretrain"),
-        optim=OptimConfig(connector=GroupOptim(2e-3, 100), vit=GroupOptim(1e-3, 200), llm=GroupOptim(1e-3, 200),
+        model="tiny-molmo", init_vit="runs/tiny-vision/vit.safetensors", preprocessor=TINY_PREPROCESSOR,
+        data=dataclasses.replace(TINY_DATA, sources=train, validation=val, stage="pretrain",
+                                 tokenizer_sources=_tiny_sources("sft")[0]),
+        optim=OptimConfig(connector=GroupOptim(2e-3, 50), vit=GroupOptim(2e-4, 50), llm=GroupOptim(2e-3, 50),
                           freeze_embedding=False),
-        steps=2000, global_batch=64, micro_batch=16, residual_dropout=0.0, response_residual_dropout=0.0,
-        z_loss=1e-4, precision="bf16", out_dir="runs/tiny-pretrain", save_every=250, eval_every=250,
-        eval_batches=4)
+        steps=120, global_batch=16, micro_batch=8, residual_dropout=0.0, response_residual_dropout=0.0,
+        z_loss=1e-4, precision="fp32", out_dir="runs/tiny-pretrain", save_every=40, eval_every=40,
+        eval_batches=2)
 
 
 def tiny_sft() -> TrainConfig:
@@ -83,13 +114,14 @@ def tiny_sft() -> TrainConfig:
     return TrainConfig(
         model="tiny-molmo", init="runs/tiny-pretrain/model", preprocessor=TINY_PREPROCESSOR,
         data=dataclasses.replace(TINY_DATA, sources=train, validation=val),
-        optim=OptimConfig(connector=GroupOptim(1e-3, 100), vit=GroupOptim(5e-4, 100), llm=GroupOptim(5e-4, 100),
+        optim=OptimConfig(connector=GroupOptim(1e-3, 50), vit=GroupOptim(2e-4, 50), llm=GroupOptim(1e-3, 50),
                           freeze_embedding=False),
-        steps=4000, global_batch=64, micro_batch=16, residual_dropout=0.0, response_residual_dropout=0.0,
-        z_loss=1e-4, precision="bf16", out_dir="runs/tiny-sft", save_every=250, eval_every=250, eval_batches=4)
+        steps=900, global_batch=16, micro_batch=8, residual_dropout=0.0, response_residual_dropout=0.0,
+        z_loss=1e-4, precision="fp32", out_dir="runs/tiny-sft", save_every=50, eval_every=100, eval_batches=2)
 
 
 PRESETS: dict[str, Callable[[], TrainConfig]] = {
+    "tiny-vision": tiny_vision,
     "tiny-pretrain": tiny_pretrain,
     "tiny-sft": tiny_sft,
     **{f"pretrain-{s}": (lambda s=s: released_pretrain(s)) for s in RELEASED},
@@ -97,7 +129,7 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
 }
 
 
-def get(name: str) -> TrainConfig:
+def get(name: str):
     if name not in PRESETS:
         raise ConfigError(f"unknown training preset {name!r}; available: {', '.join(sorted(PRESETS))}")
     return PRESETS[name]()

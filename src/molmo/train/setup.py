@@ -26,7 +26,7 @@ from molmo.preprocess.processor import MolmoProcessor
 from molmo.tokenizer import MolmoTokenizer, train_bpe_tokenizer
 from molmo.train.config import ConfigError, TrainConfig
 
-TOKENIZER_SAMPLE = 3000  # examples whose formatted text trains a from-scratch tokenizer
+TOKENIZER_SAMPLE = 300  # examples per source whose formatted text trains a from-scratch tokenizer
 
 
 def preprocessor_for(cfg: TrainConfig, model: Molmo, checkpoint: Path | None) -> PreprocessorConfig:
@@ -64,16 +64,16 @@ def _train_tokenizer(cfg: TrainConfig) -> MolmoTokenizer:
         from molmo.data.formatter import Formatter
         from molmo.train.data import open_source
         texts = []
-        for src in itertools.chain(cfg.data.sources, cfg.data.validation):
+        for src in itertools.chain(cfg.data.sources, cfg.data.tokenizer_sources):
             items = open_source(src)
-            for stage in ("pretrain", "sft"):
-                fmt = Formatter(stage=stage, seed=cfg.data.seed)
-                for i in range(min(len(items), TOKENIZER_SAMPLE // 2)):
+            formatters = [Formatter(stage=stage, seed=cfg.data.seed) for stage in ("pretrain", "sft")]
+            for i in range(min(len(items), TOKENIZER_SAMPLE)):
+                item = items[i]
+                for fmt in formatters:
                     try:
-                        lists = fmt.format(items[i], index=i)
+                        texts.extend("".join(m) for m in fmt.format(item, index=i))
                     except ValueError:
                         continue  # e.g. no caption to pre-train on
-                    texts.extend("".join(m) for m in lists)
         size = preset(cfg.model).llm.embedding_size
         tok = train_bpe_tokenizer(texts, vocab_size=size)
         out.mkdir(parents=True, exist_ok=True)
@@ -81,6 +81,17 @@ def _train_tokenizer(cfg: TrainConfig) -> MolmoTokenizer:
     if dist.is_initialized():
         dist.barrier()
     return MolmoTokenizer.from_dir(out)
+
+
+def load_vit(model: Molmo, path: Path) -> None:
+    """Replace the ViT weights by a vision pre-training result (all keys must match)."""
+    from safetensors.torch import load_file
+    if not path.exists():
+        raise ConfigError(f"init_vit {path} does not exist (run `molmo train tiny-vision` first)")
+    missing, unexpected = model.vision.vit.load_state_dict(load_file(str(path)), strict=False)
+    if missing or unexpected:
+        raise ConfigError(f"init_vit {path} does not fit the {model.config.vision} ViT: "
+                          f"missing {missing[:3]}, unexpected {unexpected[:3]}")
 
 
 def build_model_and_processor(cfg: TrainConfig) -> tuple[Molmo, MolmoProcessor, Path]:
@@ -96,6 +107,8 @@ def build_model_and_processor(cfg: TrainConfig) -> tuple[Molmo, MolmoProcessor, 
             raise ConfigError(str(e)) from None
         model = Molmo(mcfg)
         init_weights(model, seed=cfg.seed)
+        if cfg.init_vit:
+            load_vit(model, Path(cfg.init_vit))
     tokenizer, tokenizer_dir = _tokenizer(cfg, checkpoint)
     if tokenizer.vocab_size > model.config.llm.embedding_size + model.config.llm.additional_vocab_size:
         raise ConfigError(f"tokenizer has {tokenizer.vocab_size} ids but the model embeds only "

@@ -1,0 +1,81 @@
+"""Package a trained tiny model as the embedded default: bf16 safetensors + config, tokenizer and
+pre-processor config in `src/molmo/assets/tiny-molmo/`, plus one PNG with the curves of all three stages.
+
+    python -m molmo.train.ship runs/tiny-sft/model            # after tiny-vision, tiny-pretrain, tiny-sft
+    python -m molmo.train.ship runs/tiny-sft/model --out /tmp/m --runs runs
+
+The weights are stored in bf16 (half the size); `Molmo.from_pretrained` loads them as float32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from molmo.checkpoint.io import load_molmo, save_state
+
+STAGES = (("tiny-vision", "dense vision pre-training"), ("tiny-pretrain", "caption pre-training"),
+          ("tiny-sft", "multitask fine-tuning"))
+
+
+def _read_metrics(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_stages(runs: Path, out: Path) -> None:
+    """Training (and validation) loss of each stage, side by side."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(STAGES), figsize=(5 * len(STAGES), 3.6))
+    for ax, (name, title) in zip(axes, STAGES):
+        rows = _read_metrics(runs / name / "metrics.jsonl")
+        train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+        val = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
+        if train:
+            ax.plot(*zip(*train), label="train loss", lw=1)
+        if val:
+            ax.plot(*zip(*val), "o-", label="validation loss", ms=3)
+        ax.set_title(f"{name}: {title}")
+        ax.set_xlabel("step")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def ship(model_dir: Path, out: Path, runs: Path | None = None) -> Path:
+    model, config = load_molmo(model_dir)
+    extra = {name: model_dir / name for name in ("tokenizer.json", "preprocessor_config.json")}
+    missing = [str(p) for p in extra.values() if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"{model_dir} lacks {missing}; ship an exported training checkpoint")
+    state = {k: v.to(torch.bfloat16) for k, v in model.state_dict().items()}
+    save_state(state, config, out, extra)
+    if runs is not None:
+        plot_stages(runs, out / "training_curve.png")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from molmo.api import DEFAULT_MODEL_DIR
+    parser = argparse.ArgumentParser(prog="python -m molmo.train.ship", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model_dir", type=Path)
+    parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder with the stages' run folders")
+    args = parser.parse_args(argv)
+    path = ship(args.model_dir, args.out, args.runs)
+    size = sum(f.stat().st_size for f in path.iterdir()) / 2**20
+    print(f"shipped {args.model_dir} -> {path} ({size:.1f} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

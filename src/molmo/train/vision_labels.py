@@ -1,0 +1,152 @@
+"""Dense labels for vision pre-training, computed from what the generators know about each scene.
+
+Every generated image gets full-resolution label maps (part, colour, shape, bar value) plus point lists
+(object centres) and global targets (clock time, object count). `view_labels` samples them on the ViT's
+patch grid for one view of the image (the letter-boxed global view, or a square crop), so the ViT learns
+"what is in this patch" and "what does the whole image show" before the language model ever sees it.
+
+    labels = scene_labels(generated)                       # GeneratedImage -> SceneLabels
+    targets = view_labels(labels, box, grid=8, letterbox=None)
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from molmo.data.generators.base import GeneratedImage
+from molmo.data.generators.scenes import COLOURS, SHAPES
+
+# Part classes (per patch, multi-label fractions).
+PARTS = ("object", "clock_face", "hour_hand", "minute_hand", "second_hand", "bar", "plot")
+COLOUR_NAMES = tuple(COLOURS)
+MAX_COUNT = 15
+SUBSAMPLE = 4  # label points per patch side
+
+
+@dataclass
+class SceneLabels:
+    part: np.ndarray  # [H, W] uint8: 0 background, 1 + index into PARTS
+    colour: np.ndarray  # [H, W] uint8: 0 none, 1 + index into COLOUR_NAMES
+    shape: np.ndarray  # [H, W] uint8: 0 none, 1 + index into SHAPES
+    value: np.ndarray  # [H, W] float32: bar value / axis max inside bars, NaN elsewhere
+    centres: np.ndarray  # [K, 2] object centres (x, y) in pixels
+    hour: int = -1  # 0-11 (12 o'clock = 0), -1 when not a clock
+    minute: int = -1
+    count: int = -1  # objects in a points scene
+
+
+def _points_labels(item: GeneratedImage) -> SceneLabels:
+    scene = item.scene
+    w, h = scene["size"]
+    part = np.zeros((h, w), np.uint8)
+    colour = np.zeros((h, w), np.uint8)
+    shape = np.zeros((h, w), np.uint8)
+    for obj, mask in zip(scene["objects"], scene["_masks"]):
+        part[mask] = 1 + PARTS.index("object")
+        colour[mask] = 1 + COLOUR_NAMES.index(obj["colour"])
+        shape[mask] = 1 + SHAPES.index(obj["shape"])
+    centres = np.array([o["point"] for o in scene["objects"]], np.float32).reshape(-1, 2)
+    return SceneLabels(part, colour, shape, np.full((h, w), np.nan, np.float32), centres,
+                       count=min(len(scene["objects"]), MAX_COUNT))
+
+
+def _clock_labels(item: GeneratedImage) -> SceneLabels:
+    from molmo.data.generators.clocks import hand_angles
+    s = item.scene
+    w, h = s["size"]
+    cx, cy = s["centre"]
+    r = s["radius"]
+    img = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(img)
+    draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=1 + PARTS.index("clock_face"))
+    ha, ma, sa = hand_angles(s["hour"], s["minute"], s["second"])
+    hands = [("hour_hand", ha, 0.5, 0.09), ("minute_hand", ma, 0.8, 0.06)]
+    if s["shows_seconds"]:
+        hands.append(("second_hand", sa, 0.86, 0.025))
+    for name, angle, length, width in hands:
+        a = math.radians(angle - s.get("rotation", 0.0))  # PIL rotates the drawn layer counter-clockwise
+        tip = (cx + math.sin(a) * r * length, cy - math.cos(a) * r * length)
+        draw.line([(cx, cy), tip], fill=1 + PARTS.index(name), width=max(1, round(r * width)))
+    part = np.asarray(img, np.uint8)
+    empty = np.zeros((h, w), np.uint8)
+    return SceneLabels(part, empty, empty, np.full((h, w), np.nan, np.float32), np.zeros((0, 2), np.float32),
+                       hour=s["hour"] % 12, minute=s["minute"])
+
+
+def _bar_labels(item: GeneratedImage) -> SceneLabels:
+    s = item.scene
+    w, h = item.image.size
+    part = np.zeros((h, w), np.uint8)
+    value = np.full((h, w), np.nan, np.float32)
+    x0, y0, x1, y1 = (int(round(v)) for v in s["plot_px"])
+    part[max(y0, 0):y1, max(x0, 0):x1] = 1 + PARTS.index("plot")
+    top = s["value_axis"]["max"] or 1.0
+    values = list(s["data"].values()) if isinstance(s["data"], dict) else [d[1] for d in s["data"]]
+    for (bx0, by0, bx1, by1), v in zip(s["bars_px"], values):
+        sl = np.s_[max(int(by0), 0):int(math.ceil(by1)), max(int(bx0), 0):int(math.ceil(bx1))]
+        part[sl] = 1 + PARTS.index("bar")
+        value[sl] = float(v) / top
+    empty = np.zeros((h, w), np.uint8)
+    return SceneLabels(part, empty, empty, value, np.zeros((0, 2), np.float32))
+
+
+def scene_labels(item: GeneratedImage) -> SceneLabels:
+    g = item.scene.get("generator")
+    if g == "points" or "_masks" in item.scene:
+        return _points_labels(item)
+    if g == "clocks":
+        return _clock_labels(item)
+    if item.scene.get("kind") in ("bar", "hbar"):
+        return _bar_labels(item)
+    raise ValueError(f"no dense labels for scene of generator {g!r} / kind {item.scene.get('kind')!r}")
+
+
+def _onehot_fractions(sampled: np.ndarray, classes: int) -> np.ndarray:
+    """[G, G, S] class ids -> [G, G, classes] fraction of sub-samples per class (class 0 = none dropped)."""
+    onehot = np.eye(classes + 1, dtype=np.float32)[sampled]
+    return onehot.mean(axis=2)[..., 1:]
+
+
+def view_labels(labels: SceneLabels, box: tuple[float, float, float, float], grid: int,
+                pad: tuple[float, float, float, float] | None = None) -> dict[str, np.ndarray]:
+    """Targets for a view whose pixel (u, v) in [0, 1]^2 shows image point box[0] + u * (box[2]-box[0]), …
+    `pad` is the (left, top, right, bottom) fraction of the view that is letter-box padding."""
+    h, w = labels.part.shape
+    sub = (np.arange(grid * SUBSAMPLE) + 0.5) / (grid * SUBSAMPLE)  # view coords of the sub-samples
+    left, top, right, bottom = pad or (0.0, 0.0, 0.0, 0.0)
+    ux = (sub - left) / max(1e-6, 1 - left - right)
+    uy = (sub - top) / max(1e-6, 1 - top - bottom)
+    xs = box[0] + ux * (box[2] - box[0])
+    ys = box[1] + uy * (box[3] - box[1])
+    inside_x = (ux >= 0) & (ux < 1) & (xs >= 0) & (xs < w)
+    inside_y = (uy >= 0) & (uy < 1) & (ys >= 0) & (ys < h)
+    xi = np.clip(xs.astype(int), 0, w - 1)
+    yi = np.clip(ys.astype(int), 0, h - 1)
+    valid = inside_y[:, None] & inside_x[None, :]
+
+    def sample(m: np.ndarray, fill) -> np.ndarray:
+        out = m[yi[:, None], xi[None, :]]
+        out = np.where(valid, out, fill)
+        # [G*S, G*S] -> [G, G, S*S]
+        return out.reshape(grid, SUBSAMPLE, grid, SUBSAMPLE).transpose(0, 2, 1, 3).reshape(grid, grid, -1)
+
+    part = _onehot_fractions(sample(labels.part, 0), len(PARTS))
+    colour = _onehot_fractions(sample(labels.colour, 0), len(COLOUR_NAMES))
+    shape = _onehot_fractions(sample(labels.shape, 0), len(SHAPES))
+    with warnings.catch_warnings():  # patches outside every bar average to NaN (no value target)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        value = np.nanmean(sample(labels.value, np.nan), axis=-1)
+    centre = np.zeros((grid, grid), np.float32)
+    for x, y in labels.centres:
+        u = (x - box[0]) / (box[2] - box[0]) * (1 - left - right) + left
+        v = (y - box[1]) / (box[3] - box[1]) * (1 - top - bottom) + top
+        if 0 <= u < 1 and 0 <= v < 1:
+            centre[int(v * grid), int(u * grid)] = 1.0
+    return {"part": part.reshape(grid * grid, -1), "colour": colour.reshape(grid * grid, -1),
+            "shape": shape.reshape(grid * grid, -1), "value": np.asarray(value, np.float32).reshape(-1),
+            "centre": centre.reshape(-1)}
