@@ -108,6 +108,7 @@ def save_state(state: dict[str, torch.Tensor], config: MolmoConfig, path: str | 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; a checkpoint folder is as readable as any other
     try:
         state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
         save_file(state, str(tmp / "model.safetensors"))

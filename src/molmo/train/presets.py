@@ -78,8 +78,14 @@ def _tiny_sources(stage: str) -> tuple[tuple[DataSource, ...], tuple[DataSource,
         train = tuple(DataSource(f"captions_{s}", "generator:captions", size=TINY_SIZE, seed=1,
                                  options={"source": s}) for s in ("points", "clocks", "docs"))
     else:
-        train = (DataSource("points", "generator:points", size=TINY_SIZE, rate=0.45, seed=2),
-                 DataSource("clocks", "generator:clocks", size=TINY_SIZE, rate=0.25, seed=3),
+        # Easy scenes (big objects, plain backgrounds, few distractors) beside normal ones: an easy share
+        # lets the language model find the image signal early (a built-in curriculum).
+        train = (DataSource("points_easy", "generator:points", size=TINY_SIZE, rate=0.2, seed=12,
+                            options={"difficulty": "easy"}),
+                 DataSource("points", "generator:points", size=TINY_SIZE, rate=0.25, seed=2),
+                 DataSource("clocks_easy", "generator:clocks", size=TINY_SIZE, rate=0.1, seed=13,
+                            options={"difficulty": "easy"}),
+                 DataSource("clocks", "generator:clocks", size=TINY_SIZE, rate=0.15, seed=3),
                  DataSource("docs", "generator:docs", size=TINY_SIZE, rate=0.2, seed=4, options={"doc_kind": "bar"}),
                  DataSource("captions", "generator:captions", size=TINY_SIZE, rate=0.1, seed=5,
                             options={"source": "points"}))
@@ -116,7 +122,7 @@ def tiny_sft() -> TrainConfig:
         data=dataclasses.replace(TINY_DATA, sources=train, validation=val),
         optim=OptimConfig(connector=GroupOptim(1e-3, 50), vit=GroupOptim(2e-4, 50), llm=GroupOptim(1e-3, 50),
                           freeze_embedding=False),
-        steps=900, global_batch=16, micro_batch=8, residual_dropout=0.0, response_residual_dropout=0.0,
+        steps=500, global_batch=16, micro_batch=8, residual_dropout=0.0, response_residual_dropout=0.0,
         z_loss=1e-4, precision="fp32", out_dir="runs/tiny-sft", save_every=50, eval_every=100, eval_batches=2)
 
 

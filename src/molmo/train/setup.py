@@ -88,10 +88,10 @@ def load_vit(model: Molmo, path: Path) -> None:
     from safetensors.torch import load_file
     if not path.exists():
         raise ConfigError(f"init_vit {path} does not exist (run `molmo train tiny-vision` first)")
-    missing, unexpected = model.vision.vit.load_state_dict(load_file(str(path)), strict=False)
-    if missing or unexpected:
-        raise ConfigError(f"init_vit {path} does not fit the {model.config.vision} ViT: "
-                          f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+    try:
+        model.vision.vit.load_state_dict(load_file(str(path)))
+    except RuntimeError as e:  # missing / unexpected keys or shape mismatches
+        raise ConfigError(f"init_vit {path} does not fit the model's ViT: {str(e)[:300]}") from None
 
 
 def build_model_and_processor(cfg: TrainConfig) -> tuple[Molmo, MolmoProcessor, Path]:

@@ -3,6 +3,7 @@ pre-processor config in `src/molmo/assets/tiny-molmo/`, plus one PNG with the cu
 
     python -m molmo.train.ship runs/tiny-sft/model            # after tiny-vision, tiny-pretrain, tiny-sft
     python -m molmo.train.ship runs/tiny-sft/model --out /tmp/m --runs runs
+    python -m molmo.train.ship runs/tiny-sft --latest     # the newest checkpoint of a run still in progress
 
 The weights are stored in bf16 (half the size); `Molmo.from_pretrained` loads them as float32.
 """
@@ -35,6 +36,11 @@ def plot_stages(runs: Path, out: Path) -> None:
     fig, axes = plt.subplots(1, len(STAGES), figsize=(5 * len(STAGES), 3.6))
     for ax, (name, title) in zip(axes, STAGES):
         rows = _read_metrics(runs / name / "metrics.jsonl")
+        if rows and "part" in rows[0]:  # vision stage: the heads separately (each batch mixes scene kinds)
+            for head in ("part", "colour", "shape", "centre", "value", "hour", "minute", "count"):
+                pts = [(r["step"], r[head]) for r in rows if head in r]
+                ax.plot(*zip(*pts), label=head, lw=1)
+            rows = []
         train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
         val = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
         if train:
@@ -48,6 +54,27 @@ def plot_stages(runs: Path, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+def export_latest(run_dir: Path) -> Path:
+    """Export the newest resume checkpoint of a (possibly running) training run to run_dir/model-latest."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint import DefaultLoadPlanner
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict, set_model_state_dict
+
+    from molmo.train import checkpointing
+    from molmo.train.config import TrainConfig, from_dict
+    from molmo.train.setup import build_model_and_processor
+    cfg = from_dict(TrainConfig, json.loads((run_dir / "config.json").read_text()))
+    path = checkpointing.latest(run_dir)
+    if path is None:
+        raise FileNotFoundError(f"{run_dir} has no checkpoint yet")
+    model, processor, tokenizer_dir = build_model_and_processor(cfg)
+    state = {"model": get_model_state_dict(model)}
+    dcp.load(state, checkpoint_id=str(path), planner=DefaultLoadPlanner(allow_partial_load=True))
+    set_model_state_dict(model, state["model"])
+    print(f"exporting {path}")
+    return checkpointing.export(run_dir / "model-latest", model, tokenizer_dir, processor, rank=0)
 
 
 def ship(model_dir: Path, out: Path, runs: Path | None = None) -> Path:
@@ -70,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model_dir", type=Path)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR)
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder with the stages' run folders")
+    parser.add_argument("--latest", action="store_true", help="model_dir is a run folder: ship its newest checkpoint")
     args = parser.parse_args(argv)
-    path = ship(args.model_dir, args.out, args.runs)
+    model_dir = export_latest(args.model_dir) if args.latest else args.model_dir
+    path = ship(model_dir, args.out, args.runs)
     size = sum(f.stat().st_size for f in path.iterdir()) / 2**20
     print(f"shipped {args.model_dir} -> {path} ({size:.1f} MiB)")
     return 0

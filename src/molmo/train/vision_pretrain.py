@@ -185,7 +185,7 @@ def train_vision(cfg: VisionPretrainConfig) -> Path:
         opt.step()
         sched.step()
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
-            rec = {"step": step, "loss": float(loss), **parts, "lr": sched.get_last_lr()[0],
+            rec = {"step": step, "loss": float(loss.detach()), **parts, "lr": sched.get_last_lr()[0],
                    "elapsed_s": round(time.time() - t0, 1)}
             log.write(json.dumps(rec) + "\n")
             log.flush()

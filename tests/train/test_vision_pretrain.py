@@ -1,0 +1,70 @@
+"""Dense vision pre-training: labels land on the right patches, the stage trains and its ViT loads into a
+from-scratch model (`TrainConfig.init_vit`)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from molmo.data.generators import generate_one
+from molmo.model.config import preset
+from molmo.model.molmo import Molmo
+from molmo.train.config import ConfigError
+from molmo.train.setup import load_vit
+from molmo.train.vision_labels import PARTS, scene_labels, view_labels
+from molmo.train.vision_pretrain import VisionPretrainConfig, train_vision
+
+
+def test_object_centres_and_colours_land_on_their_patches():
+    item = generate_one("points", 3, 5)
+    labels = scene_labels(item)
+    w, h = item.image.size
+    t = view_labels(labels, (0, 0, w, h), grid=8)
+    for obj in item.scene["objects"]:
+        x, y = obj["point"]
+        patch = int(y / h * 8) * 8 + int(x / w * 8)
+        assert t["centre"][patch] == 1
+    assert t["centre"].sum() <= len(item.scene["objects"])
+    covered = t["colour"].sum(-1) > 0
+    assert np.array_equal(covered, t["part"][:, PARTS.index("object")] > 0)
+
+
+def test_letterbox_padding_and_crops_shift_the_labels():
+    item = generate_one("points", 3, 6)
+    labels = scene_labels(item)
+    w, h = item.image.size
+    padded = view_labels(labels, (0, 0, w, h), grid=8, pad=(0.0, 0.25, 0.0, 0.25))
+    assert padded["part"].reshape(8, 8, -1)[:2].sum() == 0 and padded["part"].reshape(8, 8, -1)[-2:].sum() == 0
+    x, y = item.scene["objects"][0]["point"]
+    crop = view_labels(labels, (x - 20, y - 20, x + 20, y + 20), grid=8)
+    assert crop["centre"].reshape(8, 8)[4, 4] == 1  # the object now sits in the middle of the view
+
+
+def test_clock_hands_and_bar_values_are_labelled():
+    clock = scene_labels(generate_one("clocks", 1, 0))
+    assert 0 <= clock.hour < 12 and 0 <= clock.minute < 60
+    for part in ("clock_face", "hour_hand", "minute_hand"):
+        assert (clock.part == 1 + PARTS.index(part)).any(), part
+    bars = generate_one("docs", 1, 0, doc_kind="bar")
+    labels = scene_labels(bars)
+    values = labels.value[np.isfinite(labels.value)]
+    assert values.size and values.min() > 0 and values.max() <= 1
+    assert (labels.part == 1 + PARTS.index("bar")).sum() == np.isfinite(labels.value).sum()
+
+
+def test_stage_trains_and_its_vit_initialises_a_model(tmp_path):
+    cfg = VisionPretrainConfig(steps=3, images_per_step=2, views_per_image=2, workers=0, out_dir=str(tmp_path),
+                               log_every=1)
+    path = train_vision(cfg)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and all(np.isfinite(json.loads(x)["loss"]) for x in lines)
+    model = Molmo(preset("tiny-molmo"))
+    before = {k: v.clone() for k, v in model.vision.vit.state_dict().items()}
+    load_vit(model, path)
+    after = model.vision.vit.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    with pytest.raises(ConfigError, match="does not fit"):
+        load_vit(Molmo(preset("tiny-qwen2")), path)
