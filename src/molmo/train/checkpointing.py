@@ -90,9 +90,14 @@ def resume(out: Path, model, optimizer) -> int:
     return step
 
 
-def export(path: Path, model, tokenizer_dir: Path, processor, rank: int) -> Path:
-    """Gather the full state dict (all ranks take part) and write our format from rank 0."""
+def export(path: Path, model, tokenizer_dir: Path, processor, rank: int, lora=None) -> Path:
+    """Gather the full state dict (all ranks take part) and write our format from rank 0. With a LoRA config
+    the adapter goes to `path/../adapter` and `path` gets the merged model."""
     state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if rank == 0 and lora is not None and lora.rank > 0:
+        from molmo.train.lora import merge_state_dict, save_adapter
+        save_adapter(Path(path).parent / "adapter", state, lora)
+        state = merge_state_dict(state, lora)
     if rank == 0:
         extra = {"tokenizer.json": Path(tokenizer_dir) / "tokenizer.json"}
         tmp_pre = Path(path).parent / "preprocessor_config.json.tmp"

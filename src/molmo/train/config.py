@@ -13,6 +13,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from molmo.train.lora import LoraConfig
+
 
 class ConfigError(ValueError):
     """A bad preset name, override or config value."""
@@ -97,6 +99,7 @@ class TrainConfig:
     tensorboard: bool = False
     wandb: str = ""  # a W&B project name; empty = off
     export: bool = True  # write a safetensors checkpoint (our format) at the end
+    lora: LoraConfig = LoraConfig()  # rank > 0: train LoRA adapters only; export = adapter/ + merged model/
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

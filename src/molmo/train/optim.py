@@ -40,8 +40,10 @@ def is_frozen(name: str, cfg: OptimConfig) -> bool:
 
 
 def apply_freezing(model: nn.Module, cfg: OptimConfig) -> None:
+    """The recipe's frozen parts; with LoRA adapters in the model only the adapters train."""
+    lora = any("lora_" in name for name, _ in model.named_parameters())
     for name, p in model.named_parameters():
-        p.requires_grad_(not is_frozen(_strip(name), cfg))
+        p.requires_grad_("lora_" in name if lora else not is_frozen(_strip(name), cfg))
 
 
 def _strip(name: str) -> str:

@@ -25,6 +25,7 @@ import torch.distributed as dist
 from molmo.model.loss import token_loss
 from molmo.train import checkpointing
 from molmo.train.config import TrainConfig
+from molmo.train.lora import apply_lora
 from molmo.train.data import build_loader
 from molmo.train.logging import MetricsLogger
 from molmo.train.optim import build_optimizer, clip_per_group, set_learning_rates
@@ -93,6 +94,8 @@ def train(cfg: TrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     model, processor, tokenizer_dir = build_model_and_processor(cfg)
     set_dropout(model, cfg.residual_dropout, cfg.response_residual_dropout)
+    if cfg.lora.rank > 0:
+        apply_lora(model, cfg.lora)
     model.to(device)
     model = shard_model(model, cfg, world, device)
     optimizer = build_optimizer(model, cfg.optim)
@@ -145,7 +148,7 @@ def train(cfg: TrainConfig) -> Path:
     logger.close()
     exported = out
     if cfg.export:
-        exported = checkpointing.export(out / "model", model, tokenizer_dir, processor, rank)
+        exported = checkpointing.export(out / "model", model, tokenizer_dir, processor, rank, cfg.lora)
     if rank == 0:
         logger.plot(out / "loss.png")
     if dist.is_initialized():
