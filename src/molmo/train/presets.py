@@ -58,7 +58,8 @@ def released_sft(size: str) -> TrainConfig:
     LLM 1e-5, warm-up 200, residual dropout 0.1 everywhere."""
     return TrainConfig(
         model=RELEASED[size], init=f"runs/pretrain-{size}/model",
-        data=DataConfig(sources=released_sources(), mixture="3.2-synthetic", stage="sft", sequence_length=2304, max_crops=12, num_workers=8),
+        data=DataConfig(sources=released_sources(), mixture="3.2-synthetic", stage="sft", sequence_length=2304,
+                        max_crops=12, num_workers=8),
         optim=OptimConfig(connector=GroupOptim(5e-6, 200), vit=GroupOptim(5e-6, 200), llm=GroupOptim(1e-5, 200)),
         steps=30_000, global_batch=256, micro_batch=4, residual_dropout=0.1, response_residual_dropout=0.0,
         activation_checkpointing=True, out_dir=f"runs/sft-{size}", save_every=4000)
@@ -103,10 +104,11 @@ def tiny_pretrain() -> TrainConfig:
     """Caption pre-training of the embedded model: ViT from `tiny-vision`, everything else from scratch (the
     tokenizer is trained on the captions and the fine-tuning texts). No embedding is frozen, LRs are higher."""
     train, val = _tiny_sources("pretrain")
+    sft_text = tuple(s for s in _tiny_sources("sft")[0] if not s.options.get("difficulty"))
     return TrainConfig(
         model="tiny-molmo", init_vit="runs/tiny-vision/vit.safetensors", preprocessor=TINY_PREPROCESSOR,
         data=dataclasses.replace(TINY_DATA, sources=train, validation=val, stage="pretrain",
-                                 tokenizer_sources=_tiny_sources("sft")[0]),
+                                 tokenizer_sources=sft_text),
         optim=OptimConfig(connector=GroupOptim(2e-3, 50), vit=GroupOptim(2e-4, 50), llm=GroupOptim(2e-3, 50),
                           freeze_embedding=False),
         steps=120, global_batch=16, micro_batch=8, residual_dropout=0.0, response_residual_dropout=0.0,
