@@ -57,6 +57,7 @@ class VisionPretrainConfig:
     precision: str = "fp32"  # "bf16" only where the CPU/GPU has fast bf16 matmuls
     out_dir: str = "runs/tiny-vision"
     log_every: int = 25
+    save_every: int = 200  # the ViT weights are rewritten (atomically) this often, and at the end
 
 
 class DenseHeads(nn.Module):
@@ -151,6 +152,14 @@ def preprocessor_for_model(mcfg: MolmoConfig) -> PreprocessorConfig:
                                                  overlap_margins=(2, 2))
 
 
+def _save_vit(vit: nn.Module, path: Path, cfg: VisionPretrainConfig, step: int) -> Path:
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.detach().contiguous() for k, v in vit.state_dict().items()}, str(tmp),
+              metadata={"model": cfg.model, "step": str(step)})
+    tmp.replace(path)  # atomic: a half-written file never replaces a good one
+    return path
+
+
 def train_vision(cfg: VisionPretrainConfig) -> Path:
     """Run the stage and write out_dir/vit.safetensors (+ config and a metrics log). Returns the weights path."""
     torch.manual_seed(cfg.seed)
@@ -191,10 +200,8 @@ def train_vision(cfg: VisionPretrainConfig) -> Path:
             log.flush()
             print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()),
                   flush=True)
-    path = out / VIT_FILE
-    tmp = path.with_suffix(".tmp")
-    save_file({k: v.detach().contiguous() for k, v in vit.state_dict().items()}, str(tmp),
-              metadata={"model": cfg.model, "steps": str(cfg.steps)})
-    tmp.replace(path)  # atomic: a half-written file never replaces a good one
+        if (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
+            _save_vit(vit, out / VIT_FILE, cfg, step + 1)
+    path = _save_vit(vit, out / VIT_FILE, cfg, cfg.steps)
     (out / "vision_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
     return path
