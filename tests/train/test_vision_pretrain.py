@@ -68,3 +68,44 @@ def test_stage_trains_and_its_vit_initialises_a_model(tmp_path):
     assert any(not torch.equal(before[k], after[k]) for k in before)
     with pytest.raises(ConfigError, match="does not fit"):
         load_vit(Molmo(preset("tiny-qwen2")), path)
+
+
+def test_hand_directions_point_from_the_clock_centre_along_the_hands():
+    item = generate_one("clocks", 1, 2, difficulty="easy")
+    labels = scene_labels(item)
+    w, h = item.image.size
+    t = view_labels(labels, (0, 0, w, h), grid=8, pad=(0.0, 0.0, 0.0, 0.0))
+    cx, cy = item.scene["centre"]
+    for k, name in enumerate(("hour_hand", "minute_hand")):
+        on = np.isfinite(t["hands"][:, 2 * k])
+        assert on.any() and np.array_equal(on, t["part"][:, PARTS.index(name)] > 0)
+        sin, cos = t["hands"][on][0, 2 * k:2 * k + 2]
+        # the hand's patches lie on the side of the centre that the target direction names
+        py, px = np.divmod(np.flatnonzero(on), 8)
+        dx, dy = ((px + 0.5) / 8 * w - cx).mean(), ((py + 0.5) / 8 * h - cy).mean()
+        assert dx * sin - dy * cos > 0, name  # image y grows downwards; 12 o'clock is -y
+
+
+def test_bar_letters_run_left_to_right_and_counts_follow_the_view():
+    item = generate_one("docs", 1, 3, doc_kind="bar", difficulty="easy")
+    t = view_labels(scene_labels(item), (0, 0, *item.image.size), grid=8, pad=(0.0, 0.0, 0.0, 0.0))
+    letters = t["bar"].reshape(8, 8, -1).argmax(-1)[t["bar"].reshape(8, 8, -1).sum(-1) > 0.5]
+    cols = np.nonzero(t["bar"].reshape(8, 8, -1).sum(-1) > 0.5)[1]
+    order = letters[np.argsort(cols, kind="stable")]
+    assert len(set(order)) >= 2 and np.all(np.diff(order) >= 0)  # A, B, C ... from left to right
+
+    points = generate_one("points", 3, 5)
+    labels = scene_labels(points)
+    w, h = points.image.size
+    full = view_labels(labels, (0, 0, w, h), grid=8, pad=(0.0, 0.0, 0.0, 0.0))
+    assert int(full["count"]) == min(len(points.scene["objects"]), 15)
+    x, y = points.scene["objects"][0]["point"]
+    crop = view_labels(labels, (x - 10, y - 10, x + 10, y + 10), grid=8)
+    inside = sum(abs(o["point"][0] - x) < 10 and abs(o["point"][1] - y) < 10 for o in points.scene["objects"])
+    assert int(crop["count"]) == inside >= 1
+    assert np.isnan(crop["position"]).all() and np.isfinite(full["position"]).all()
+    gx, gy = full["position"].reshape(8, 8, 2).transpose(2, 0, 1)
+    assert np.all(np.diff(gx, axis=1) > 0) and np.all(np.diff(gy, axis=0) > 0)
+    assert np.isclose(gx[0, 0], 1 / 16) and np.isclose(gy[-1, -1], 15 / 16)
+    has = np.isfinite(full["offset"][:, 0])
+    assert np.array_equal(has, full["centre"] > 0) and ((full["offset"][has] >= 0) & (full["offset"][has] < 1)).all()

@@ -4,6 +4,10 @@ Every generated image gets full-resolution label maps (part, colour, shape, bar 
 (object centres) and global targets (clock time, object count). `view_labels` samples them on the ViT's
 patch grid for one view of the image (the letter-boxed global view, or a square crop), so the ViT learns
 "what is in this patch" and "what does the whole image show" before the language model ever sees it.
+Targets are chosen so that the answers the language model will be asked for sit linearly in the patch
+features: hand directions on hand patches (their mean gives the time), the bar's letter on bar patches (a
+letter query can attend to them), the centre's offset inside its patch and, on the global view, the patch's
+own place in the image (together: a point's coordinates).
 
     labels = scene_labels(generated)                       # GeneratedImage -> SceneLabels
     targets = view_labels(labels, box, grid=8, letterbox=None)
@@ -25,6 +29,7 @@ from molmo.data.generators.scenes import COLOURS, SHAPES
 PARTS = ("object", "clock_face", "hour_hand", "minute_hand", "second_hand", "bar", "plot")
 COLOUR_NAMES = tuple(COLOURS)
 MAX_COUNT = 15
+MAX_BARS = 12  # bars A-L
 SUBSAMPLE = 4  # label points per patch side
 
 
@@ -38,6 +43,8 @@ class SceneLabels:
     hour: int = -1  # 0-11 (12 o'clock = 0), -1 when not a clock
     minute: int = -1
     count: int = -1  # objects in a points scene
+    bar: np.ndarray | None = None  # [H, W] uint8: 0 none, 1 + the bar's index (A = 0) inside bars
+    hands: tuple[float, float] = (math.nan, math.nan)  # hour and minute hand angles, radians clockwise from 12
 
 
 def _points_labels(item: GeneratedImage) -> SceneLabels:
@@ -75,7 +82,7 @@ def _clock_labels(item: GeneratedImage) -> SceneLabels:
     part = np.asarray(img, np.uint8)
     empty = np.zeros((h, w), np.uint8)
     return SceneLabels(part, empty, empty, np.full((h, w), np.nan, np.float32), np.zeros((0, 2), np.float32),
-                       hour=s["hour"] % 12, minute=s["minute"])
+                       hour=s["hour"] % 12, minute=s["minute"], hands=(math.radians(ha), math.radians(ma)))
 
 
 def _bar_labels(item: GeneratedImage) -> SceneLabels:
@@ -83,16 +90,18 @@ def _bar_labels(item: GeneratedImage) -> SceneLabels:
     w, h = item.image.size
     part = np.zeros((h, w), np.uint8)
     value = np.full((h, w), np.nan, np.float32)
+    bar = np.zeros((h, w), np.uint8)
     x0, y0, x1, y1 = (int(round(v)) for v in s["plot_px"])
     part[max(y0, 0):y1, max(x0, 0):x1] = 1 + PARTS.index("plot")
     top = s["value_axis"]["max"] or 1.0
     values = list(s["data"].values()) if isinstance(s["data"], dict) else [d[1] for d in s["data"]]
-    for (bx0, by0, bx1, by1), v in zip(s["bars_px"], values):
+    for i, ((bx0, by0, bx1, by1), v) in enumerate(zip(s["bars_px"], values)):
         sl = np.s_[max(int(by0), 0):int(math.ceil(by1)), max(int(bx0), 0):int(math.ceil(bx1))]
         part[sl] = 1 + PARTS.index("bar")
         value[sl] = float(v) / top
+        bar[sl] = 1 + min(i, MAX_BARS - 1)
     empty = np.zeros((h, w), np.uint8)
-    return SceneLabels(part, empty, empty, value, np.zeros((0, 2), np.float32))
+    return SceneLabels(part, empty, empty, value, np.zeros((0, 2), np.float32), bar=bar)
 
 
 def scene_labels(item: GeneratedImage) -> SceneLabels:
@@ -115,7 +124,8 @@ def _onehot_fractions(sampled: np.ndarray, classes: int) -> np.ndarray:
 def view_labels(labels: SceneLabels, box: tuple[float, float, float, float], grid: int,
                 pad: tuple[float, float, float, float] | None = None) -> dict[str, np.ndarray]:
     """Targets for a view whose pixel (u, v) in [0, 1]^2 shows image point box[0] + u * (box[2]-box[0]), …
-    `pad` is the (left, top, right, bottom) fraction of the view that is letter-box padding."""
+    `pad` is the (left, top, right, bottom) fraction of the view that is letter-box padding; it also marks the
+    global view, the only one whose patches get their place in the image as a target. NaN = no target."""
     h, w = labels.part.shape
     sub = (np.arange(grid * SUBSAMPLE) + 0.5) / (grid * SUBSAMPLE)  # view coords of the sub-samples
     left, top, right, bottom = pad or (0.0, 0.0, 0.0, 0.0)
@@ -141,12 +151,33 @@ def view_labels(labels: SceneLabels, box: tuple[float, float, float, float], gri
     with warnings.catch_warnings():  # patches outside every bar average to NaN (no value target)
         warnings.simplefilter("ignore", RuntimeWarning)
         value = np.nanmean(sample(labels.value, np.nan), axis=-1)
+    bar = _onehot_fractions(sample(labels.bar if labels.bar is not None else np.zeros_like(labels.part), 0), MAX_BARS)
     centre = np.zeros((grid, grid), np.float32)
+    offset = np.full((grid, grid, 2), np.nan, np.float32)  # the centre's place inside its patch, in [0, 1]^2
+    inside = 0
     for x, y in labels.centres:
         u = (x - box[0]) / (box[2] - box[0]) * (1 - left - right) + left
         v = (y - box[1]) / (box[3] - box[1]) * (1 - top - bottom) + top
         if 0 <= u < 1 and 0 <= v < 1:
+            inside += 1
             centre[int(v * grid), int(u * grid)] = 1.0
-    return {"part": part.reshape(grid * grid, -1), "colour": colour.reshape(grid * grid, -1),
-            "shape": shape.reshape(grid * grid, -1), "value": np.asarray(value, np.float32).reshape(-1),
-            "centre": centre.reshape(-1)}
+            offset[int(v * grid), int(u * grid)] = (u * grid % 1, v * grid % 1)
+    n = grid * grid
+    hands = np.full((n, 4), np.nan, np.float32)  # (sin, cos) of the hour hand's angle, then the minute hand's
+    for k, name in enumerate(("hour_hand", "minute_hand")):
+        on = part[..., PARTS.index(name)].reshape(-1) > 0
+        angle = labels.hands[k]
+        hands[on, 2 * k:2 * k + 2] = (math.sin(angle), math.cos(angle))
+    position = np.full((n, 2), np.nan, np.float32)
+    if pad is not None:  # patch centres in image coordinates (0-1); NaN on the letter-box padding
+        centres = (np.arange(grid) + 0.5) / grid
+        px = box[0] / w + (centres - left) / max(1e-6, 1 - left - right) * (box[2] - box[0]) / w
+        py = box[1] / h + (centres - top) / max(1e-6, 1 - top - bottom) * (box[3] - box[1]) / h
+        gx, gy = np.meshgrid(px, py)
+        shown = ((gx >= 0) & (gx <= 1) & (gy >= 0) & (gy <= 1)).reshape(-1)
+        position[shown] = np.stack([gx, gy], -1).reshape(-1, 2)[shown]
+    return {"part": part.reshape(n, -1), "colour": colour.reshape(n, -1), "shape": shape.reshape(n, -1),
+            "value": np.asarray(value, np.float32).reshape(-1), "centre": centre.reshape(-1),
+            "bar": bar.reshape(n, -1), "offset": offset.reshape(n, 2), "hands": hands, "position": position,
+            # objects whose centre this view shows; -1 (no target) outside counting scenes
+            "count": np.array(min(inside, MAX_COUNT) if labels.count >= 0 else -1, np.int64)}

@@ -4,8 +4,9 @@ The released Molmo starts from a pre-trained CLIP; the tiny model has no such to
 through the language model alone it sits on a long plateau where it ignores the image. The generators know
 every object's mask, colour and shape, the clock hands and the bar heights, so this stage trains the ViT with
 cheap dense supervision on random views (the letter-boxed global view and square crops, like the
-pre-processor's): per-patch parts, colours, shapes, object centres and bar values; per-image clock time and
-object count. The heads are thrown away; the ViT weights initialise `molmo train tiny-pretrain`.
+pre-processor's): per-patch parts, colours, shapes, object centres (and their offset in the patch), bar values
+and letters, clock-hand directions and, on the global view, the patch's place in the image; per-view object
+count and clock time. The heads are thrown away; the ViT weights initialise `molmo train tiny-pretrain`.
 
     molmo train tiny-vision                       # ~10 min on 2 CPU cores
     molmo train tiny-vision --steps=50 --out_dir=runs/try
@@ -36,7 +37,12 @@ from molmo.model.init import init_weights
 from molmo.model.molmo import Molmo
 from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.crops import _resize, normalize, patchify, resize_and_pad
-from molmo.train.vision_labels import COLOUR_NAMES, MAX_COUNT, PARTS, scene_labels, view_labels
+from molmo.train.vision_labels import COLOUR_NAMES, MAX_BARS, MAX_COUNT, PARTS, scene_labels, view_labels
+
+# Per-patch head outputs, in order: (name, width).
+PATCH_OUTPUTS = (("part", len(PARTS)), ("colour", len(COLOUR_NAMES)), ("shape", len(SHAPES)), ("centre", 1),
+                 ("value", 1), ("bar", MAX_BARS), ("offset", 2), ("hands", 4), ("position", 2))
+IMAGE_OUTPUTS = (("hour", 12), ("minute", 60), ("count", MAX_COUNT + 1))
 
 VIT_FILE = "vit.safetensors"
 
@@ -58,6 +64,7 @@ class VisionPretrainConfig:
     out_dir: str = "runs/tiny-vision"
     log_every: int = 25
     save_every: int = 200  # the ViT weights are rewritten (atomically) this often, and at the end
+    init_vit: str | None = None  # continue from an earlier run's vit.safetensors (the heads start afresh)
 
 
 class DenseHeads(nn.Module):
@@ -66,8 +73,8 @@ class DenseHeads(nn.Module):
     def __init__(self, dim: int):
         super().__init__()
         self.norm = nn.LayerNorm(dim)
-        self.patch = nn.Linear(dim, len(PARTS) + len(COLOUR_NAMES) + len(SHAPES) + 2)
-        self.image = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, 12 + 60 + MAX_COUNT + 1))
+        self.patch = nn.Linear(dim, sum(w for _, w in PATCH_OUTPUTS))
+        self.image = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, sum(w for _, w in IMAGE_OUTPUTS)))
 
     def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.norm(feats)
@@ -98,7 +105,6 @@ class DenseViews(IterableDataset):
         t = view_labels(labels, box, self.grid, pad)
         t["patches"] = patchify(normalize(pixels, self.pre), self.pre.patch_size)
         t["time"] = np.array([labels.hour, labels.minute] if global_view else [-1, -1], np.int64)
-        t["count"] = np.array(labels.count if global_view else -1, np.int64)
         return t
 
     def __iter__(self) -> Iterator[dict]:
@@ -122,22 +128,29 @@ def _collate(views: list[dict]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.stack([v[k] for v in views])) for k in views[0]}
 
 
+def _masked_mse(pred: torch.Tensor, target: torch.Tensor, weight: float = 1.0) -> torch.Tensor | None:
+    keep = torch.isfinite(target)
+    return weight * F.mse_loss(pred[keep], target[keep].float()) if keep.any() else None
+
+
 def dense_loss(patch_logits: torch.Tensor, image_logits: torch.Tensor, b: dict) -> tuple[torch.Tensor, dict]:
-    p, c, s = len(PARTS), len(COLOUR_NAMES), len(SHAPES)
-    part_l, colour_l, shape_l, centre_l, value_l = patch_logits.float().split([p, c, s, 1, 1], dim=-1)
-    losses = {"part": F.binary_cross_entropy_with_logits(part_l, b["part"].float())}
-    for name, logits in (("colour", colour_l), ("shape", shape_l)):
+    out = dict(zip([n for n, _ in PATCH_OUTPUTS], patch_logits.float().split([w for _, w in PATCH_OUTPUTS], -1)))
+    losses = {"part": F.binary_cross_entropy_with_logits(out["part"], b["part"].float())}
+    for name in ("colour", "shape", "bar"):
         target = b[name].float()
-        covered = target.sum(-1) > 0.2  # patches mostly on an object: soft cross-entropy over its classes
+        covered = target.sum(-1) > 0.2  # patches mostly on an object/bar: soft cross-entropy over its classes
         if covered.any():
             t = target[covered] / target[covered].sum(-1, keepdim=True)
-            losses[name] = -(t * F.log_softmax(logits[covered], -1)).sum(-1).mean()
-    losses["centre"] = F.binary_cross_entropy_with_logits(centre_l.squeeze(-1), b["centre"].float(),
+            losses[name] = -(t * F.log_softmax(out[name][covered], -1)).sum(-1).mean()
+    losses["centre"] = F.binary_cross_entropy_with_logits(out["centre"].squeeze(-1), b["centre"].float(),
                                                           pos_weight=torch.tensor(8.0))
-    has_value = torch.isfinite(b["value"])
-    if has_value.any():
-        losses["value"] = 10 * F.mse_loss(torch.sigmoid(value_l.squeeze(-1))[has_value], b["value"][has_value].float())
-    hour_l, minute_l, count_l = image_logits.float().split([12, 60, MAX_COUNT + 1], dim=-1)
+    for name, pred, weight in (("value", torch.sigmoid(out["value"].squeeze(-1)), 10.0),
+                               ("offset", torch.sigmoid(out["offset"]), 10.0), ("hands", out["hands"], 1.0),
+                               ("position", torch.sigmoid(out["position"]), 10.0)):
+        loss = _masked_mse(pred, b[name], weight)
+        if loss is not None:
+            losses[name] = loss
+    hour_l, minute_l, count_l = image_logits.float().split([w for _, w in IMAGE_OUTPUTS], dim=-1)
     for name, logits, target in (("hour", hour_l, b["time"][:, 0]), ("minute", minute_l, b["time"][:, 1]),
                                  ("count", count_l, b["count"])):
         keep = target >= 0
@@ -150,6 +163,19 @@ def preprocessor_for_model(mcfg: MolmoConfig) -> PreprocessorConfig:
     v = mcfg.vision
     return PreprocessorConfig.released().replace(base_image_input_size=tuple(v.image_size), patch_size=v.patch_size,
                                                  overlap_margins=(2, 2))
+
+
+def sincos_positions(grid: int, dim: int, scale: float = 1.0) -> torch.Tensor:
+    """[grid*grid, dim] fixed 2D sine-cosine position codes (half the channels for x, half for y). A from-scratch
+    ViT whose position embedding starts at the 0.02 init has ~20x more pixel than position signal and learns
+    shapes, hand directions and places very slowly; starting from these codes it can tell patches apart at once."""
+    quarter = dim // 4
+    freqs = 1.0 / (100.0 ** (torch.arange(quarter, dtype=torch.float32) / quarter))
+    ys, xs = torch.meshgrid(torch.arange(grid, dtype=torch.float32), torch.arange(grid, dtype=torch.float32),
+                            indexing="ij")
+    codes = [f(c.reshape(-1, 1) * freqs) for c in (xs, ys) for f in (torch.sin, torch.cos)]
+    out = torch.cat(codes, dim=1)
+    return scale * F.pad(out, (0, dim - out.shape[1]))
 
 
 def _save_vit(vit: nn.Module, path: Path, cfg: VisionPretrainConfig, step: int) -> Path:
@@ -168,13 +194,23 @@ def train_vision(cfg: VisionPretrainConfig) -> Path:
     init_weights(model, seed=cfg.seed)  # the same init the later stages would start from
     backbone: VisionBackbone = model.vision
     vit = backbone.vit
+    grid = mcfg.vision.grid[0]
+    if cfg.init_vit:
+        from molmo.train.setup import load_vit
+        load_vit(model, Path(cfg.init_vit))
+    else:
+        with torch.no_grad():  # the last grid*grid rows; a class token, when there is one, keeps row 0
+            vit.positional_embedding[-grid * grid:] = sincos_positions(grid, mcfg.vision.width)
     feat_dim = mcfg.vision.width * len(mcfg.connector.vit_layers)
     heads = DenseHeads(feat_dim)
     params = list(vit.parameters()) + list(heads.parameters())
-    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+    # No weight decay on the position codes, biases and norms.
+    decay = [p for n, p in [*vit.named_parameters(), *heads.named_parameters()] if p.ndim >= 2 and "positional" not in n]
+    rest = [p for p in params if not any(p is q for q in decay)]
+    opt = torch.optim.AdamW([{"params": decay}, {"params": rest, "weight_decay": 0.0}], lr=cfg.lr,
+                            betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * (
         0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps)))))
-    grid = mcfg.vision.grid[0]
     data = DenseViews(cfg, preprocessor_for_model(mcfg), grid)
     loader = DataLoader(data, batch_size=cfg.images_per_step * cfg.views_per_image, collate_fn=_collate,
                         num_workers=cfg.workers, persistent_workers=cfg.workers > 0)
