@@ -97,12 +97,13 @@ def _tiny_sources(stage: str) -> tuple[tuple[DataSource, ...], tuple[DataSource,
 
 def tiny_vision() -> "VisionPretrainConfig":
     from molmo.train.vision_pretrain import VisionPretrainConfig
-    return VisionPretrainConfig(model="tiny-molmo", out_dir="runs/tiny-vision")
+    return VisionPretrainConfig(model="tiny-molmo", steps=2000, out_dir="runs/tiny-vision")
 
 
 def tiny_pretrain() -> TrainConfig:
     """Caption pre-training of the embedded model: ViT from `tiny-vision`, everything else from scratch (the
-    tokenizer is trained on the captions and the fine-tuning texts). No embedding is frozen, LRs are higher."""
+    tokenizer is trained on the captions and the fine-tuning texts). The pre-trained ViT stays frozen (it keeps
+    its dense-label features and the step is faster); no embedding is frozen; LRs are higher than released."""
     train, val = _tiny_sources("pretrain")
     sft_text = tuple(s for s in _tiny_sources("sft")[0] if not s.options.get("difficulty"))
     return TrainConfig(
@@ -110,7 +111,7 @@ def tiny_pretrain() -> TrainConfig:
         data=dataclasses.replace(TINY_DATA, sources=train, validation=val, stage="pretrain",
                                  tokenizer_sources=sft_text),
         optim=OptimConfig(connector=GroupOptim(2e-3, 50), vit=GroupOptim(2e-4, 50), llm=GroupOptim(2e-3, 50),
-                          freeze_embedding=False),
+                          freeze_embedding=False, freeze_vit=True),
         steps=120, global_batch=16, micro_batch=8, residual_dropout=0.0, response_residual_dropout=0.0,
         z_loss=1e-4, precision="fp32", out_dir="runs/tiny-pretrain", save_every=40, eval_every=40,
         eval_batches=2)
@@ -122,9 +123,9 @@ def tiny_sft() -> TrainConfig:
     return TrainConfig(
         model="tiny-molmo", init="runs/tiny-pretrain/model", preprocessor=TINY_PREPROCESSOR,
         data=dataclasses.replace(TINY_DATA, sources=train, validation=val),
-        optim=OptimConfig(connector=GroupOptim(1e-3, 50), vit=GroupOptim(2e-4, 50), llm=GroupOptim(1e-3, 50),
-                          freeze_embedding=False),
-        steps=500, global_batch=16, micro_batch=8, residual_dropout=0.0, response_residual_dropout=0.0,
+        optim=OptimConfig(connector=GroupOptim(2e-3, 50), vit=GroupOptim(2e-4, 50), llm=GroupOptim(1e-3, 50),
+                          freeze_embedding=False, freeze_vit=True),
+        steps=700, global_batch=16, micro_batch=8, residual_dropout=0.0, response_residual_dropout=0.0,
         z_loss=1e-4, precision="fp32", out_dir="runs/tiny-sft", save_every=50, eval_every=100, eval_batches=2)
 
 

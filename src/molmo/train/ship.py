@@ -28,6 +28,18 @@ def _read_metrics(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+VISION_HEADS = ("part", "colour", "shape", "bar", "centre", "value", "offset", "position", "hands", "hour",
+                "minute", "count")
+
+
+def _running_mean(values, window: int = 8):
+    import numpy as np
+    v = np.asarray(values, dtype=float)
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    lo = np.maximum(np.arange(1, len(v) + 1) - window, 0)
+    return (c[1:] - c[lo]) / (np.arange(1, len(v) + 1) - lo)
+
+
 def plot_stages(runs: Path, out: Path) -> None:
     """Training (and validation) loss of each stage, side by side."""
     import matplotlib
@@ -36,10 +48,14 @@ def plot_stages(runs: Path, out: Path) -> None:
     fig, axes = plt.subplots(1, len(STAGES), figsize=(5 * len(STAGES), 3.6))
     for ax, (name, title) in zip(axes, STAGES):
         rows = _read_metrics(runs / name / "metrics.jsonl")
-        if rows and "part" in rows[0]:  # vision stage: the heads separately (each batch mixes scene kinds)
-            for head in ("part", "colour", "shape", "centre", "value", "hour", "minute", "count"):
+        if rows and "part" in rows[0]:  # vision stage: each head relative to its first value, smoothed
+            for i, head in enumerate(VISION_HEADS):
                 pts = [(r["step"], r[head]) for r in rows if head in r]
-                ax.plot(*zip(*pts), label=head, lw=1)
+                if pts:
+                    steps, values = zip(*pts)
+                    ax.plot(steps, _running_mean(values) / values[0], label=head, lw=1, color=plt.cm.tab20(i))
+            ax.set_yscale("log")
+            ax.set_ylabel("head loss / its step-0 value")
             rows = []
         train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
         val = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
@@ -49,7 +65,8 @@ def plot_stages(runs: Path, out: Path) -> None:
             ax.plot(*zip(*val), "o-", label="validation loss", ms=3)
         ax.set_title(f"{name}: {title}")
         ax.set_xlabel("step")
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, ncol=2)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out, dpi=110)

@@ -1,0 +1,62 @@
+"""The embedded model's held-out set: generated images with seeds no training preset uses, in own-data JSONL.
+
+    python -m molmo.eval.heldout --out runs/heldout            # 60 images each of points, clocks, bar charts
+    molmo eval --data runs/heldout/data.jsonl --out runs/eval-heldout --max-crops 4
+
+Per image it keeps at most one row of each kind (point-then-count, pointing, "how many" question, clock
+question, bar-value question), so the scores are not dominated by a few busy images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+from molmo.data.generators.base import generate_dataset
+
+SETS = (("points", 9002, {}), ("clocks", 9003, {}), ("docs", 9004, {"doc_kind": "bar"}))
+
+
+def row_kind(row: dict) -> str | None:
+    """The scoring kind of a row; None for rows the held-out set leaves out (e.g. chart exact-match text)."""
+    if row.get("task") in ("count", "point"):
+        return row["task"]
+    return {"exact": "how_many", "clock": "clock", "relaxed": "bar_value"}.get(row.get("metric"))
+
+
+def build_heldout(out: str | Path, n: int = 60, seed: int = 0, workers: int = 1) -> Path:
+    out = Path(out)
+    rng = random.Random(seed)
+    rows = []
+    for kind, gen_seed, options in SETS:
+        path = generate_dataset(kind, n, out / kind, seed=gen_seed, workers=workers, **options)
+        by_image: dict[tuple[str, str], list[dict]] = {}
+        for row in map(json.loads, path.read_text().splitlines()):
+            k = row_kind(row)
+            if k is None or (kind != "points" and k == "how_many"):
+                continue
+            by_image.setdefault((row["image"], k), []).append(row)
+        for (image, _), candidates in sorted(by_image.items()):
+            row = dict(rng.choice(candidates), image=f"{kind}/{image}")
+            rows.append(row)
+    target = out / "data.jsonl"
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tmp.replace(target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="runs/heldout")
+    p.add_argument("--n", type=int, default=60, help="images per generator")
+    p.add_argument("--workers", type=int, default=1)
+    args = p.parse_args(argv)
+    print(f"wrote {build_heldout(args.out, args.n, workers=args.workers)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
