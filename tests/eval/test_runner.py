@@ -65,7 +65,7 @@ EXPECTED = {
     "count": {"accuracy": 0.5, "n": 2},
     "clock": {"exact": 0.0, "hour": 1.0, "close": 1.0, "n": 1},
     "caption": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "n": 1},
-    "qa": {"score": pytest.approx((1.0 + 0.0 + 0.8) / 3), "n": 3},
+    "qa": {"score": pytest.approx((1.0 + 0.0 + 0.8) / 3), "vqa": 1.0, "exact": 0.0, "anls": 0.8, "n": 3},
 }
 
 

@@ -259,7 +259,8 @@ def score_own(group: str, prediction: str, ref: dict, judge: Judge) -> dict[str,
                 "close": float(s["overall_close"])}
     if group == "caption":
         return caption_f1(prediction, ref["references"], judge)
-    return {"score": score_qa(prediction, ref)}
+    score = score_qa(prediction, ref)
+    return {"score": score, ref["metric"]: score}  # overall, and per metric (mixed sets report each apart)
 
 
 GROUP_ORDER = ("point", "count", "clock", "caption", "qa")

@@ -125,7 +125,7 @@ def tiny_sft() -> TrainConfig:
         data=dataclasses.replace(TINY_DATA, sources=train, validation=val),
         optim=OptimConfig(connector=GroupOptim(2e-3, 50), vit=GroupOptim(2e-4, 50), llm=GroupOptim(1e-3, 50),
                           freeze_embedding=False, freeze_vit=True),
-        steps=700, global_batch=16, micro_batch=8, residual_dropout=0.0, response_residual_dropout=0.0,
+        steps=600, global_batch=16, micro_batch=8, residual_dropout=0.0, response_residual_dropout=0.0,
         z_loss=1e-4, precision="fp32", out_dir="runs/tiny-sft", save_every=50, eval_every=100, eval_batches=2)
 
 
