@@ -15,7 +15,7 @@ from molmo.model.molmo import Molmo
 from molmo.train.config import ConfigError
 from molmo.train.setup import load_vit
 from molmo.train.vision_labels import PARTS, scene_labels, view_labels
-from molmo.train.vision_pretrain import VisionPretrainConfig, train_vision
+from molmo.train.vision_pretrain import VisionPretrainConfig, sincos_positions, train_vision
 
 
 def test_object_centres_and_colours_land_on_their_patches():
@@ -109,3 +109,12 @@ def test_bar_letters_run_left_to_right_and_counts_follow_the_view():
     assert np.isclose(gx[0, 0], 1 / 16) and np.isclose(gy[-1, -1], 15 / 16)
     has = np.isfinite(full["offset"][:, 0])
     assert np.array_equal(has, full["centre"] > 0) and ((full["offset"][has] >= 0) & (full["offset"][has] < 1)).all()
+
+
+def test_sincos_positions_tell_patches_apart_and_keep_neighbours_close():
+    codes = sincos_positions(8, 192)
+    assert codes.shape == (64, 192)
+    dist = torch.cdist(codes, codes)
+    assert dist[~torch.eye(64, dtype=torch.bool)].min() > 0.1  # every patch has its own code
+    # patch (0, 0) is nearer to its right neighbour than to the far corner
+    assert dist[0, 1] < dist[0, 63] and dist[0, 8] < dist[0, 63]
