@@ -16,6 +16,7 @@ from molmo.train.config import ConfigError
 from molmo.train.setup import load_vit
 from molmo.train.vision_labels import PARTS, scene_labels, view_labels
 from molmo.train.vision_pretrain import VisionPretrainConfig, sincos_positions, train_vision
+from molmo.train.vit_probe import probe_accuracy
 
 
 def test_object_centres_and_colours_land_on_their_patches():
@@ -121,7 +122,6 @@ def test_sincos_positions_tell_patches_apart_and_keep_neighbours_close():
 
 
 def test_probe_reads_a_planted_signal_and_not_noise():
-    from molmo.train.vit_probe import probe_accuracy
     gen = torch.Generator().manual_seed(0)
     target = torch.randint(0, 4, (300,), generator=gen)
     noise = torch.randn(300, 16, 8, generator=gen)

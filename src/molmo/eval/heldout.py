@@ -20,7 +20,8 @@ SETS = (("points", 9002, {}), ("clocks", 9003, {}), ("docs", 9004, {"doc_kind": 
 
 
 def row_kind(row: dict) -> str | None:
-    """The scoring kind of a row; None for rows the held-out set leaves out (e.g. chart exact-match text)."""
+    """The scoring kind of a row; None for kinds the held-out set leaves out. Exact-match rows are "how many"
+    questions in point scenes (`build_heldout` drops the charts' exact-match text questions)."""
     if row.get("task") in ("count", "point"):
         return row["task"]
     return {"exact": "how_many", "clock": "clock", "relaxed": "bar_value"}.get(row.get("metric"))

@@ -124,7 +124,7 @@ class DenseViews(IterableDataset):
                 yield self._view(image, labels, rng, global_view=v == 0)
 
 
-def _collate(views: list[dict]) -> dict[str, torch.Tensor]:
+def collate_views(views: list[dict]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.stack([v[k] for v in views])) for k in views[0]}
 
 
@@ -203,16 +203,16 @@ def train_vision(cfg: VisionPretrainConfig) -> Path:
             vit.positional_embedding[-grid * grid:] = sincos_positions(grid, mcfg.vision.width)
     feat_dim = mcfg.vision.width * len(mcfg.connector.vit_layers)
     heads = DenseHeads(feat_dim)
-    params = list(vit.parameters()) + list(heads.parameters())
-    # No weight decay on the position codes, biases and norms.
-    decay = [p for n, p in [*vit.named_parameters(), *heads.named_parameters()] if p.ndim >= 2 and "positional" not in n]
-    rest = [p for p in params if not any(p is q for q in decay)]
-    opt = torch.optim.AdamW([{"params": decay}, {"params": rest, "weight_decay": 0.0}], lr=cfg.lr,
+    decay, no_decay = [], []  # no weight decay on the position codes, biases and norms
+    for name, p in [*vit.named_parameters(), *heads.named_parameters()]:
+        (decay if p.ndim >= 2 and "positional" not in name else no_decay).append(p)
+    params = decay + no_decay
+    opt = torch.optim.AdamW([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr,
                             betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * (
         0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps)))))
     data = DenseViews(cfg, preprocessor_for_model(mcfg), grid)
-    loader = DataLoader(data, batch_size=cfg.images_per_step * cfg.views_per_image, collate_fn=_collate,
+    loader = DataLoader(data, batch_size=cfg.images_per_step * cfg.views_per_image, collate_fn=collate_views,
                         num_workers=cfg.workers, persistent_workers=cfg.workers > 0)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)

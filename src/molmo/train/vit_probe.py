@@ -19,7 +19,7 @@ from molmo.model.init import init_weights
 from molmo.model.molmo import Molmo
 from molmo.train.setup import load_vit
 from molmo.train.vision_labels import MAX_COUNT
-from molmo.train.vision_pretrain import DenseViews, VisionPretrainConfig, _collate, preprocessor_for_model
+from molmo.train.vision_pretrain import DenseViews, VisionPretrainConfig, collate_views, preprocessor_for_model
 
 
 class AttentionProbe(nn.Module):
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     mcfg = preset("tiny-molmo")
     cfg = VisionPretrainConfig(sources=((args.kind, 1.0, {}),), views_per_image=1, seed=7)  # unseen images
     views = iter(DenseViews(cfg, preprocessor_for_model(mcfg), mcfg.vision.grid[0]))
-    batch = _collate([next(views) for _ in range(args.train + args.test)])
+    batch = collate_views([next(views) for _ in range(args.train + args.test)])
     target, classes = (batch["time"][:, 0], 12) if args.kind == "clocks" else (batch["count"], MAX_COUNT + 1)
     majority = target[args.train:].bincount().max().item() / args.test
     for name in ("trained", "random"):
