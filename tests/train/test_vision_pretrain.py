@@ -3,6 +3,7 @@ from-scratch model (`TrainConfig.init_vit`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -129,3 +130,31 @@ def test_probe_reads_a_planted_signal_and_not_noise():
     planted[torch.arange(300), 5, target] += 8.0  # patch 5 says the class
     assert probe_accuracy(planted, target, n_train=200, classes=4, epochs=150) > 0.9
     assert probe_accuracy(noise, target, n_train=200, classes=4, epochs=150) < 0.5
+
+
+def test_image_tokens_keep_the_text_scale_with_a_trained_vit_and_after_adam_steps(tiny_cfg, tmp_path):
+    """A trained ViT's features are far larger than a random one's: the image tokens of a model built on it
+    must still start near the text embeddings' RMS, and keep that scale through a few optimiser steps."""
+    from safetensors.torch import save_file
+    from molmo.model.init import init_weights
+    from molmo.train.setup import build_model_and_processor
+    donor = Molmo(preset("tiny-molmo"))
+    init_weights(donor, seed=1)
+    save_file({k: (v * 4 if v.dim() >= 2 else v).contiguous() for k, v in donor.vision.vit.state_dict().items()},
+              str(tmp_path / "vit.safetensors"))
+    cfg = dataclasses.replace(tiny_cfg, model="tiny-molmo", init_vit=str(tmp_path / "vit.safetensors"))
+    model, _, _ = build_model_and_processor(cfg)
+    vcfg = model.config.vision
+    crops = torch.rand((2, 1, vcfg.num_patches, vcfg.patch_dim), generator=torch.Generator().manual_seed(5)) * 2 - 1
+    rms = lambda t: float(t.detach().float().pow(2).mean().sqrt())  # noqa: E731
+    text = rms(model.llm.embed.embedding)
+    start = rms(model.vision(crops, torch.ones(2, 1, vcfg.num_patches)))
+    assert 0.5 < start / text < 2.0
+    connector = [p for n, p in model.vision.named_parameters() if not n.startswith("vit.")]
+    opt = torch.optim.AdamW(connector, lr=2e-3)
+    for _ in range(3):
+        for p in connector:
+            p.grad = torch.randn_like(p)
+        opt.step()
+    after = rms(model.vision(crops, torch.ones(2, 1, vcfg.num_patches)))
+    assert 0.5 < after / start < 2.0

@@ -1,14 +1,16 @@
 """Random initialisation for models trained from scratch (the released models start from pre-trained ViT
 and LLM weights instead): normal(0, std) for weight matrices and embeddings, zero biases, unit norms,
 residual output projections scaled by 1/sqrt(2·layers) so activations stay O(1) with depth, and the
-projector's output rescaled so image tokens start at the scale of the text embeddings (with a plain 0.02
-init they come out ~100x smaller, and a small model then learns to ignore them).
+connector's constant `image_scale` set so image tokens start at the scale of the text embeddings (with a
+plain 0.02 init they come out ~100x smaller, and a small model then learns to ignore them). Call
+`match_image_token_scale` again after loading a pre-trained ViT: its features are far larger.
 
     model = Molmo(config); init_weights(model, seed=0)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -33,12 +35,16 @@ def init_weights(model: nn.Module, seed: int = 0, std: float = 0.02) -> None:
 
 @torch.no_grad()
 def match_image_token_scale(model: nn.Module, gen: torch.Generator) -> float:
-    """Rescale the projector's last layer so image features have the text embeddings' RMS on random
-    crops; returns the factor applied."""
+    """Set the connector's constant `image_scale` so image features have the text embeddings' RMS on random
+    crops; returns the factor applied. A constant, not rescaled projector weights: Adam moves every weight
+    by about the learning rate per step, so weights shrunk to ~1e-4 would lose their scale in one step (an
+    earlier model's image tokens grew to ~1e6x the text embeddings that way)."""
     vcfg = model.config.vision
     crops = torch.rand((2, 1, vcfg.num_patches, vcfg.patch_dim), generator=gen) * 2 - 1
     features = model.vision(crops, torch.ones(2, 1, vcfg.num_patches))
     target = model.llm.embed.embedding.float().pow(2).mean().sqrt()
     factor = float(target / features.float().pow(2).mean().sqrt().clamp(min=1e-12))
-    model.vision.projector.w2.weight.mul_(factor)
+    connector = dataclasses.replace(model.config.connector, image_scale=model.config.connector.image_scale * factor)
+    model.config = dataclasses.replace(model.config, connector=connector)
+    model.vision.cfg = model.config
     return factor

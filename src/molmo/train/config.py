@@ -55,6 +55,7 @@ class DataSource:
     rate: float | None = None  # None: proportional to sqrt(size) within the mixture
     options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    stage: str | None = None  # formats this source as "pretrain" or "sft" whatever data.stage says
 
 
 @dataclass(frozen=True)

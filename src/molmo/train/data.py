@@ -103,8 +103,8 @@ class MixtureDataset(Dataset):
         self.rates = mixture_rates(sources, [len(c) for c in self.collections], data_cfg.mixture)
         self.cumulative = np.cumsum(self.rates)
         self.cfg, self.processor, self.seed = data_cfg, processor, seed
-        self.formatters = [Formatter(stage=data_cfg.stage, seed=seed + 7919 * k, dataset_size=len(c))
-                           for k, c in enumerate(self.collections)]
+        self.formatters = [Formatter(stage=s.stage or data_cfg.stage, seed=seed + 7919 * k, dataset_size=len(c))
+                           for k, (s, c) in enumerate(zip(sources, self.collections))]
 
     def locate(self, g: int) -> tuple[int, int, int]:
         """(source, item, epoch) of global example g: i.i.d. draws from the mixture, items in a per-source

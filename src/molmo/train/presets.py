@@ -89,9 +89,11 @@ def _tiny_sources(stage: str) -> tuple[tuple[DataSource, ...], tuple[DataSource,
                  DataSource("clocks", "generator:clocks", size=TINY_SIZE, rate=0.15, seed=3),
                  DataSource("docs", "generator:docs", size=TINY_SIZE, rate=0.2, seed=4, options={"doc_kind": "bar"}),
                  DataSource("captions", "generator:captions", size=TINY_SIZE, rate=0.1, seed=5,
-                            options={"source": "points"}))
-    val = tuple(DataSource(f"val_{s.name}", s.kind, size=64, rate=s.rate, seed=s.seed + 1000, options=s.options)
-                for s in train)
+                            options={"source": "points"}),
+                 # pre-training-style captions (`long_caption 65:` prompts) so `molmo caption` keeps working
+                 *(DataSource(f"captions_pretrain_{s}", "generator:captions", size=TINY_SIZE, rate=0.02, seed=1,
+                              options={"source": s}, stage="pretrain") for s in ("points", "clocks", "docs")))
+    val = tuple(dataclasses.replace(s, name=f"val_{s.name}", size=64, seed=s.seed + 1000) for s in train)
     return train, val
 
 
@@ -105,15 +107,15 @@ def tiny_pretrain() -> TrainConfig:
     tokenizer is trained on the captions and the fine-tuning texts). The pre-trained ViT stays frozen (it keeps
     its dense-label features and the step is faster); no embedding is frozen; LRs are higher than released."""
     train, val = _tiny_sources("pretrain")
-    sft_text = tuple(s for s in _tiny_sources("sft")[0] if not s.options.get("difficulty"))
+    sft_text = tuple(s for s in _tiny_sources("sft")[0] if not s.options.get("difficulty") and not s.stage)
     return TrainConfig(
         model="tiny-molmo", init_vit="runs/tiny-vision/vit.safetensors", preprocessor=TINY_PREPROCESSOR,
         data=dataclasses.replace(TINY_DATA, sources=train, validation=val, stage="pretrain",
                                  tokenizer_sources=sft_text),
         optim=OptimConfig(connector=GroupOptim(2e-3, 50), vit=GroupOptim(2e-4, 50), llm=GroupOptim(2e-3, 50),
                           freeze_embedding=False, freeze_vit=True),
-        steps=120, global_batch=16, micro_batch=8, residual_dropout=0.0, response_residual_dropout=0.0,
-        z_loss=1e-4, precision="fp32", out_dir="runs/tiny-pretrain", save_every=40, eval_every=40,
+        steps=200, global_batch=16, micro_batch=8, residual_dropout=0.0, response_residual_dropout=0.0,
+        z_loss=1e-4, precision="fp32", out_dir="runs/tiny-pretrain", save_every=50, eval_every=50,
         eval_batches=2)
 
 
@@ -125,7 +127,7 @@ def tiny_sft() -> TrainConfig:
         data=dataclasses.replace(TINY_DATA, sources=train, validation=val),
         optim=OptimConfig(connector=GroupOptim(2e-3, 50), vit=GroupOptim(2e-4, 50), llm=GroupOptim(1e-3, 50),
                           freeze_embedding=False, freeze_vit=True),
-        steps=600, global_batch=16, micro_batch=8, residual_dropout=0.0, response_residual_dropout=0.0,
+        steps=650, global_batch=16, micro_batch=8, residual_dropout=0.0, response_residual_dropout=0.0,
         z_loss=1e-4, precision="fp32", out_dir="runs/tiny-sft", save_every=50, eval_every=100, eval_batches=2)
 
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from molmo.checkpoint.io import load_molmo
 from molmo.model.config import preset
-from molmo.model.init import init_weights
+from molmo.model.init import init_weights, match_image_token_scale
 from molmo.model.molmo import Molmo
 from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.processor import MolmoProcessor
@@ -109,6 +109,9 @@ def build_model_and_processor(cfg: TrainConfig) -> tuple[Molmo, MolmoProcessor, 
         init_weights(model, seed=cfg.seed)
         if cfg.init_vit:
             load_vit(model, Path(cfg.init_vit))
+            # init_weights matched the image-token scale to the random ViT, whose features are orders of
+            # magnitude smaller than a trained one's: match it again, or image tokens start ~1e6x the text's
+            match_image_token_scale(model, torch.Generator().manual_seed(cfg.seed))
     tokenizer, tokenizer_dir = _tokenizer(cfg, checkpoint)
     if tokenizer.vocab_size > model.config.llm.embedding_size + model.config.llm.additional_vocab_size:
         raise ConfigError(f"tokenizer has {tokenizer.vocab_size} ids but the model embeds only "
