@@ -149,3 +149,16 @@ def test_flex_attention_matches_dense_mask():
     flex = model(ids, subsegment_ids=sub, position_ids=pos).logits
     valid = ids != -1
     torch.testing.assert_close(flex[valid], dense[valid], rtol=1e-4, atol=1e-4)
+
+
+def test_a_source_can_keep_the_pretraining_format_inside_fine_tuning(circles):
+    from molmo.train.config import DataConfig, DataSource
+    from molmo.train.data import MixtureDataset
+    sources = (DataSource("sft", "owndata", path=str(circles)),
+               DataSource("captions", "owndata", path=str(circles), stage="pretrain"))
+    ds = MixtureDataset(sources, DataConfig(sources=sources, stage="sft"), processor=None, seed=0)
+    example = ds.collections[0][0]
+    sft, pretrain = (f.format(example, index=0, epoch=0) for f in ds.formatters)
+    assert all(turns[0].startswith(" User:") for turns in sft)
+    assert len(pretrain) == 1 and pretrain[0][0].startswith(" long_caption ")  # the caption with its length hint
+    assert pretrain[0][1] == " " + example.annotations[-1].answer
