@@ -109,8 +109,8 @@ def build_model_and_processor(cfg: TrainConfig) -> tuple[Molmo, MolmoProcessor, 
         init_weights(model, seed=cfg.seed)
         if cfg.init_vit:
             load_vit(model, Path(cfg.init_vit))
-            # init_weights matched the image-token scale to the random ViT, whose features are orders of
-            # magnitude smaller than a trained one's: match it again, or image tokens start ~1e6x the text's
+            # init_weights matched the image-token scale to the random ViT, whose features are far smaller
+            # than a trained one's: match it again, or image tokens start ~50x the text embeddings' scale
             match_image_token_scale(model, torch.Generator().manual_seed(cfg.seed))
     tokenizer, tokenizer_dir = _tokenizer(cfg, checkpoint)
     if tokenizer.vocab_size > model.config.llm.embedding_size + model.config.llm.additional_vocab_size:
