@@ -83,8 +83,10 @@ def _train_tokenizer(cfg: TrainConfig) -> MolmoTokenizer:
     return MolmoTokenizer.from_dir(out)
 
 
-def load_vit(model: Molmo, path: Path) -> None:
-    """Replace the ViT weights by a vision pre-training result (all keys must match)."""
+def load_vit(model: Molmo, path: Path, seed: int = 0) -> None:
+    """Replace the ViT weights by a vision pre-training result (all keys must match), then match the image
+    tokens' scale to the text embeddings again: `init_weights` matched it to the random ViT, whose features
+    are far smaller than a trained one's, so image tokens would start ~50x the text embeddings' scale."""
     from safetensors.torch import load_file
     if not path.exists():
         raise ConfigError(f"init_vit {path} does not exist (run `molmo train tiny-vision` first)")
@@ -92,6 +94,7 @@ def load_vit(model: Molmo, path: Path) -> None:
         model.vision.vit.load_state_dict(load_file(str(path)))
     except RuntimeError as e:  # missing / unexpected keys or shape mismatches
         raise ConfigError(f"init_vit {path} does not fit the model's ViT: {str(e)[:300]}") from None
+    match_image_token_scale(model, torch.Generator().manual_seed(seed))
 
 
 def build_model_and_processor(cfg: TrainConfig) -> tuple[Molmo, MolmoProcessor, Path]:
@@ -108,10 +111,7 @@ def build_model_and_processor(cfg: TrainConfig) -> tuple[Molmo, MolmoProcessor, 
         model = Molmo(mcfg)
         init_weights(model, seed=cfg.seed)
         if cfg.init_vit:
-            load_vit(model, Path(cfg.init_vit))
-            # init_weights matched the image-token scale to the random ViT, whose features are far smaller
-            # than a trained one's: match it again, or image tokens start ~50x the text embeddings' scale
-            match_image_token_scale(model, torch.Generator().manual_seed(cfg.seed))
+            load_vit(model, Path(cfg.init_vit), seed=cfg.seed)
     tokenizer, tokenizer_dir = _tokenizer(cfg, checkpoint)
     if tokenizer.vocab_size > model.config.llm.embedding_size + model.config.llm.additional_vocab_size:
         raise ConfigError(f"tokenizer has {tokenizer.vocab_size} ids but the model embeds only "
