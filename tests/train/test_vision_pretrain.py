@@ -9,14 +9,18 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from molmo.data.generators import generate_one
 from molmo.model.config import preset
 from molmo.model.molmo import Molmo
 from molmo.train.config import ConfigError
 from molmo.train.setup import load_vit
-from molmo.train.vision_labels import PARTS, scene_labels, view_labels
-from molmo.train.vision_pretrain import VisionPretrainConfig, sincos_positions, train_vision
+from molmo.data.generators.clocks import hand_angles
+from molmo.data.generators.scenes import SHAPES
+from molmo.train.vision_labels import MAX_REGIONS, PARTS, scene_labels, view_labels
+from molmo.train.vision_pretrain import (IMAGE_OUTPUTS, PATCH_OUTPUTS, REGION_OUTPUTS, VisionPretrainConfig,
+                                         dense_loss, sincos_positions, train_vision)
 from molmo.train.vit_probe import probe_accuracy
 
 
@@ -59,7 +63,7 @@ def test_clock_hands_and_bar_values_are_labelled():
 
 def test_stage_trains_and_its_vit_initialises_a_model(tmp_path):
     cfg = VisionPretrainConfig(steps=3, images_per_step=2, views_per_image=2, workers=0, out_dir=str(tmp_path),
-                               log_every=1)
+                               log_every=1, region_weight=1.0)
     path = train_vision(cfg)
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 3 and all(np.isfinite(json.loads(x)["loss"]) for x in lines)
@@ -111,6 +115,55 @@ def test_bar_letters_run_left_to_right_and_counts_follow_the_view():
     assert np.isclose(gx[0, 0], 1 / 16) and np.isclose(gy[-1, -1], 15 / 16)
     has = np.isfinite(full["offset"][:, 0])
     assert np.array_equal(has, full["centre"] > 0) and ((full["offset"][has] >= 0) & (full["offset"][has] < 1)).all()
+
+
+def test_regions_cover_each_object_hand_and_bar_with_its_own_target():
+    points = generate_one("points", 3, 5)
+    labels = scene_labels(points)
+    w, h = points.image.size
+    t = view_labels(labels, (0, 0, w, h), grid=8, pad=(0.0, 0.0, 0.0, 0.0))
+    objects = points.scene["objects"]
+    for i, obj in enumerate(objects[:MAX_REGIONS]):
+        assert SHAPES[t["region_shape"][i]] == obj["shape"]
+        x, y = obj["point"]
+        assert t["regions"][int(y / h * 8) * 8 + int(x / w * 8), i] > 0  # the object's own patch is in its region
+    assert (t["region_shape"][len(objects):] == -1).all() and not t["regions"][:, len(objects):].any()
+    assert np.isnan(t["region_angle"]).all() and np.isnan(t["region_value"]).all()
+
+    clock = generate_one("clocks", 1, 2, difficulty="easy")
+    t = view_labels(scene_labels(clock), (0, 0, *clock.image.size), grid=8, pad=(0.0, 0.0, 0.0, 0.0))
+    hour_angle = np.radians(hand_angles(clock.scene["hour"], clock.scene["minute"], clock.scene["second"])[0])
+    assert np.allclose(t["region_angle"][0], (np.sin(hour_angle), np.cos(hour_angle)), atol=1e-5)
+    assert t["regions"][:, 0].sum() > 0 and t["regions"][:, 1].sum() > 0 and not t["regions"][:, 2:].any()
+
+    chart = generate_one("docs", 1, 3, doc_kind="bar", difficulty="easy")
+    labels = scene_labels(chart)
+    t = view_labels(labels, (0, 0, *chart.image.size), grid=8, pad=(0.0, 0.0, 0.0, 0.0))
+    values = t["region_value"][np.isfinite(t["region_value"])]
+    assert len(values) == len(chart.scene["bars_px"]) and (values > 0).all() and (values <= 1).all()
+    tallest = int(np.argmax(values))  # the tallest bar's region reaches highest up the view
+    top_row = lambda r: np.nonzero(t["regions"][:, r].reshape(8, 8).sum(1))[0].min()  # noqa: E731
+    assert all(top_row(tallest) <= top_row(r) for r in range(len(values)))
+
+
+def test_region_losses_fall_when_the_heads_read_the_right_regions():
+    """The mask-pooled heads: a region's loss uses only views that show enough of it."""
+    views = [view_labels(scene_labels(generate_one(k, 1, i, **kw)), (0, 0, 300, 300), 8, (0.0, 0.0, 0.0, 0.0))
+             for k, i, kw in (("points", 0, {}), ("clocks", 0, {}), ("docs", 0, {"doc_kind": "bar"}))]
+    batch = {k: torch.from_numpy(np.stack([v[k] for v in views])) for k in views[0]}
+    batch["time"] = torch.full((3, 2), -1)
+    patch = torch.zeros(3, 64, sum(w for _, w in PATCH_OUTPUTS))
+    image = torch.zeros(3, sum(w for _, w in IMAGE_OUTPUTS))
+    region = torch.zeros(3, MAX_REGIONS, sum(w for _, w in REGION_OUTPUTS))
+    _, parts = dense_loss(patch, image, region, batch, region_weight=1.0)
+    assert {"region_shape", "region_angle", "region_value"} <= set(parts)
+    assert np.isclose(parts["region_shape"], np.log(len(SHAPES)), atol=1e-4)  # uniform logits
+    region[0, :, :len(SHAPES)] = 20 * F.one_hot(batch["region_shape"][0].clamp_min(0), len(SHAPES))
+    region[1, :2, len(SHAPES):len(SHAPES) + 2] = batch["region_angle"][1, :2]
+    _, better = dense_loss(patch, image, region, batch, region_weight=1.0)
+    _, off = dense_loss(patch, image, region, batch)
+    assert not any(k.startswith("region") for k in off)  # the default recipe leaves them out
+    assert better["region_shape"] < 1e-3 and better["region_angle"] < parts["region_angle"]
 
 
 def test_sincos_positions_tell_patches_apart_and_keep_neighbours_close():

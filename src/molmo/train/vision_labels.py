@@ -30,6 +30,7 @@ PARTS = ("object", "clock_face", "hour_hand", "minute_hand", "second_hand", "bar
 COLOUR_NAMES = tuple(COLOURS)
 MAX_COUNT = 15
 MAX_BARS = 12  # bars A-L
+MAX_REGIONS = 24  # objects, clock hands or bars per image with a region (mask-pooled) target
 SUBSAMPLE = 4  # label points per patch side
 
 
@@ -45,6 +46,12 @@ class SceneLabels:
     count: int = -1  # objects in a points scene
     bar: np.ndarray | None = None  # [H, W] uint8: 0 none, 1 + the bar's index (A = 0) inside bars
     hands: tuple[float, float] = (math.nan, math.nan)  # hour and minute hand angles, radians clockwise from 12
+    # Regions: one per object, clock hand or bar. `region` [H, W] uint8 is 0 outside every region, else 1 + its
+    # index; the per-region targets (NaN / -1 = none) are read from the mean feature over the region's patches.
+    region: np.ndarray | None = None
+    region_shape: np.ndarray | None = None  # [R] int64, index into SHAPES
+    region_angle: np.ndarray | None = None  # [R, 2] float32, (sin, cos) of a clock hand's direction
+    region_value: np.ndarray | None = None  # [R] float32, bar value / axis max
 
 
 def _points_labels(item: GeneratedImage) -> SceneLabels:
@@ -53,13 +60,17 @@ def _points_labels(item: GeneratedImage) -> SceneLabels:
     part = np.zeros((h, w), np.uint8)
     colour = np.zeros((h, w), np.uint8)
     shape = np.zeros((h, w), np.uint8)
-    for obj, mask in zip(scene["objects"], scene["_masks"]):
+    region = np.zeros((h, w), np.uint8)
+    for i, (obj, mask) in enumerate(zip(scene["objects"], scene["_masks"])):
         part[mask] = 1 + PARTS.index("object")
         colour[mask] = 1 + COLOUR_NAMES.index(obj["colour"])
         shape[mask] = 1 + SHAPES.index(obj["shape"])
+        if i < MAX_REGIONS:
+            region[mask] = 1 + i
     centres = np.array([o["point"] for o in scene["objects"]], np.float32).reshape(-1, 2)
+    shapes = np.array([SHAPES.index(o["shape"]) for o in scene["objects"][:MAX_REGIONS]], np.int64)
     return SceneLabels(part, colour, shape, np.full((h, w), np.nan, np.float32), centres,
-                       count=min(len(scene["objects"]), MAX_COUNT))
+                       count=min(len(scene["objects"]), MAX_COUNT), region=region, region_shape=shapes)
 
 
 def _clock_labels(item: GeneratedImage) -> SceneLabels:
@@ -80,9 +91,13 @@ def _clock_labels(item: GeneratedImage) -> SceneLabels:
         tip = (cx + math.sin(a) * r * length, cy - math.cos(a) * r * length)
         draw.line([(cx, cy), tip], fill=1 + PARTS.index(name), width=max(1, round(r * width)))
     part = np.asarray(img, np.uint8)
+    hand_parts = [1 + PARTS.index(n) for n in ("hour_hand", "minute_hand")]
+    region = np.select([part == hand_parts[0], part == hand_parts[1]], [1, 2], 0).astype(np.uint8)
+    angles = np.radians([ha, ma])
     empty = np.zeros((h, w), np.uint8)
     return SceneLabels(part, empty, empty, np.full((h, w), np.nan, np.float32), np.zeros((0, 2), np.float32),
-                       hour=s["hour"] % 12, minute=s["minute"], hands=(math.radians(ha), math.radians(ma)))
+                       hour=s["hour"] % 12, minute=s["minute"], hands=(float(angles[0]), float(angles[1])),
+                       region=region, region_angle=np.stack([np.sin(angles), np.cos(angles)], -1).astype(np.float32))
 
 
 def _bar_labels(item: GeneratedImage) -> SceneLabels:
@@ -91,6 +106,8 @@ def _bar_labels(item: GeneratedImage) -> SceneLabels:
     part = np.zeros((h, w), np.uint8)
     value = np.full((h, w), np.nan, np.float32)
     bar = np.zeros((h, w), np.uint8)
+    region = np.zeros((h, w), np.uint8)
+    bar_values = []
     x0, y0, x1, y1 = (int(round(v)) for v in s["plot_px"])
     part[max(y0, 0):y1, max(x0, 0):x1] = 1 + PARTS.index("plot")
     top = s["value_axis"]["max"] or 1.0
@@ -100,8 +117,12 @@ def _bar_labels(item: GeneratedImage) -> SceneLabels:
         part[sl] = 1 + PARTS.index("bar")
         value[sl] = float(v) / top
         bar[sl] = 1 + min(i, MAX_BARS - 1)
+        if i < MAX_REGIONS:
+            region[sl] = 1 + i
+            bar_values.append(float(v) / top)
     empty = np.zeros((h, w), np.uint8)
-    return SceneLabels(part, empty, empty, value, np.zeros((0, 2), np.float32), bar=bar)
+    return SceneLabels(part, empty, empty, value, np.zeros((0, 2), np.float32), bar=bar, region=region,
+                       region_value=np.array(bar_values, np.float32))
 
 
 def scene_labels(item: GeneratedImage) -> SceneLabels:
@@ -176,7 +197,19 @@ def view_labels(labels: SceneLabels, box: tuple[float, float, float, float], gri
         gx, gy = np.meshgrid(px, py)
         shown = ((gx >= 0) & (gx <= 1) & (gy >= 0) & (gy <= 1)).reshape(-1)
         position[shown] = np.stack([gx, gy], -1).reshape(-1, 2)[shown]
-    return {"part": part.reshape(n, -1), "colour": colour.reshape(n, -1), "shape": shape.reshape(n, -1),
+    # Region coverage per patch ([n, MAX_REGIONS]) and the per-region targets, padded to MAX_REGIONS.
+    region_map = labels.region if labels.region is not None else np.zeros_like(labels.part)
+    regions = _onehot_fractions(sample(region_map, 0), MAX_REGIONS).reshape(n, -1)
+    region_shape = np.full(MAX_REGIONS, -1, np.int64)
+    region_angle = np.full((MAX_REGIONS, 2), np.nan, np.float32)
+    region_value = np.full(MAX_REGIONS, np.nan, np.float32)
+    for target, source in ((region_shape, labels.region_shape), (region_angle, labels.region_angle),
+                           (region_value, labels.region_value)):
+        if source is not None:
+            target[:len(source)] = source
+    return {"regions": regions, "region_shape": region_shape, "region_angle": region_angle,
+            "region_value": region_value, "part": part.reshape(n, -1), "colour": colour.reshape(n, -1),
+            "shape": shape.reshape(n, -1),
             "value": np.asarray(value, np.float32).reshape(-1), "centre": centre.reshape(-1),
             "bar": bar.reshape(n, -1), "offset": offset.reshape(n, 2), "hands": hands, "position": position,
             # objects whose centre this view shows; -1 (no target) outside counting scenes

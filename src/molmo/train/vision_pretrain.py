@@ -5,10 +5,14 @@ through the language model alone it sits on a long plateau where it ignores the 
 every object's mask, colour and shape, the clock hands and the bar heights, so this stage trains the ViT with
 cheap dense supervision on random views (the letter-boxed global view and square crops, like the
 pre-processor's): per-patch parts, colours, shapes, object centres (and their offset in the patch), bar values
-and letters, clock-hand directions and, on the global view, the patch's place in the image; per-view object
-count and clock time. The heads are thrown away; the ViT weights initialise `molmo train tiny-pretrain`.
+and letters, clock-hand directions and, on the global view, the patch's place in the image; per region (an
+object, a clock hand, a bar; read from the mean feature over its patches, as the connector's pooled tokens see
+it) the shape, the hand's direction and the bar's value; per view the object count and clock time. The heads
+are thrown away; the ViT weights initialise `molmo train tiny-pretrain`.
 
     molmo train tiny-vision                       # 2000 steps, ~46 min on 2 CPU cores
+    molmo train tiny-vision --init_vit=runs/tiny-vision/vit.safetensors --region_weight=1 \
+        --out_dir=runs/tiny-vision-regions        # continue a run with the per-region heads
     molmo train tiny-vision --steps=50 --out_dir=runs/try
 """
 
@@ -43,6 +47,10 @@ from molmo.train.vision_labels import COLOUR_NAMES, MAX_BARS, MAX_COUNT, PARTS, 
 PATCH_OUTPUTS = (("part", len(PARTS)), ("colour", len(COLOUR_NAMES)), ("shape", len(SHAPES)), ("centre", 1),
                  ("value", 1), ("bar", MAX_BARS), ("offset", 2), ("hands", 4), ("position", 2))
 IMAGE_OUTPUTS = (("hour", 12), ("minute", 60), ("count", MAX_COUNT + 1))
+# Per-region outputs, read from the mean feature over a region's patches (an object, a clock hand, a bar): what
+# the connector's pooled tokens must carry, without asking every patch to see the whole object.
+REGION_OUTPUTS = (("region_shape", len(SHAPES)), ("region_angle", 2), ("region_value", 1))
+MIN_REGION_COVER = 0.3  # patch-equivalents of a region the view must show for it to get a target
 
 VIT_FILE = "vit.safetensors"
 
@@ -65,20 +73,24 @@ class VisionPretrainConfig:
     log_every: int = 25
     save_every: int = 200  # the ViT weights are rewritten (atomically) this often, and at the end
     init_vit: str | None = None  # continue from an earlier run's vit.safetensors (the heads start afresh)
+    region_weight: float = 0.0  # > 0 adds the per-region heads (object shape, hand direction, bar value)
 
 
 class DenseHeads(nn.Module):
-    """Linear per-patch heads and a small MLP on the mean patch feature for the per-image targets."""
+    """Linear per-patch and per-region heads, and a small MLP on the mean patch feature for the per-image targets."""
 
     def __init__(self, dim: int):
         super().__init__()
         self.norm = nn.LayerNorm(dim)
         self.patch = nn.Linear(dim, sum(w for _, w in PATCH_OUTPUTS))
         self.image = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, sum(w for _, w in IMAGE_OUTPUTS)))
+        self.region = nn.Linear(dim, sum(w for _, w in REGION_OUTPUTS))  # made last: earlier runs' init is kept
 
-    def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, feats: torch.Tensor, regions: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """feats [V, P, dim], regions [V, P, R] coverage -> patch, image and region ([V, R, ...]) logits."""
         x = self.norm(feats)
-        return self.patch(x), self.image(x.mean(dim=1))
+        pooled = regions.transpose(1, 2) @ x / regions.sum(1).clamp_min(1e-6)[..., None]
+        return self.patch(x), self.image(x.mean(dim=1)), self.region(pooled)
 
 
 class DenseViews(IterableDataset):
@@ -133,7 +145,8 @@ def _masked_mse(pred: torch.Tensor, target: torch.Tensor, weight: float = 1.0) -
     return weight * F.mse_loss(pred[keep], target[keep].float()) if keep.any() else None
 
 
-def dense_loss(patch_logits: torch.Tensor, image_logits: torch.Tensor, b: dict) -> tuple[torch.Tensor, dict]:
+def dense_loss(patch_logits: torch.Tensor, image_logits: torch.Tensor, region_logits: torch.Tensor,
+               b: dict, region_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
     out = dict(zip([n for n, _ in PATCH_OUTPUTS], patch_logits.float().split([w for _, w in PATCH_OUTPUTS], -1)))
     losses = {"part": F.binary_cross_entropy_with_logits(out["part"], b["part"].float())}
     for name in ("colour", "shape", "bar"):
@@ -156,7 +169,24 @@ def dense_loss(patch_logits: torch.Tensor, image_logits: torch.Tensor, b: dict) 
         keep = target >= 0
         if keep.any():
             losses[name] = F.cross_entropy(logits[keep], target[keep])
+    if region_weight > 0:
+        losses.update({k: region_weight * v for k, v in _region_losses(region_logits, b).items()})
     return sum(losses.values()), {k: float(v.detach()) for k, v in losses.items()}
+
+
+def _region_losses(region_logits: torch.Tensor, b: dict) -> dict[str, torch.Tensor]:
+    losses = {}
+    shown = b["regions"].sum(1) >= MIN_REGION_COVER  # [V, R]
+    shape_l, angle, value = region_logits.float().split([w for _, w in REGION_OUTPUTS], -1)
+    keep = shown & (b["region_shape"] >= 0)
+    if keep.any():
+        losses["region_shape"] = F.cross_entropy(shape_l[keep], b["region_shape"][keep])
+    for name, pred, weight in (("region_angle", angle, 1.0), ("region_value", torch.sigmoid(value), 10.0)):
+        target = b[name].view(*shown.shape, -1).masked_fill(~shown[..., None], float("nan"))  # hidden: no target
+        loss = _masked_mse(pred, target, weight)
+        if loss is not None:
+            losses[name] = loss
+    return losses
 
 
 def preprocessor_for_model(mcfg: MolmoConfig) -> PreprocessorConfig:
@@ -222,8 +252,8 @@ def train_vision(cfg: VisionPretrainConfig) -> Path:
     for step, batch in zip(range(cfg.steps), loader):
         with autocast:
             feats = backbone.vit_features(batch["patches"])
-            patch_logits, image_logits = heads(feats)
-        loss, parts = dense_loss(patch_logits, image_logits, batch)
+            patch_logits, image_logits, region_logits = heads(feats, batch["regions"])
+        loss, parts = dense_loss(patch_logits, image_logits, region_logits, batch, cfg.region_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
