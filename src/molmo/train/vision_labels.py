@@ -114,12 +114,13 @@ def _bar_labels(item: GeneratedImage) -> SceneLabels:
     values = list(s["data"].values()) if isinstance(s["data"], dict) else [d[1] for d in s["data"]]
     for i, ((bx0, by0, bx1, by1), v) in enumerate(zip(s["bars_px"], values)):
         sl = np.s_[max(int(by0), 0):int(math.ceil(by1)), max(int(bx0), 0):int(math.ceil(bx1))]
+        fraction = float(v) / top
         part[sl] = 1 + PARTS.index("bar")
-        value[sl] = float(v) / top
+        value[sl] = fraction
         bar[sl] = 1 + min(i, MAX_BARS - 1)
         if i < MAX_REGIONS:
             region[sl] = 1 + i
-            bar_values.append(float(v) / top)
+            bar_values.append(fraction)
     empty = np.zeros((h, w), np.uint8)
     return SceneLabels(part, empty, empty, value, np.zeros((0, 2), np.float32), bar=bar, region=region,
                        region_value=np.array(bar_values, np.float32))
