@@ -162,3 +162,23 @@ def test_a_source_can_keep_the_pretraining_format_inside_fine_tuning(circles):
     assert all(turns[0].startswith(" User:") for turns in sft)
     assert len(pretrain) == 1 and pretrain[0][0].startswith(" long_caption ")  # the caption with its length hint
     assert pretrain[0][1] == " " + example.annotations[-1].answer
+
+
+def test_a_source_can_keep_only_some_annotation_kinds(circles):
+    from molmo.data.generators import generate_one
+    from molmo.train.config import DataSource
+    from molmo.train.data import DataError, open_source
+    qa = open_source(DataSource("qa", "owndata", path=str(circles), kinds=("qa",)))
+    assert [a.kind for a in qa[0].annotations] == ["qa"]
+    assert {a.kind for a in open_source(DataSource("all", "owndata", path=str(circles)))[0].annotations} >= \
+        {"qa", "count", "caption"}
+    # generated point scenes: items without a "How many" row give way to the next item that has one
+    points = open_source(DataSource("p", "generator:points", size=50, seed=3, kinds=("qa",)))
+    firsts = [points[i] for i in range(20)]
+    assert all(a.kind == "qa" and a.question.startswith("How many") for e in firsts for a in e.annotations)
+    without = [i for i in range(20) if not any("question" in a for a in generate_one("points", 3, i).annotations)]
+    assert without and points[without[0]].id != f"points-3-{without[0]}"
+    with pytest.raises(DataError, match="unknown annotation kinds"):
+        open_source(DataSource("x", "owndata", path=str(circles), kinds=("questions",)))
+    with pytest.raises(DataError, match="no annotation of kinds"):
+        open_source(DataSource("x", "owndata", path=str(circles), kinds=("mc",)))[0]

@@ -10,18 +10,21 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 
 from molmo.data.generators import generate_one
 from molmo.model.config import preset
 from molmo.model.molmo import Molmo
+from molmo.train import checkpointing
 from molmo.train.config import ConfigError
 from molmo.train.setup import load_vit
 from molmo.data.generators.clocks import hand_angles
 from molmo.data.generators.scenes import SHAPES
 from molmo.train.vision_labels import MAX_REGIONS, PARTS, scene_labels, view_labels
-from molmo.train.vision_pretrain import (IMAGE_OUTPUTS, PATCH_OUTPUTS, REGION_OUTPUTS, VisionPretrainConfig,
-                                         dense_loss, sincos_positions, train_vision)
-from molmo.train.vit_probe import probe_accuracy
+from molmo.train.vision_pretrain import (IMAGE_OUTPUTS, MIN_REGION_COVER, PATCH_OUTPUTS, REGION_OUTPUTS, DenseViews,
+                                         VisionPretrainConfig, dense_loss, preprocessor_for_model, sincos_positions,
+                                         train_vision)
+from molmo.train.vit_probe import centre_regions, probe_accuracy
 
 
 def test_object_centres_and_colours_land_on_their_patches():
@@ -74,6 +77,39 @@ def test_stage_trains_and_its_vit_initialises_a_model(tmp_path):
     assert any(not torch.equal(before[k], after[k]) for k in before)
     with pytest.raises(ConfigError, match="does not fit"):
         load_vit(Molmo(preset("tiny-qwen2")), path)
+
+
+def test_an_interrupted_stage_resumes_its_step_weights_and_optimizer(tmp_path):
+    cfg = VisionPretrainConfig(steps=4, images_per_step=1, views_per_image=2, workers=0, out_dir=str(tmp_path),
+                               log_every=1, save_every=2)
+    train_vision(dataclasses.replace(cfg, steps=2))  # a first run, then the same run with more steps
+    saved = load_file(str(tmp_path / "vit.safetensors"))
+    with open(tmp_path / "metrics.jsonl", "a") as log:  # as if killed after logging a step it never saved
+        log.write(json.dumps({"step": 2, "loss": 0.0}) + "\n")
+    train_vision(cfg)
+    steps = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [0, 1, 2, 3]  # the second run went on from step 2 and appended to the log
+    assert checkpointing.latest(tmp_path).name == "step_0000004"
+    final = load_file(str(tmp_path / "vit.safetensors"))
+    assert any(not torch.equal(saved[k], final[k]) for k in saved)
+
+
+def test_object_crops_centre_a_whole_object_hand_or_bar():
+    tiny_vit_grid = 8
+    mcfg = preset("tiny-molmo")
+    cfg = VisionPretrainConfig(sources=(("points", 1.0, {}), ("clocks", 1.0, {}), ("docs", 1.0, {"doc_kind": "bar"})),
+                               views_per_image=3, object_crops=1.0, seed=5)
+    views = iter(DenseViews(cfg, preprocessor_for_model(mcfg), tiny_vit_grid))
+    crops = [v for i, v in zip(range(60), views) if i % 3]  # view 0 of each image is the global view
+    centre = (tiny_vit_grid - 1) / 2
+    for v in crops:
+        cover = v["regions"].reshape(tiny_vit_grid, tiny_vit_grid, -1)
+        rows, cols = np.arange(tiny_vit_grid)[:, None, None], np.arange(tiny_vit_grid)[None, :, None]
+        mass = cover.sum((0, 1))
+        shown = mass >= MIN_REGION_COVER  # enough of the region to get a target
+        cy = (cover * rows).sum((0, 1))[shown] / mass[shown]
+        cx = (cover * cols).sum((0, 1))[shown] / mass[shown]
+        assert np.hypot(cy - centre, cx - centre).min() < 3  # some region sits near the middle of the view
 
 
 def test_hand_directions_point_from_the_clock_centre_along_the_hands():
@@ -164,6 +200,17 @@ def test_region_losses_fall_when_the_heads_read_the_right_regions():
     _, off = dense_loss(patch, image, region, batch)
     assert not any(k.startswith("region") for k in off)  # the default recipe leaves them out
     assert better["region_shape"] < 1e-3 and better["region_angle"] < parts["region_angle"]
+    assert better["region_shape_acc"] == 1.0
+    total, _ = dense_loss(patch, image, region, batch, region_weight=1.0)
+    dropped, logged = dense_loss(patch, image, region, batch, region_weight=1.0, weights=(("region_shape", 0),))
+    assert "region_shape" in logged  # still logged, but not trained
+    assert torch.isclose(total - dropped, torch.tensor(better["region_shape"]), atol=1e-5)
+    doubled, _ = dense_loss(patch, image, region, batch, region_weight=1.0, weights=(("region_angle", 2),))
+    assert torch.isclose(doubled - total, torch.tensor(better["region_angle"]), atol=1e-5)
+    only, _ = dense_loss(patch, image, region, batch, region_weight=1.0, weights=(("*", 0), ("region_angle", 1)))
+    assert torch.isclose(only, torch.tensor(better["region_angle"]), atol=1e-5)
+    with pytest.raises(ValueError, match="hours"):
+        dense_loss(patch, image, region, batch, weights=(("hours", 0),))
 
 
 def test_sincos_positions_tell_patches_apart_and_keep_neighbours_close():
@@ -173,6 +220,17 @@ def test_sincos_positions_tell_patches_apart_and_keep_neighbours_close():
     assert dist[~torch.eye(64, dtype=torch.bool)].min() > 0.1  # every patch has its own code
     # patch (0, 0) is nearer to its right neighbour than to the far corner
     assert dist[0, 1] < dist[0, 63] and dist[0, 8] < dist[0, 63]
+
+
+def test_shape_probe_takes_the_shaped_region_nearest_the_centre():
+    cover = torch.zeros(2, 64, 3)
+    cover[:, 0, 0] = 1.0  # a corner patch: region 0
+    cover[:, 27, 1] = cover[:, 28, 1] = 1.0  # the middle: region 1
+    cover[:, 36, 2] = 0.5  # also in the middle: region 2 (no shape, e.g. a clock hand)
+    shapes = torch.tensor([[2, 5, -1], [2, -1, -1]])
+    chosen, shape = centre_regions({"regions": cover, "region_shape": shapes}, grid=8)
+    assert shape.tolist() == [5, 2]  # view 1: the middle regions have no shape, so the corner object
+    assert torch.equal(chosen[0], cover[0, :, 1]) and torch.equal(chosen[1], cover[1, :, 0])
 
 
 def test_probe_reads_a_planted_signal_and_not_noise():

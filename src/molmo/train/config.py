@@ -56,6 +56,7 @@ class DataSource:
     options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     stage: str | None = None  # formats this source as "pretrain" or "sft" whatever data.stage says
+    kinds: tuple[str, ...] = ()  # keep only these annotation kinds ("qa", "point", "count", …); () keeps all
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ continues with the same data.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import math
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from molmo.data.example import RawExample
+from molmo.data.example import KINDS, RawExample
 from molmo.data.formatter import Formatter
 from molmo.data.owndata import read_own_data, row_to_annotation
 from molmo.preprocess.collate import collate
@@ -54,8 +55,38 @@ class GeneratorSource:
                           source=f"generator:{self.kind}", id=f"{self.kind}-{self.seed}-{i}")
 
 
+class KindFilter:
+    """A source's examples with only the annotations of some kinds (e.g. short "qa" answers for a grounding
+    phase). Item i without any such annotation is replaced by the next item that has one."""
+
+    MAX_SKIP = 1000
+
+    def __init__(self, items: Any, kinds: tuple[str, ...], name: str):
+        unknown = set(kinds) - set(KINDS)
+        if unknown:
+            raise DataError(f"source {name!r}: unknown annotation kinds {sorted(unknown)}; expected some of {KINDS}")
+        self.items, self.kinds, self.name = items, set(kinds), name
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> RawExample:
+        for j in range(i, i + min(self.MAX_SKIP, len(self.items))):
+            example = self.items[j % len(self.items)]
+            kept = [a for a in example.annotations if a.kind in self.kinds]
+            if kept:
+                return dataclasses.replace(example, annotations=kept)
+        raise DataError(f"source {self.name!r}: no annotation of kinds {sorted(self.kinds)} in items {i}.."
+                        f"{j} (is the kind right for this source?)")
+
+
 def open_source(src: DataSource) -> Any:
     """A sized, indexable collection of RawExample for one configured source."""
+    items = _open_items(src)
+    return KindFilter(items, src.kinds, src.name) if src.kinds else items
+
+
+def _open_items(src: DataSource) -> Any:
     kind, _, sub = src.kind.partition(":")
     if kind == "generator":
         return GeneratorSource(sub, src.size, src.seed, dict(src.options))

@@ -4,8 +4,8 @@ The released Molmo starts from a pre-trained CLIP; the tiny model has no such to
 through the language model alone it sits on a long plateau where it ignores the image. The generators know
 every object's mask, colour and shape, the clock hands and the bar heights, so this stage trains the ViT with
 cheap dense supervision on random views (the letter-boxed global view and square crops, like the
-pre-processor's): per-patch parts, colours, shapes, object centres (and their offset in the patch), bar values
-and letters, clock-hand directions and, on the global view, the patch's place in the image; per region (an
+pre-processor's; optionally crops centred on one object): per-patch parts, colours, shapes, object centres
+(and their offset in the patch), bar values and letters, clock-hand directions and, on the global view, the patch's place in the image; per region (an
 object, a clock hand, a bar; read from the mean feature over its patches, as the connector's pooled tokens see
 it) the shape, the hand's direction and the bar's value; per view the object count and clock time. The heads
 are thrown away; the ViT weights initialise `molmo train tiny-pretrain`.
@@ -14,6 +14,7 @@ are thrown away; the ViT weights initialise `molmo train tiny-pretrain`.
     molmo train tiny-vision --init_vit=runs/tiny-vision/vit.safetensors --region_weight=1 \
         --out_dir=runs/tiny-vision-regions        # continue a run with the per-region heads
     molmo train tiny-vision --steps=50 --out_dir=runs/try
+    molmo train tiny-vision --steps=8000 --out_dir=runs/long   # run again after a stop: it resumes
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from molmo.model.init import init_weights
 from molmo.model.molmo import Molmo
 from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.crops import _resize, normalize, patchify, resize_and_pad
+from molmo.train import checkpointing
 from molmo.train.vision_labels import COLOUR_NAMES, MAX_BARS, MAX_COUNT, PARTS, scene_labels, view_labels
 
 # Per-patch head outputs, in order: (name, width).
@@ -63,6 +65,12 @@ class VisionPretrainConfig:
     steps: int = 400
     images_per_step: int = 8
     views_per_image: int = 6  # view 0 is the global (letter-boxed) view, the rest random square crops
+    global_view: bool = True  # False: every view is a crop (e.g. a shape phase on object crops alone)
+    # Share of the crops centred on one object, clock hand or bar, with a side of object_zoom x its half-size.
+    # Random crops and the global view show most objects small or cut off, and there this ViT does not learn
+    # shapes in thousands of steps; centred on whole objects it starts to at once.
+    object_crops: float = 0.0
+    object_zoom: tuple[float, float] = (2.5, 8.0)
     lr: float = 1e-3
     warmup: int = 40
     weight_decay: float = 0.05
@@ -73,7 +81,12 @@ class VisionPretrainConfig:
     log_every: int = 25
     save_every: int = 200  # the ViT weights are rewritten (atomically) this often, and at the end
     init_vit: str | None = None  # continue from an earlier run's vit.safetensors (the heads start afresh)
+    # A run whose out_dir holds a checkpoint (written every save_every steps) resumes from it: ViT, heads,
+    # optimizer and step, with fresh images; run the same command again after an interruption.
     region_weight: float = 0.0  # > 0 adds the per-region heads (object shape, hand direction, bar value)
+    # Multipliers of single head losses, e.g. (("hour", 0), ("minute", 0)) leaves out the per-view time heads
+    # that never leave chance; "*" sets the rest: (("*", 0), ("shape", 1), ("region_shape", 1)) trains shapes only.
+    loss_weights: tuple[tuple[str, float], ...] = ()
 
 
 class DenseHeads(nn.Module):
@@ -96,8 +109,8 @@ class DenseHeads(nn.Module):
 class DenseViews(IterableDataset):
     """An endless stream of (patches, targets) views of freshly generated images."""
 
-    def __init__(self, cfg: VisionPretrainConfig, pre: PreprocessorConfig, grid: int):
-        self.cfg, self.pre, self.grid = cfg, pre, grid
+    def __init__(self, cfg: VisionPretrainConfig, pre: PreprocessorConfig, grid: int, start_step: int = 0):
+        self.cfg, self.pre, self.grid, self.start_step = cfg, pre, grid, start_step
 
     def _view(self, image: np.ndarray, labels, rng: np.random.Generator, global_view: bool) -> dict:
         size = self.pre.base_image_input_size
@@ -109,8 +122,11 @@ class DenseViews(IterableDataset):
                    1 - (rows.max() + 1) / size[0])
             box = (0.0, 0.0, float(w), float(h))
         else:
-            side = rng.uniform(0.3, 0.85) * min(h, w)
-            x0, y0 = rng.uniform(0, w - side), rng.uniform(0, h - side)
+            centred = self.cfg.object_crops > 0 and rng.random() < self.cfg.object_crops
+            x0, y0, side = self._object_crop(labels, rng, w, h) if centred else (None, None, None)
+            if side is None:
+                side = rng.uniform(0.3, 0.85) * min(h, w)
+                x0, y0 = rng.uniform(0, w - side), rng.uniform(0, h - side)
             box, pad = (x0, y0, x0 + side, y0 + side), None
             crop = image[int(y0):int(math.ceil(y0 + side)), int(x0):int(math.ceil(x0 + side))]
             pixels = _resize(torch.from_numpy(crop.astype(np.float32) / 255.0), tuple(size), "bilinear", True).numpy()
@@ -119,13 +135,28 @@ class DenseViews(IterableDataset):
         t["time"] = np.array([labels.hour, labels.minute] if global_view else [-1, -1], np.int64)
         return t
 
+    def _object_crop(self, labels, rng: np.random.Generator, w: int, h: int) -> tuple:
+        """(x0, y0, side) of a square crop around a random region, slightly off-centre; Nones if none."""
+        ids = np.unique(labels.region)
+        ids = ids[ids > 0]
+        if not len(ids):
+            return None, None, None
+        ys, xs = np.nonzero(labels.region == rng.choice(ids))
+        half = max(xs.max() - xs.min(), ys.max() - ys.min(), 2) / 2
+        side = min(rng.uniform(*self.cfg.object_zoom) * half, w, h)
+        jitter = rng.uniform(-0.4, 0.4, 2) * half
+        x0 = float(np.clip((xs.max() + xs.min()) / 2 - side / 2 + jitter[0], 0, w - side))
+        y0 = float(np.clip((ys.max() + ys.min()) / 2 - side / 2 + jitter[1], 0, h - side))
+        return x0, y0, side
+
     def __iter__(self) -> Iterator[dict]:
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        rng = np.random.default_rng([self.cfg.seed, worker])
+        # A resumed run draws new images: its stream starts past the images the earlier steps used.
+        rng = np.random.default_rng([self.cfg.seed, worker] + ([self.start_step] if self.start_step else []))
         kinds = [s[0] for s in self.cfg.sources]
         rates = np.array([s[1] for s in self.cfg.sources], float)
-        index = worker
+        index = worker + self.start_step * self.cfg.images_per_step
         while True:
             k = int(rng.choice(len(kinds), p=rates / rates.sum()))
             item = generate_one(kinds[k], 10_000 + self.cfg.seed, index, **self.cfg.sources[k][2])
@@ -133,7 +164,7 @@ class DenseViews(IterableDataset):
             image = np.asarray(item.image.convert("RGB"))
             labels = scene_labels(item)
             for v in range(self.cfg.views_per_image):
-                yield self._view(image, labels, rng, global_view=v == 0)
+                yield self._view(image, labels, rng, global_view=v == 0 and self.cfg.global_view)
 
 
 def collate_views(views: list[dict]) -> dict[str, torch.Tensor]:
@@ -146,7 +177,8 @@ def _masked_mse(pred: torch.Tensor, target: torch.Tensor, weight: float = 1.0) -
 
 
 def dense_loss(patch_logits: torch.Tensor, image_logits: torch.Tensor, region_logits: torch.Tensor,
-               b: dict, region_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
+               b: dict, region_weight: float = 0.0, weights: tuple[tuple[str, float], ...] = ()
+               ) -> tuple[torch.Tensor, dict]:
     out = dict(zip([n for n, _ in PATCH_OUTPUTS], patch_logits.float().split([w for _, w in PATCH_OUTPUTS], -1)))
     losses = {"part": F.binary_cross_entropy_with_logits(out["part"], b["part"].float())}
     for name in ("colour", "shape", "bar"):
@@ -170,8 +202,14 @@ def dense_loss(patch_logits: torch.Tensor, image_logits: torch.Tensor, region_lo
         if keep.any():
             losses[name] = F.cross_entropy(logits[keep], target[keep])
     if region_weight > 0:
-        losses.update({k: region_weight * v for k, v in _region_losses(region_logits, b).items()})
-    return sum(losses.values()), {k: float(v.detach()) for k, v in losses.items()}
+        losses.update({k: v if k.endswith("_acc") else region_weight * v
+                       for k, v in _region_losses(region_logits, b).items()})
+    weight = dict(weights)
+    unknown = set(weight) - {n for n, _ in PATCH_OUTPUTS + IMAGE_OUTPUTS + REGION_OUTPUTS} - {"*"}
+    if unknown:
+        raise ValueError(f"loss_weights names unknown heads {sorted(unknown)}")
+    total = sum(weight.get(k, weight.get("*", 1.0)) * v for k, v in losses.items() if not k.endswith("_acc"))
+    return total, {k: float(v.detach()) for k, v in losses.items()}
 
 
 def _region_losses(region_logits: torch.Tensor, b: dict) -> dict[str, torch.Tensor]:
@@ -181,6 +219,8 @@ def _region_losses(region_logits: torch.Tensor, b: dict) -> dict[str, torch.Tens
     keep = shown & (b["region_shape"] >= 0)
     if keep.any():
         losses["region_shape"] = F.cross_entropy(shape_l[keep], b["region_shape"][keep])
+        accuracy = (shape_l[keep].argmax(-1) == b["region_shape"][keep]).float().mean()
+        losses["region_shape_acc"] = accuracy.detach()  # logged only (the total leaves it out)
     for name, pred, weight in (("region_angle", angle, 1.0), ("region_value", torch.sigmoid(value), 10.0)):
         target = b[name].view(*shown.shape, -1).masked_fill(~shown[..., None], float("nan"))  # hidden: no target
         loss = _masked_mse(pred, target, weight)
@@ -206,6 +246,11 @@ def sincos_positions(grid: int, dim: int) -> torch.Tensor:
     codes = [f(c.reshape(-1, 1) * freqs) for c in (xs, ys) for f in (torch.sin, torch.cos)]
     out = torch.cat(codes, dim=1)
     return F.pad(out, (0, dim - out.shape[1]))
+
+
+def lr_factor(cfg: VisionPretrainConfig, step: int) -> float:
+    """Linear warm-up, then a cosine from 1 to 0.1 at cfg.steps."""
+    return min(1.0, (step + 1) / cfg.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / cfg.steps))))
 
 
 def _save_vit(vit: nn.Module, path: Path, cfg: VisionPretrainConfig, step: int) -> Path:
@@ -239,28 +284,33 @@ def train_vision(cfg: VisionPretrainConfig) -> Path:
     params = decay + no_decay
     opt = torch.optim.AdamW([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr,
                             betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * (
-        0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps)))))
-    data = DenseViews(cfg, preprocessor_for_model(mcfg), grid)
-    loader = DataLoader(data, batch_size=cfg.images_per_step * cfg.views_per_image, collate_fn=collate_views,
-                        num_workers=cfg.workers, persistent_workers=cfg.workers > 0)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    trained = nn.ModuleDict({"vit": vit, "heads": heads})
+    start = checkpointing.resume(out, trained, opt)  # 0 unless out_dir holds a checkpoint of this stage
+    data = DenseViews(cfg, preprocessor_for_model(mcfg), grid, start)
+    loader = DataLoader(data, batch_size=cfg.images_per_step * cfg.views_per_image, collate_fn=collate_views,
+                        num_workers=cfg.workers, persistent_workers=cfg.workers > 0)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
-    log = open(out / "metrics.jsonl", "w")
+    log_path = out / "metrics.jsonl"
+    kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] < start] if start else []
+    log = open(log_path, "w")  # a resumed run drops the records logged after its checkpoint
+    log.writelines(line + "\n" for line in kept)
     t0 = time.time()
-    for step, batch in zip(range(cfg.steps), loader):
+    for step, batch in zip(range(start, cfg.steps), loader):
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(cfg, step)
         with autocast:
             feats = backbone.vit_features(batch["patches"])
             patch_logits, image_logits, region_logits = heads(feats, batch["regions"])
-        loss, parts = dense_loss(patch_logits, image_logits, region_logits, batch, cfg.region_weight)
+        loss, parts = dense_loss(patch_logits, image_logits, region_logits, batch, cfg.region_weight,
+                                 cfg.loss_weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        sched.step()
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
-            rec = {"step": step, "loss": float(loss.detach()), **parts, "lr": sched.get_last_lr()[0],
+            rec = {"step": step, "loss": float(loss.detach()), **parts, "lr": cfg.lr * lr_factor(cfg, step + 1),
                    "elapsed_s": round(time.time() - t0, 1)}
             log.write(json.dumps(rec) + "\n")
             log.flush()
@@ -268,6 +318,8 @@ def train_vision(cfg: VisionPretrainConfig) -> Path:
                   flush=True)
         if (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
             _save_vit(vit, out / VIT_FILE, cfg, step + 1)
+            checkpointing.save(out, step + 1, trained, opt, rank=0)
     path = _save_vit(vit, out / VIT_FILE, cfg, cfg.steps)
+    checkpointing.save(out, cfg.steps, trained, opt, rank=0)  # a later run with more --steps goes on from here
     (out / "vision_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
     return path

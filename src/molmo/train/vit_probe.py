@@ -1,9 +1,11 @@
 """Probe a frozen ViT: can a small attention-pooling classifier read the clock hour or the object count from
-its features on the global view? Compared with the same probe on a randomly initialised ViT, it shows what the
-dense vision stage taught, independent of the language model.
+its features on the global view, or an object's shape from its features on a crop centred on it (mean over the
+object's patches, as a pooled image token sees it)? Compared with the same probe on a randomly initialised ViT,
+it shows what the dense vision stage taught, independent of the language model.
 
     python -m molmo.train.vit_probe clocks --vit runs/tiny-vision/vit.safetensors
     python -m molmo.train.vit_probe points --vit runs/tiny-vision/vit.safetensors --train 2000
+    python -m molmo.train.vit_probe shapes --vit runs/tiny-vision/vit.safetensors --zoom 10 25  # inference scale
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from molmo.model.config import preset
 from molmo.model.init import init_weights
 from molmo.model.molmo import Molmo
 from molmo.train.setup import load_vit
+from molmo.data.generators.scenes import SHAPES
 from molmo.train.vision_labels import MAX_COUNT
-from molmo.train.vision_pretrain import DenseViews, VisionPretrainConfig, collate_views, preprocessor_for_model
+from molmo.train.vision_pretrain import (MIN_REGION_COVER, DenseViews, VisionPretrainConfig, collate_views,
+                                         preprocessor_for_model)
 
 
 class AttentionProbe(nn.Module):
@@ -49,18 +53,46 @@ def probe_accuracy(feats: torch.Tensor, target: torch.Tensor, n_train: int, clas
         return float((probe(feats[n_train:]).argmax(-1) == target[n_train:]).float().mean())
 
 
+def centre_regions(batch: dict[str, torch.Tensor], grid: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per view, the coverage [P] of the shaped region nearest the view's centre, and its shape (-1 if none)."""
+    cover = batch["regions"].float()  # [V, P, R]
+    mass = cover.sum(1)
+    pos = torch.stack(torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij"), -1).reshape(-1, 2)
+    centroid = torch.einsum("vpr,pc->vrc", cover, pos.float()) / mass.clamp_min(1e-6)[..., None]
+    dist = (centroid - (grid - 1) / 2).norm(dim=-1)
+    usable = (mass >= MIN_REGION_COVER) & (batch["region_shape"] >= 0)
+    nearest = dist.masked_fill(~usable, float("inf")).argmin(-1)
+    rows = torch.arange(len(nearest))
+    shape = torch.where(usable[rows, nearest], batch["region_shape"][rows, nearest], -1)
+    return cover[rows, :, nearest], shape
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("kind", choices=("clocks", "points"), help="clocks: read the hour; points: count the objects")
+    p.add_argument("kind", choices=("clocks", "points", "shapes"),
+                   help="clocks: read the hour; points: count the objects; shapes: the shape of the centred object")
     p.add_argument("--vit", required=True, help="vit.safetensors from `molmo train tiny-vision`")
     p.add_argument("--train", type=int, default=500)
     p.add_argument("--test", type=int, default=150)
+    p.add_argument("--zoom", type=float, nargs=2, default=(2.5, 8.0),
+                   help="shapes: crop side / the object's half-size (4 crops show objects at about 10-25)")
     args = p.parse_args(argv)
     mcfg = preset("tiny-molmo")
-    cfg = VisionPretrainConfig(sources=((args.kind, 1.0, {}),), views_per_image=1, seed=7)  # unseen images
-    views = iter(DenseViews(cfg, preprocessor_for_model(mcfg), mcfg.vision.grid[0]))
-    batch = collate_views([next(views) for _ in range(args.train + args.test)])
-    target, classes = (batch["time"][:, 0], 12) if args.kind == "clocks" else (batch["count"], MAX_COUNT + 1)
+    grid = mcfg.vision.grid[0]
+    source = "points" if args.kind == "shapes" else args.kind
+    cfg = VisionPretrainConfig(sources=((source, 1.0, {}),), seed=7,  # seed 7: images no training run uses
+                               views_per_image=2 if args.kind == "shapes" else 1, object_crops=1.0,
+                               object_zoom=tuple(args.zoom))
+    views = iter(DenseViews(cfg, preprocessor_for_model(mcfg), grid))
+    n = args.train + args.test
+    if args.kind == "shapes":  # keep the crops (odd views) that centre a shaped object
+        batch = collate_views([v for i, v in zip(range(4 * n), views) if i % 2][:2 * n])
+        cover, target = centre_regions(batch, grid)
+        keep = torch.nonzero(target >= 0).squeeze(1)[:n]
+        batch, cover, target, classes = {"patches": batch["patches"][keep]}, cover[keep], target[keep], len(SHAPES)
+    else:
+        batch = collate_views([next(views) for _ in range(n)])
+        target, classes = (batch["time"][:, 0], 12) if args.kind == "clocks" else (batch["count"], MAX_COUNT + 1)
     majority = target[args.train:].bincount().max().item() / args.test
     for name in ("trained", "random"):
         model = Molmo(mcfg)
@@ -69,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             load_vit(model, Path(args.vit))
         with torch.no_grad():
             feats = torch.cat([model.vision.vit_features(x) for x in batch["patches"].split(64)])
+        if args.kind == "shapes":  # the object's coverage-weighted mean feature
+            feats = ((cover[..., None] * feats).sum(1) / cover.sum(1, keepdim=True))[:, None]
         acc = probe_accuracy(feats, target, args.train, classes)
         print(f"{args.kind}: {name} ViT, probe test accuracy {acc:.3f} (most frequent class {majority:.3f})")
     return 0
