@@ -102,8 +102,12 @@ class DenseHeads(nn.Module):
     def forward(self, feats: torch.Tensor, regions: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """feats [V, P, dim], regions [V, P, R] coverage -> patch, image and region ([V, R, ...]) logits."""
         x = self.norm(feats)
-        pooled = regions.transpose(1, 2) @ x / regions.sum(1).clamp_min(1e-6)[..., None]
-        return self.patch(x), self.image(x.mean(dim=1)), self.region(pooled)
+        return self.patch(x), self.image(x.mean(dim=1)), self.region(region_means(x, regions))
+
+
+def region_means(feats: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+    """feats [V, P, dim], coverage [V, P, R] -> each region's coverage-weighted mean feature [V, R, dim]."""
+    return regions.transpose(1, 2) @ feats / regions.sum(1).clamp_min(1e-6)[..., None]
 
 
 class DenseViews(IterableDataset):
@@ -201,32 +205,36 @@ def dense_loss(patch_logits: torch.Tensor, image_logits: torch.Tensor, region_lo
         keep = target >= 0
         if keep.any():
             losses[name] = F.cross_entropy(logits[keep], target[keep])
+    accuracy = None
     if region_weight > 0:
-        losses.update({k: v if k.endswith("_acc") else region_weight * v
-                       for k, v in _region_losses(region_logits, b).items()})
+        region_losses, accuracy = _region_losses(region_logits, b)
+        losses.update({k: region_weight * v for k, v in region_losses.items()})
     weight = dict(weights)
     unknown = set(weight) - {n for n, _ in PATCH_OUTPUTS + IMAGE_OUTPUTS + REGION_OUTPUTS} - {"*"}
     if unknown:
         raise ValueError(f"loss_weights names unknown heads {sorted(unknown)}")
-    total = sum(weight.get(k, weight.get("*", 1.0)) * v for k, v in losses.items() if not k.endswith("_acc"))
-    return total, {k: float(v.detach()) for k, v in losses.items()}
+    total = sum(weight.get(k, weight.get("*", 1.0)) * v for k, v in losses.items())
+    logged = {k: float(v.detach()) for k, v in losses.items()}
+    if accuracy is not None:
+        logged["region_shape_acc"] = accuracy  # logged only
+    return total, logged
 
 
-def _region_losses(region_logits: torch.Tensor, b: dict) -> dict[str, torch.Tensor]:
-    losses = {}
+def _region_losses(region_logits: torch.Tensor, b: dict) -> tuple[dict[str, torch.Tensor], float | None]:
+    """The per-region losses, and the shape accuracy (None when no view shows a shaped region)."""
+    losses, accuracy = {}, None
     shown = b["regions"].sum(1) >= MIN_REGION_COVER  # [V, R]
     shape_l, angle, value = region_logits.float().split([w for _, w in REGION_OUTPUTS], -1)
     keep = shown & (b["region_shape"] >= 0)
     if keep.any():
         losses["region_shape"] = F.cross_entropy(shape_l[keep], b["region_shape"][keep])
-        accuracy = (shape_l[keep].argmax(-1) == b["region_shape"][keep]).float().mean()
-        losses["region_shape_acc"] = accuracy.detach()  # logged only (the total leaves it out)
+        accuracy = float((shape_l[keep].argmax(-1) == b["region_shape"][keep]).float().mean())
     for name, pred, weight in (("region_angle", angle, 1.0), ("region_value", torch.sigmoid(value), 10.0)):
         target = b[name].view(*shown.shape, -1).masked_fill(~shown[..., None], float("nan"))  # hidden: no target
         loss = _masked_mse(pred, target, weight)
         if loss is not None:
             losses[name] = loss
-    return losses
+    return losses, accuracy
 
 
 def preprocessor_for_model(mcfg: MolmoConfig) -> PreprocessorConfig:

@@ -16,14 +16,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from molmo.data.generators.scenes import SHAPES
 from molmo.model.config import preset
 from molmo.model.init import init_weights
 from molmo.model.molmo import Molmo
 from molmo.train.setup import load_vit
-from molmo.data.generators.scenes import SHAPES
 from molmo.train.vision_labels import MAX_COUNT
 from molmo.train.vision_pretrain import (MIN_REGION_COVER, DenseViews, VisionPretrainConfig, collate_views,
-                                         preprocessor_for_model)
+                                         preprocessor_for_model, region_means)
 
 
 class AttentionProbe(nn.Module):
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             feats = torch.cat([model.vision.vit_features(x) for x in batch["patches"].split(64)])
         if args.kind == "shapes":  # the object's coverage-weighted mean feature
-            feats = ((cover[..., None] * feats).sum(1) / cover.sum(1, keepdim=True))[:, None]
+            feats = region_means(feats, cover[..., None])
         acc = probe_accuracy(feats, target, args.train, classes)
         print(f"{args.kind}: {name} ViT, probe test accuracy {acc:.3f} (most frequent class {majority:.3f})")
     return 0
