@@ -27,3 +27,18 @@ def test_check_trains_and_scores_model_blind_and_majority(tmp_path):
     assert set(scores) == {"model", "blind", "majority"}
     assert all(0.0 <= v <= 1.0 for v in scores.values()) and scores["majority"] >= 0.2
     assert json.loads((tmp_path / "scores.json").read_text()) == scores
+
+
+def test_binding_variant_answers_count_only_the_asked_colour(tmp_path):
+    colours = {"red": (255, 0, 0), "blue": (0, 0, 255), "green": (0, 128, 0)}
+    path = write_circle_counting(tmp_path, n=30, seed=4, colours=tuple(colours))
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    asked = {r["question"].split()[2] for r in rows}
+    assert asked == set(colours)
+    differs = 0
+    for r in rows:
+        pixels = np.asarray(Image.open(tmp_path / r["image"]).convert("RGB")).astype(int)
+        counts = {c: ndimage.label((np.abs(pixels - rgb).sum(-1) < 30))[1] for c, rgb in colours.items()}
+        assert counts[r["question"].split()[2]] == int(r["answer"])
+        differs += len(set(counts.values())) > 1
+    assert differs >= 20  # the colour word matters: most images hold different counts per colour

@@ -9,6 +9,11 @@ and steps, not the plumbing.
 
     python -m molmo.train.grounding_check --init runs/tiny-pretrain/model          # 150 steps, ~3 min on 2 CPUs
     python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --steps 20 --out runs/gc
+    python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --colours red blue green \
+        --steps 300 --train-images 2400 --out runs/gc-binding   # count only the asked colour (binding)
+
+With several colours every question names one of them, so the count needs the question's colour word bound to
+the image: the step from "count the blobs" to "count the red triangles" that every generator question takes.
 """
 
 from __future__ import annotations
@@ -26,37 +31,47 @@ QUESTION = "How many red circles are there?"
 
 
 def write_circle_counting(root: Path, n: int, seed: int, size: int = 224, radius: int = 15,
-                          max_count: int = 4) -> Path:
-    """n images with 0..max_count non-overlapping red circles and one counting question each (own-data JSONL)."""
+                          max_count: int = 4, colours: tuple[str, ...] = ("red",)) -> Path:
+    """n images with 0..max_count non-overlapping circles of each colour and one counting question each about
+    one colour (own-data JSONL). With several colours the answer needs the question's colour word bound to
+    the matching image features, not just "count the blobs"."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     rows = []
     for i in range(n):
         img = Image.new("RGB", (size, size), "white")
         draw = ImageDraw.Draw(img)
-        k, centres = int(rng.integers(0, max_count + 1)), []
-        while len(centres) < k:
-            x, y = (int(v) for v in rng.integers(radius + 5, size - radius - 5, 2))
-            if all((x - a) ** 2 + (y - b) ** 2 > (2.6 * radius) ** 2 for a, b in centres):
-                centres.append((x, y))
-                draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill="red")
+        counts = [int(rng.integers(0, max_count + 1)) for _ in colours]
+        centres: list[tuple[int, int]] = []
+        for j, colour in enumerate(colours):
+            placed, tries = 0, 0
+            while placed < counts[j] and tries < 1000:  # a crowded image keeps the circles that fit
+                tries += 1
+                x, y = (int(v) for v in rng.integers(radius + 5, size - radius - 5, 2))
+                if all((x - a) ** 2 + (y - b) ** 2 > (2.6 * radius) ** 2 for a, b in centres):
+                    centres.append((x, y))
+                    draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=colour)
+                    placed += 1
+            counts[j] = placed
+        asked = int(rng.integers(len(colours))) if len(colours) > 1 else 0  # one colour: the same draws as before
         img.save(root / f"{i}.png")
-        rows.append({"image": f"{i}.png", "question": QUESTION, "answer": str(k), "metric": "exact"})
+        rows.append({"image": f"{i}.png", "question": QUESTION.replace("red", colours[asked]),
+                     "answer": str(counts[asked]), "metric": "exact"})
     path = root / "data.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
 
 def run_check(init: str, out: Path, steps: int = 150, train_images: int = 800, test_images: int = 100,
-              batch: int = 8, max_crops: int = 4) -> dict:
+              batch: int = 8, max_crops: int = 4, colours: tuple[str, ...] = ("red",)) -> dict:
     """Fine-tune `init` on circle counting and return {"model", "blind", "majority"} exact-match scores."""
     from molmo.eval import runner
     from molmo.train.config import DataSource
     from molmo.train.presets import tiny_sft
     from molmo.train.trainer import train
 
-    train_file = write_circle_counting(out / "train", train_images, seed=0)
-    test_file = write_circle_counting(out / "test", test_images, seed=1)
+    train_file = write_circle_counting(out / "train", train_images, seed=0, colours=colours)
+    test_file = write_circle_counting(out / "test", test_images, seed=1, colours=colours)
     base = tiny_sft()
     cfg = dataclasses.replace(
         base, init=init, steps=steps, global_batch=batch, micro_batch=batch, out_dir=str(out / "run"),
@@ -80,8 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", required=True, help="checkpoint directory to start from (e.g. runs/tiny-pretrain/model)")
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--out", default="runs/grounding-check")
+    p.add_argument("--colours", nargs="+", default=["red"],
+                   help="circle colours; with several, each question asks about one (a colour-binding check)")
+    p.add_argument("--train-images", type=int, default=800)
     args = p.parse_args(argv)
-    scores = run_check(args.init, Path(args.out), steps=args.steps)
+    scores = run_check(args.init, Path(args.out), steps=args.steps, train_images=args.train_images,
+                       colours=tuple(args.colours))
     print(" | ".join(f"{k} {v:.3f}" for k, v in scores.items()))
     return 0
 
