@@ -30,15 +30,26 @@ def test_check_trains_and_scores_model_blind_and_majority(tmp_path):
 
 
 def test_binding_variant_answers_count_only_the_asked_colour(tmp_path):
-    colours = {"red": (255, 0, 0), "blue": (0, 0, 255), "green": (0, 128, 0)}
-    path = write_circle_counting(tmp_path, n=30, seed=4, colours=tuple(colours))
+    from molmo.train.token_probe import COLOURS, colour_counts
+    path = write_circle_counting(tmp_path, n=30, seed=4, colours=tuple(COLOURS))
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    asked = {r["question"].split()[2] for r in rows}
-    assert asked == set(colours)
+    assert {r["question"].split()[2] for r in rows} == set(COLOURS)
     differs = 0
     for r in rows:
-        pixels = np.asarray(Image.open(tmp_path / r["image"]).convert("RGB")).astype(int)
-        counts = {c: ndimage.label((np.abs(pixels - rgb).sum(-1) < 30))[1] for c, rgb in colours.items()}
+        counts = dict(zip(COLOURS, colour_counts(Image.open(tmp_path / r["image"]))))
         assert counts[r["question"].split()[2]] == int(r["answer"])
         differs += len(set(counts.values())) > 1
     assert differs >= 20  # the colour word matters: most images hold different counts per colour
+
+
+def test_token_probe_readout_recovers_linear_counts_and_not_noise():
+    from molmo.train.token_probe import ridge_readout_accuracy
+    rng = np.random.default_rng(0)
+    counts = rng.integers(0, 5, (400, 3)).astype(float)
+    mixing = rng.normal(size=(3, 32))
+    linear = counts @ mixing + 0.05 * rng.normal(size=(400, 32))
+    per_colour, total = ridge_readout_accuracy(linear, counts, 300)
+    assert per_colour.min() > 0.95 and total > 0.9
+    noise_per_colour, _ = ridge_readout_accuracy(rng.normal(size=(400, 32)), counts, 300)
+    assert noise_per_colour.max() < 0.5
+
