@@ -71,13 +71,14 @@ class KindFilter:
         return len(self.items)
 
     def __getitem__(self, i: int) -> RawExample:
-        for j in range(i, i + min(self.MAX_SKIP, len(self.items))):
+        end = i + min(self.MAX_SKIP, len(self.items))
+        for j in range(i, end):
             example = self.items[j % len(self.items)]
             kept = [a for a in example.annotations if a.kind in self.kinds]
             if kept:
                 return dataclasses.replace(example, annotations=kept)
         raise DataError(f"source {self.name!r}: no annotation of kinds {sorted(self.kinds)} in items {i}.."
-                        f"{j} (is the kind right for this source?)")
+                        f"{end - 1} (is the kind right for this source?)")
 
 
 def open_source(src: DataSource) -> Any:

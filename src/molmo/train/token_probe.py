@@ -49,7 +49,7 @@ def mean_image_tokens(checkpoint: str | Path, images: list[Image.Image], max_cro
     api = Molmo.from_pretrained(checkpoint)
     glob, every = [], []
     for image in images:
-        inputs = api.processor.processor.image_inputs(image, max_crops)
+        inputs = api.processor.encode(image, "", max_crops)
         tokens = api.model.encode_images(torch.tensor(inputs["images"])[None],
                                          torch.tensor(inputs["image_masks"])[None])[0]  # [views, T, d]
         glob.append(tokens[0].mean(0).float().numpy())
