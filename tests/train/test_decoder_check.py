@@ -1,0 +1,55 @@
+"""The decoder check's symbolic scenes and its reading model (molmo.train.decoder_check)."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from molmo.train.decoder_check import DecoderCheck, ReadingModel, draw_scenes, run_check
+
+CHECK = DecoderCheck(colours=3, max_count=4, grid=4)
+
+
+def test_scene_codes_match_the_answers():
+    codes, asked, answer = draw_scenes(CHECK, 50, torch.Generator().manual_seed(0))
+    per_colour = codes[:, :, :3].sum(1)
+    assert torch.equal(per_colour.gather(1, asked[:, None])[:, 0], answer.float())
+    assert torch.equal(codes[:, :, 3], codes[:, :, :3].sum(-1))  # presence bit; one object per token at most
+    assert codes[:, :, :3].sum(-1).max() == 1
+    assert codes[:, :, 6].unique().numel() == 4  # the token's column on the 4x4 grid
+
+
+def test_counts_in_every_token_are_the_scene_counts():
+    check = dataclasses.replace(CHECK, counts_in_every_token=True)
+    codes, _, _ = draw_scenes(check, 20, torch.Generator().manual_seed(1))
+    expected = codes[:, :, :3].sum(1) / check.max_count
+    assert torch.allclose(codes[:, :, 8:], expected[:, None, :].expand(-1, 16, -1))
+
+
+def test_scenes_that_do_not_fit_are_refused():
+    with pytest.raises(ValueError, match="do not fit"):
+        draw_scenes(DecoderCheck(colours=5, max_count=4, grid=4), 1, torch.Generator())
+
+
+@pytest.mark.parametrize("question_first", [False, True])
+def test_answer_depends_on_the_question_and_the_image(question_first):
+    model = ReadingModel(dataclasses.replace(CHECK, question_first=question_first), tokenizer=shipped_tokenizer())
+    codes, asked, _ = draw_scenes(CHECK, 4, torch.Generator().manual_seed(2))
+    logits = model(codes, asked)
+    assert logits.shape == (4, 5)
+    assert not torch.allclose(logits, model(codes, (asked + 1) % 3))
+    assert not torch.allclose(logits, model(codes.flip(0), asked))
+
+
+def test_a_trivial_reading_is_learned():
+    """Presence of one object, with the answer written in every token: far inside what the decoder can learn."""
+    check = DecoderCheck(colours=1, max_count=1, grid=2, batch=16, steps=40, counts_in_every_token=True,
+                         test_scenes=100)
+    history = run_check(check, tokenizer=shipped_tokenizer())
+    assert history[-1][1] >= 0.95
+
+
+def shipped_tokenizer():
+    from molmo.api import DEFAULT_MODEL_DIR
+    from molmo.tokenizer import MolmoTokenizer
+    return MolmoTokenizer.from_dir(DEFAULT_MODEL_DIR)
