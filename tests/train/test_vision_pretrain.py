@@ -20,8 +20,8 @@ from molmo.train.config import ConfigError
 from molmo.train.setup import load_vit
 from molmo.data.generators.clocks import hand_angles
 from molmo.data.generators.scenes import SHAPES
-from molmo.train.vision_labels import MAX_REGIONS, PARTS, scene_labels, view_labels
-from molmo.train.vision_pretrain import (IMAGE_OUTPUTS, MIN_REGION_COVER, PATCH_OUTPUTS, REGION_OUTPUTS, DenseViews,
+from molmo.train.vision_labels import COLOUR_NAMES, MAX_REGIONS, PARTS, scene_labels, view_labels
+from molmo.train.vision_pretrain import (COUNT_OUTPUTS, IMAGE_OUTPUTS, MIN_REGION_COVER, PATCH_OUTPUTS, REGION_OUTPUTS, DenseViews,
                                          VisionPretrainConfig, dense_loss, preprocessor_for_model, sincos_positions,
                                          train_vision)
 from molmo.train.vit_probe import centre_regions, probe_accuracy
@@ -94,6 +94,30 @@ def test_an_interrupted_stage_resumes_its_step_weights_and_optimizer(tmp_path):
     assert any(not torch.equal(saved[k], final[k]) for k in saved)
 
 
+def test_a_checkpoint_from_before_the_count_head_resumes(tmp_path, monkeypatch):
+    """Runs saved before `DenseHeads.counts` existed go on; any other missing parameter is still an error."""
+    from molmo.train import vision_pretrain
+    cfg = VisionPretrainConfig(steps=2, images_per_step=1, views_per_image=2, workers=0, out_dir=str(tmp_path),
+                               log_every=1, save_every=1)
+    old_init = vision_pretrain.DenseHeads.__init__
+
+    def without_counts(self, dim):
+        old_init(self, dim)
+        del self.counts
+
+    with monkeypatch.context() as m:  # an older DenseHeads: no count head, and a forward that does not use it
+        m.setattr(vision_pretrain.DenseHeads, "__init__", without_counts)
+        m.setattr(vision_pretrain.DenseHeads, "forward", lambda self, f, r: (
+            torch.cat([self.patch(self.norm(f)), torch.zeros(*f.shape[:2], COUNT_OUTPUTS)], -1),
+            self.image(self.norm(f).mean(1)), self.region(vision_pretrain.region_means(self.norm(f), r))))
+        train_vision(cfg)
+    train_vision(dataclasses.replace(cfg, steps=3))
+    assert checkpointing.latest(tmp_path).name == "step_0000003"
+    model = torch.nn.Linear(2, 2)
+    with pytest.raises(RuntimeError, match="missing"):
+        checkpointing.resume(tmp_path, torch.nn.ModuleDict({"other": model}), torch.optim.AdamW(model.parameters()))
+
+
 def test_object_crops_centre_a_whole_object_hand_or_bar():
     tiny_vit_grid = 8
     mcfg = preset("tiny-molmo")
@@ -153,6 +177,31 @@ def test_bar_letters_run_left_to_right_and_counts_follow_the_view():
     assert np.array_equal(has, full["centre"] > 0) and ((full["offset"][has] >= 0) & (full["offset"][has] < 1)).all()
 
 
+def test_every_patch_gets_the_views_counts_per_colour_and_shape():
+    points = generate_one("points", 3, 5)
+    labels = scene_labels(points)
+    w, h = points.image.size
+    objects = points.scene["objects"]
+    full = view_labels(labels, (0, 0, w, h), grid=8)["attribute_counts"]
+    for k, colour in enumerate(COLOUR_NAMES):
+        assert full[k] == sum(o["colour"] == colour for o in objects)
+    for k, shape in enumerate(SHAPES):
+        assert full[len(COLOUR_NAMES) + k] == sum(o["shape"] == shape for o in objects)
+    left = view_labels(labels, (0, 0, w / 2, h), grid=8)["attribute_counts"]  # only the centres the view shows
+    assert left[:len(COLOUR_NAMES)].sum() == sum(o["point"][0] < w / 2 for o in objects) < len(objects)
+    clock = generate_one("clocks", 1, 0)
+    assert np.isnan(view_labels(scene_labels(clock), (0, 0, *clock.image.size), grid=8)["attribute_counts"]).all()
+
+    views = [view_labels(labels, (0, 0, w, h), 8), view_labels(scene_labels(clock), (0, 0, 300, 300), 8)]
+    batch = {k: torch.from_numpy(np.stack([v[k] for v in views])) for k in views[0]}
+    batch["time"] = torch.full((2, 2), -1)
+    patch = torch.zeros(2, 64, sum(w for _, w in PATCH_OUTPUTS) + COUNT_OUTPUTS)
+    image, region = torch.zeros(2, sum(w for _, w in IMAGE_OUTPUTS)), torch.zeros(2, MAX_REGIONS, 3 + len(SHAPES))
+    assert dense_loss(patch, image, region, batch)[1]["attribute_counts"] > 0
+    patch[0, :, -COUNT_OUTPUTS:] = batch["attribute_counts"][0] / 4  # right on every patch; the clock has no target
+    assert dense_loss(patch, image, region, batch)[1]["attribute_counts"] == 0
+
+
 def test_regions_cover_each_object_hand_and_bar_with_its_own_target():
     points = generate_one("points", 3, 5)
     labels = scene_labels(points)
@@ -188,7 +237,7 @@ def test_region_losses_fall_when_the_heads_read_the_right_regions():
              for k, i, kw in (("points", 0, {}), ("clocks", 0, {}), ("docs", 0, {"doc_kind": "bar"}))]
     batch = {k: torch.from_numpy(np.stack([v[k] for v in views])) for k in views[0]}
     batch["time"] = torch.full((3, 2), -1)
-    patch = torch.zeros(3, 64, sum(w for _, w in PATCH_OUTPUTS))
+    patch = torch.zeros(3, 64, sum(w for _, w in PATCH_OUTPUTS) + COUNT_OUTPUTS)
     image = torch.zeros(3, sum(w for _, w in IMAGE_OUTPUTS))
     region = torch.zeros(3, MAX_REGIONS, sum(w for _, w in REGION_OUTPUTS))
     _, parts = dense_loss(patch, image, region, batch, region_weight=1.0)

@@ -70,14 +70,16 @@ def save(out: Path, step: int, model, optimizer, rank: int) -> Path:
     return final
 
 
-def resume(out: Path, model, optimizer) -> int:
+def resume(out: Path, model, optimizer, new_prefixes: tuple[str, ...] = ()) -> int:
+    """Load the latest checkpoint under `out` and return its step (0 if none). Parameters whose names start with
+    one of `new_prefixes` (a head added after the checkpoint was written) may be missing and start fresh."""
     path = latest(out)
     if path is None:
         return 0
     model_state, optim_state = get_state_dict(model, optimizer)
     state = {"model": model_state, "optim": optim_state}
     saved = dcp.FileSystemReader(str(path)).read_metadata().state_dict_metadata
-    missing = [k for k in model_state if f"model.{k}" not in saved]
+    missing = [k for k in model_state if f"model.{k}" not in saved and not k.startswith(new_prefixes)]
     if missing:
         raise RuntimeError(f"checkpoint {path} does not match the model: missing {missing[:5]}")
     # Partial load: parameters that never received a gradient (e.g. an unused ViT layer) have no

@@ -52,6 +52,8 @@ class SceneLabels:
     region_shape: np.ndarray | None = None  # [R] int64, index into SHAPES
     region_angle: np.ndarray | None = None  # [R, 2] float32, (sin, cos) of a clock hand's direction
     region_value: np.ndarray | None = None  # [R] float32, bar value / axis max
+    centre_colours: np.ndarray | None = None  # [K] int64 per object centre, index into COLOUR_NAMES (points scenes)
+    centre_shapes: np.ndarray | None = None  # [K] int64, index into SHAPES
 
 
 def _points_labels(item: GeneratedImage) -> SceneLabels:
@@ -70,7 +72,9 @@ def _points_labels(item: GeneratedImage) -> SceneLabels:
     centres = np.array([o["point"] for o in scene["objects"]], np.float32).reshape(-1, 2)
     shapes = np.array([SHAPES.index(o["shape"]) for o in scene["objects"][:MAX_REGIONS]], np.int64)
     return SceneLabels(part, colour, shape, np.full((h, w), np.nan, np.float32), centres,
-                       count=min(len(scene["objects"]), MAX_COUNT), region=region, region_shape=shapes)
+                       count=min(len(scene["objects"]), MAX_COUNT), region=region, region_shape=shapes,
+                       centre_colours=np.array([COLOUR_NAMES.index(o["colour"]) for o in scene["objects"]], np.int64),
+                       centre_shapes=np.array([SHAPES.index(o["shape"]) for o in scene["objects"]], np.int64))
 
 
 def _clock_labels(item: GeneratedImage) -> SceneLabels:
@@ -177,12 +181,21 @@ def view_labels(labels: SceneLabels, box: tuple[float, float, float, float], gri
     centre = np.zeros((grid, grid), np.float32)
     offset = np.full((grid, grid, 2), np.nan, np.float32)  # the centre's place inside its patch, in [0, 1]^2
     inside = 0
-    for x, y in labels.centres:
+    # How many centres of each colour and of each shape the view shows: a target for every patch, so that each
+    # image token says the view's per-attribute counts and the language model looks a count up instead of
+    # counting (decoder check: the first is learned in 400 steps, the second not).
+    attribute_counts = np.full(len(COLOUR_NAMES) + len(SHAPES), np.nan, np.float32)
+    if labels.centre_colours is not None:
+        attribute_counts[:] = 0.0
+    for k, (x, y) in enumerate(labels.centres):
         u = (x - box[0]) / (box[2] - box[0]) * (1 - left - right) + left
         v = (y - box[1]) / (box[3] - box[1]) * (1 - top - bottom) + top
         if 0 <= u < 1 and 0 <= v < 1:
             inside += 1
             centre[int(v * grid), int(u * grid)] = 1.0
+            if labels.centre_colours is not None:
+                attribute_counts[labels.centre_colours[k]] += 1
+                attribute_counts[len(COLOUR_NAMES) + labels.centre_shapes[k]] += 1
             offset[int(v * grid), int(u * grid)] = (u * grid % 1, v * grid % 1)
     n = grid * grid
     hands = np.full((n, 4), np.nan, np.float32)  # (sin, cos) of the hour hand's angle, then the minute hand's
@@ -214,4 +227,5 @@ def view_labels(labels: SceneLabels, box: tuple[float, float, float, float], gri
             "value": np.asarray(value, np.float32).reshape(-1), "centre": centre.reshape(-1),
             "bar": bar.reshape(n, -1), "offset": offset.reshape(n, 2), "hands": hands, "position": position,
             # objects whose centre this view shows; -1 (no target) outside counting scenes
-            "count": np.array(min(inside, MAX_COUNT) if labels.count >= 0 else -1, np.int64)}
+            "count": np.array(min(inside, MAX_COUNT) if labels.count >= 0 else -1, np.int64),
+            "attribute_counts": attribute_counts}
