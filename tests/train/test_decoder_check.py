@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from molmo.train.decoder_check import DecoderCheck, ReadingModel, draw_scenes, run_check
+from molmo.train.decoder_check import END, TOTAL, DecoderCheck, ReadingModel, draw_scenes, point_answers, run_check
 
 CHECK = DecoderCheck(colours=3, max_count=4, grid=4)
 
@@ -29,6 +29,19 @@ def test_counts_in_every_token_are_the_scene_counts():
 def test_scenes_that_do_not_fit_are_refused():
     with pytest.raises(ValueError, match="do not fit"):
         draw_scenes(DecoderCheck(colours=5, max_count=4, grid=4), 1, torch.Generator())
+    with pytest.raises(ValueError, match="single digits"):
+        draw_scenes(DecoderCheck(colours=1, max_count=10, grid=4), 1, torch.Generator())
+
+
+def test_point_then_count_answers_list_the_asked_objects_then_their_number():
+    codes, asked, answer = draw_scenes(CHECK, 30, torch.Generator().manual_seed(3))
+    seqs = point_answers(CHECK, codes, asked)
+    for i, row in enumerate(seqs.tolist()):
+        k = int(answer[i])
+        places = [(row[2 * j], row[2 * j + 1]) for j in range(k)]
+        tokens = [y * 4 + x for x, y in places]
+        assert tokens == sorted(tokens) and all(codes[i, t, asked[i]] == 1 for t in tokens)
+        assert row[2 * k:2 * k + 3] == [TOTAL, k, END] and set(row[2 * k + 3:]) <= {END}
 
 
 @pytest.mark.parametrize("question_first", [False, True])
@@ -36,7 +49,7 @@ def test_answer_depends_on_the_question_and_the_image(question_first):
     model = ReadingModel(dataclasses.replace(CHECK, question_first=question_first), tokenizer=shipped_tokenizer())
     codes, asked, _ = draw_scenes(CHECK, 4, torch.Generator().manual_seed(2))
     logits = model(codes, asked)
-    assert logits.shape == (4, 5)
+    assert logits.shape == (4, 1, 12)  # after the question: 10 digits, " total", end of text
     assert not torch.allclose(logits, model(codes, (asked + 1) % 3))
     assert not torch.allclose(logits, model(codes.flip(0), asked))
 
@@ -47,6 +60,12 @@ def test_a_trivial_reading_is_learned():
                          test_scenes=100)
     history = run_check(check, tokenizer=shipped_tokenizer())
     assert history[-1][1] >= 0.95
+
+
+def test_point_then_count_trains_and_scores_the_greedy_answers_count():
+    check = DecoderCheck(colours=1, max_count=1, grid=2, batch=16, steps=40, point_then_count=True, test_scenes=50)
+    history = run_check(check, tokenizer=shipped_tokenizer())
+    assert history[-1][1] >= 0.9  # one object or none: its place, " total", the count
 
 
 def shipped_tokenizer():

@@ -11,6 +11,7 @@ here in N steps it will not learn in N steps from a real ViT either.
     python -m molmo.train.decoder_check --colours 3 --max-count 4 --grid 4 --batch 32 --steps 1500
     python -m molmo.train.decoder_check --question-first       # question tokens before the image tokens
     python -m molmo.train.decoder_check --counts-in-every-token  # reading a count, not counting
+    python -m molmo.train.decoder_check --point-then-count       # "x y" of each asked object, then the count
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ COLOUR_WORDS = ("red", "blue", "green", "yellow", "purple", "orange", "pink", "b
 @dataclass(frozen=True)
 class DecoderCheck:
     colours: int = 3
-    max_count: int = 4  # per colour; answers stay single digits
+    max_count: int = 4  # per colour; answers stay single digits (and grid <= 10 for point-then-count)
     grid: int = 4  # image tokens per side
     batch: int = 32
     steps: int = 300
@@ -38,6 +39,9 @@ class DecoderCheck:
     warmup: int = 50
     question_first: bool = False
     counts_in_every_token: bool = False
+    # The answer lists the grid column and row of every object of the asked colour in token order, then " total"
+    # and the count (Molmo's point-then-count, on the token grid); scored on the greedy answer's count.
+    point_then_count: bool = False
     test_scenes: int = 400
     seed: int = 0
 
@@ -51,6 +55,8 @@ def draw_scenes(check: DecoderCheck, n: int, gen: torch.Generator) -> tuple[torc
     c, g = check.colours, check.grid
     if c * check.max_count > g * g:
         raise ValueError(f"{c} colours x {check.max_count} objects do not fit on {g}x{g} tokens")
+    if check.max_count > 9 or g > 10:
+        raise ValueError("answers and grid places are single digits: max_count <= 9 and grid <= 10")
     counts = torch.randint(0, check.max_count + 1, (n, c), generator=gen)
     codes = torch.zeros(n, g * g, check.code_dim)
     ys, xs = torch.meshgrid(torch.arange(g), torch.arange(g), indexing="ij")
@@ -90,11 +96,14 @@ class ReadingModel(nn.Module):
             self.project.weight.mul_(scale)
         self.questions = torch.tensor([tokenizer.encode(f" How many {w} objects are there? Answer:")
                                        for w in COLOUR_WORDS[:check.colours]])
-        self.digits = torch.tensor([tokenizer.encode(f" {k}")[-1] for k in range(check.max_count + 1)])
+        # Answer vocabulary: digits 0..9, then " total" and the end of text.
+        self.vocab = torch.tensor([tokenizer.encode(f" {k}")[-1] for k in range(10)]
+                                  + [tokenizer.encode(" total")[-1], tokenizer.eos_token_id])
         self.bos = tokenizer.eos_token_id
 
-    def forward(self, codes: torch.Tensor, asked: torch.Tensor) -> torch.Tensor:
-        """Logits over the answers 0..max_count at the last question token."""
+    def forward(self, codes: torch.Tensor, asked: torch.Tensor, answer: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits over the answer vocabulary after the question and after each given answer token
+        ([n, 1 + L, 12]; answer [n, L] indices into the answer vocabulary)."""
         n = len(codes)
         image = self.project(codes)
         text = self.decoder.embed(self.questions[asked])
@@ -102,9 +111,43 @@ class ReadingModel(nn.Module):
         x = torch.cat([bos, text, image] if self.check.question_first else [bos, image, text], dim=1)
         if self.check.question_first:  # the answer is read after the image
             x = torch.cat([x, text[:, -1:]], dim=1)
+        if answer is not None and answer.shape[1]:
+            x = torch.cat([x, self.decoder.embed(self.vocab[answer])], dim=1)
         t = x.shape[1]
         logits, _ = self.decoder(x, torch.ones(n, t), torch.arange(t).expand(n, t))
-        return logits[:, -1, self.digits]
+        length = 1 + (answer.shape[1] if answer is not None else 0)
+        return logits[:, -length:, self.vocab]
+
+
+TOTAL, END = 10, 11  # answer-vocabulary indices of " total" and the end of text
+
+
+def point_answers(check: DecoderCheck, codes: torch.Tensor, asked: torch.Tensor) -> torch.Tensor:
+    """[n, 2 * max_count + 3] point-then-count answers: column, row of each asked object in token order, then
+    TOTAL, the count and END, padded with END."""
+    g, width = check.grid, 2 * check.max_count + 3
+    out = torch.full((len(codes), width), END)
+    for i in range(len(codes)):
+        tokens = torch.nonzero(codes[i, :, asked[i]]).flatten().tolist()
+        seq = [v for t in tokens for v in (t % g, t // g)] + [TOTAL, len(tokens), END]
+        out[i, :len(seq)] = torch.tensor(seq)
+    return out
+
+
+@torch.no_grad()
+def answered_counts(model: ReadingModel, codes: torch.Tensor, asked: torch.Tensor) -> torch.Tensor:
+    """The count in each scene's answer: the first token (count mode), or the token after the greedy
+    answer's TOTAL (point-then-count; -1 when it never says TOTAL)."""
+    if not model.check.point_then_count:
+        return model(codes, asked)[:, 0, :10].argmax(-1)
+    answer = torch.zeros(len(codes), 0, dtype=torch.long)
+    for _ in range(2 * model.check.max_count + 2):
+        answer = torch.cat([answer, model(codes, asked, answer)[:, -1].argmax(-1, keepdim=True)], dim=1)
+    counts = torch.full((len(codes),), -1)
+    for i, row in enumerate(answer.tolist()):
+        if TOTAL in row[:-1]:
+            counts[i] = row[row.index(TOTAL) + 1]
+    return counts
 
 
 def run_check(check: DecoderCheck, tokenizer=None, log_every: int = 0) -> list[tuple[int, float]]:
@@ -124,14 +167,19 @@ def run_check(check: DecoderCheck, tokenizer=None, log_every: int = 0) -> list[t
             done = max(0.0, (step - check.warmup) / max(1, check.steps - check.warmup))
             group["lr"] = check.lr * min(1.0, step / check.warmup) * (0.55 + 0.45 * math.cos(math.pi * done))
         codes, asked, answer = draw_scenes(check, check.batch, train_gen)
-        loss = nn.functional.cross_entropy(model(codes, asked), answer)
+        if check.point_then_count:  # teacher forcing; the loss stops after the first END
+            target = point_answers(check, codes, asked)
+            logits = model(codes, asked, target[:, :-1])
+            after_end = (target == END).long().cumsum(1) > 1
+            loss = nn.functional.cross_entropy(logits[~after_end], target[~after_end])
+        else:
+            loss = nn.functional.cross_entropy(model(codes, asked)[:, 0, :10], answer)
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step % every == 0 or step == check.steps:
-            with torch.no_grad():
-                accuracy = float((model(test[0], test[1]).argmax(-1) == test[2]).float().mean())
+            accuracy = float((answered_counts(model, test[0], test[1]) == test[2]).float().mean())
             history.append((step, accuracy))
             if log_every:
                 print(f"step {step} | loss {loss.item():.3f} | unseen exact {accuracy:.3f}", flush=True)
@@ -146,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=defaults.lr)
     p.add_argument("--question-first", action="store_true")
     p.add_argument("--counts-in-every-token", action="store_true")
+    p.add_argument("--point-then-count", action="store_true")
     args = vars(p.parse_args(argv))
     history = run_check(DecoderCheck(**args), log_every=1)
     counts = torch.randint(0, args["max_count"] + 1, (10_000,), generator=torch.Generator().manual_seed(0))

@@ -7,7 +7,8 @@ cheap dense supervision on random views (the letter-boxed global view and square
 pre-processor's; optionally crops centred on one object): per-patch parts, colours, shapes, object centres
 (and their offset in the patch), bar values and letters, clock-hand directions and, on the global view, the patch's place in the image; per region (an
 object, a clock hand, a bar; read from the mean feature over its patches, as the connector's pooled tokens see
-it) the shape, the hand's direction and the bar's value; per view the object count and clock time. The heads
+it) the shape, the hand's direction and the bar's value; per view the object count and clock time, and on every
+patch the view's count of objects per colour and per shape (`attribute_counts`). The heads
 are thrown away; the ViT weights initialise `molmo train tiny-pretrain`.
 
     molmo train tiny-vision                       # 2000 steps, ~46 min on 2 CPU cores
