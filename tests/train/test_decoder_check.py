@@ -29,6 +29,8 @@ def test_counts_in_every_token_are_the_scene_counts():
 def test_scenes_that_do_not_fit_are_refused():
     with pytest.raises(ValueError, match="do not fit"):
         draw_scenes(DecoderCheck(colours=5, max_count=4, grid=4), 1, torch.Generator())
+    with pytest.raises(ValueError, match="colours must be"):
+        draw_scenes(DecoderCheck(colours=12, max_count=1, grid=4), 1, torch.Generator())
     with pytest.raises(ValueError, match="single digits"):
         draw_scenes(DecoderCheck(colours=1, max_count=10, grid=4), 1, torch.Generator())
 

@@ -55,6 +55,8 @@ def draw_scenes(check: DecoderCheck, n: int, gen: torch.Generator) -> tuple[torc
     c, g = check.colours, check.grid
     if c * check.max_count > g * g:
         raise ValueError(f"{c} colours x {check.max_count} objects do not fit on {g}x{g} tokens")
+    if not 1 <= c <= len(COLOUR_WORDS):
+        raise ValueError(f"colours must be 1..{len(COLOUR_WORDS)} (one question word each), not {c}")
     if check.max_count > 9 or g > 10:
         raise ValueError("answers and grid places are single digits: max_count <= 9 and grid <= 10")
     counts = torch.randint(0, check.max_count + 1, (n, c), generator=gen)
