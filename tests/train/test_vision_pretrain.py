@@ -108,7 +108,7 @@ def test_a_checkpoint_from_before_the_count_head_resumes(tmp_path, monkeypatch):
     with monkeypatch.context() as m:  # an older DenseHeads: no count head, and a forward that does not use it
         m.setattr(vision_pretrain.DenseHeads, "__init__", without_counts)
         m.setattr(vision_pretrain.DenseHeads, "forward", lambda self, f, r: (
-            torch.cat([self.patch(self.norm(f)), torch.zeros(*f.shape[:2], COUNT_OUTPUTS)], -1),
+            torch.cat([self.patch(self.norm(f)), torch.zeros(*f.shape[:2], COUNT_OUTPUTS[0][1])], -1),
             self.image(self.norm(f).mean(1)), self.region(vision_pretrain.region_means(self.norm(f), r))))
         train_vision(cfg)
     train_vision(dataclasses.replace(cfg, steps=3))
@@ -195,10 +195,10 @@ def test_every_patch_gets_the_views_counts_per_colour_and_shape():
     views = [view_labels(labels, (0, 0, w, h), 8), view_labels(scene_labels(clock), (0, 0, 300, 300), 8)]
     batch = {k: torch.from_numpy(np.stack([v[k] for v in views])) for k in views[0]}
     batch["time"] = torch.full((2, 2), -1)
-    patch = torch.zeros(2, 64, sum(w for _, w in PATCH_OUTPUTS) + COUNT_OUTPUTS)
+    patch = torch.zeros(2, 64, sum(w for _, w in PATCH_OUTPUTS + COUNT_OUTPUTS))
     image, region = torch.zeros(2, sum(w for _, w in IMAGE_OUTPUTS)), torch.zeros(2, MAX_REGIONS, 3 + len(SHAPES))
     assert dense_loss(patch, image, region, batch)[1]["attribute_counts"] > 0
-    patch[0, :, -COUNT_OUTPUTS:] = batch["attribute_counts"][0] / 4  # right on every patch; the clock has no target
+    patch[0, :, -COUNT_OUTPUTS[0][1]:] = batch["attribute_counts"][0] / 4  # right on every patch; the clock has no target
     assert dense_loss(patch, image, region, batch)[1]["attribute_counts"] == 0
 
 
@@ -237,7 +237,7 @@ def test_region_losses_fall_when_the_heads_read_the_right_regions():
              for k, i, kw in (("points", 0, {}), ("clocks", 0, {}), ("docs", 0, {"doc_kind": "bar"}))]
     batch = {k: torch.from_numpy(np.stack([v[k] for v in views])) for k in views[0]}
     batch["time"] = torch.full((3, 2), -1)
-    patch = torch.zeros(3, 64, sum(w for _, w in PATCH_OUTPUTS) + COUNT_OUTPUTS)
+    patch = torch.zeros(3, 64, sum(w for _, w in PATCH_OUTPUTS + COUNT_OUTPUTS))
     image = torch.zeros(3, sum(w for _, w in IMAGE_OUTPUTS))
     region = torch.zeros(3, MAX_REGIONS, sum(w for _, w in REGION_OUTPUTS))
     _, parts = dense_loss(patch, image, region, batch, region_weight=1.0)

@@ -184,9 +184,8 @@ def view_labels(labels: SceneLabels, box: tuple[float, float, float, float], gri
     # How many centres of each colour and of each shape the view shows: a target for every patch, so that each
     # image token says the view's per-attribute counts and the language model looks a count up instead of
     # counting (decoder check: the first is learned in 400 steps, the second not).
-    attribute_counts = np.full(len(COLOUR_NAMES) + len(SHAPES), np.nan, np.float32)
-    if labels.centre_colours is not None:
-        attribute_counts[:] = 0.0
+    attribute_counts = np.full(len(COLOUR_NAMES) + len(SHAPES), 0.0 if labels.centre_colours is not None else np.nan,
+                               np.float32)
     for k, (x, y) in enumerate(labels.centres):
         u = (x - box[0]) / (box[2] - box[0]) * (1 - left - right) + left
         v = (y - box[1]) / (box[3] - box[1]) * (1 - top - bottom) + top

@@ -53,8 +53,9 @@ IMAGE_OUTPUTS = (("hour", 12), ("minute", 60), ("count", MAX_COUNT + 1))
 # Per-region outputs, read from the mean feature over a region's patches (an object, a clock hand, a bar): what
 # the connector's pooled tokens must carry, without asking every patch to see the whole object.
 REGION_OUTPUTS = (("region_shape", len(SHAPES)), ("region_angle", 2), ("region_value", 1))
-# Every patch also predicts the view's count of object centres per colour and per shape (scaled by 1/4).
-COUNT_OUTPUTS = len(COLOUR_NAMES) + len(SHAPES)
+# Every patch also predicts the view's count of object centres per colour and per shape (scaled by 1/4); a head
+# of its own, so that checkpoints from before it still resume.
+COUNT_OUTPUTS = (("attribute_counts", len(COLOUR_NAMES) + len(SHAPES)),)
 MIN_REGION_COVER = 0.3  # patch-equivalents of a region the view must show for it to get a target
 
 VIT_FILE = "vit.safetensors"
@@ -101,7 +102,7 @@ class DenseHeads(nn.Module):
         self.patch = nn.Linear(dim, sum(w for _, w in PATCH_OUTPUTS))
         self.image = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, sum(w for _, w in IMAGE_OUTPUTS)))
         self.region = nn.Linear(dim, sum(w for _, w in REGION_OUTPUTS))  # made last: earlier runs' init is kept
-        self.counts = nn.Linear(dim, COUNT_OUTPUTS)  # added later still: older checkpoints resume without it
+        self.counts = nn.Linear(dim, sum(w for _, w in COUNT_OUTPUTS))  # added later still: older checkpoints resume without it
 
     def forward(self, feats: torch.Tensor, regions: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """feats [V, P, dim], regions [V, P, R] coverage -> patch (with the per-patch counts appended), image and
@@ -189,8 +190,8 @@ def _masked_mse(pred: torch.Tensor, target: torch.Tensor, weight: float = 1.0) -
 def dense_loss(patch_logits: torch.Tensor, image_logits: torch.Tensor, region_logits: torch.Tensor,
                b: dict, region_weight: float = 0.0, weights: tuple[tuple[str, float], ...] = ()
                ) -> tuple[torch.Tensor, dict]:
-    widths = [w for _, w in PATCH_OUTPUTS] + [COUNT_OUTPUTS]
-    out = dict(zip([n for n, _ in PATCH_OUTPUTS] + ["attribute_counts"], patch_logits.float().split(widths, -1)))
+    outputs = PATCH_OUTPUTS + COUNT_OUTPUTS
+    out = dict(zip([n for n, _ in outputs], patch_logits.float().split([w for _, w in outputs], -1)))
     losses = {"part": F.binary_cross_entropy_with_logits(out["part"], b["part"].float())}
     for name in ("colour", "shape", "bar"):
         target = b[name].float()
@@ -221,7 +222,7 @@ def dense_loss(patch_logits: torch.Tensor, image_logits: torch.Tensor, region_lo
         region_losses, accuracy = _region_losses(region_logits, b)
         losses.update({k: region_weight * v for k, v in region_losses.items()})
     weight = dict(weights)
-    unknown = set(weight) - {n for n, _ in PATCH_OUTPUTS + IMAGE_OUTPUTS + REGION_OUTPUTS} - {"*", "attribute_counts"}
+    unknown = set(weight) - {n for n, _ in PATCH_OUTPUTS + COUNT_OUTPUTS + IMAGE_OUTPUTS + REGION_OUTPUTS} - {"*"}
     if unknown:
         raise ValueError(f"loss_weights names unknown heads {sorted(unknown)}")
     total = sum(weight.get(k, weight.get("*", 1.0)) * v for k, v in losses.items())
@@ -306,7 +307,8 @@ def train_vision(cfg: VisionPretrainConfig) -> Path:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     trained = nn.ModuleDict({"vit": vit, "heads": heads})
-    start = checkpointing.resume(out, trained, opt, new_prefixes=("heads.counts",))  # 0 unless out_dir holds a checkpoint of this stage
+    # 0 unless out_dir holds a checkpoint of this stage
+    start = checkpointing.resume(out, trained, opt, new_prefixes=("heads.counts",))
     data = DenseViews(cfg, preprocessor_for_model(mcfg), grid, start)
     loader = DataLoader(data, batch_size=cfg.images_per_step * cfg.views_per_image, collate_fn=collate_views,
                         num_workers=cfg.workers, persistent_workers=cfg.workers > 0)
