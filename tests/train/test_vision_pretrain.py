@@ -258,8 +258,9 @@ def test_region_losses_fall_when_the_heads_read_the_right_regions():
     assert torch.isclose(doubled - total, torch.tensor(better["region_angle"]), atol=1e-5)
     only, _ = dense_loss(patch, image, region, batch, region_weight=1.0, weights=(("*", 0), ("region_angle", 1)))
     assert torch.isclose(only, torch.tensor(better["region_angle"]), atol=1e-5)
-    with pytest.raises(ValueError, match="hours"):
-        dense_loss(patch, image, region, batch, weights=(("hours", 0),))
+    VisionPretrainConfig(loss_weights=(("*", 0), ("region_angle", 1), ("attribute_counts", 5)))
+    with pytest.raises(ValueError, match=r"unknown heads \['hours'\]"):  # refused when configured, not mid-run
+        VisionPretrainConfig(loss_weights=(("hours", 0),))
 
 
 def test_sincos_positions_tell_patches_apart_and_keep_neighbours_close():

@@ -92,6 +92,12 @@ class VisionPretrainConfig:
     # that never leave chance; "*" sets the rest: (("*", 0), ("shape", 1), ("region_shape", 1)) trains shapes only.
     loss_weights: tuple[tuple[str, float], ...] = ()
 
+    def __post_init__(self):
+        heads = {n for n, _ in PATCH_OUTPUTS + COUNT_OUTPUTS + IMAGE_OUTPUTS + REGION_OUTPUTS}
+        unknown = {n for n, _ in self.loss_weights} - heads - {"*"}
+        if unknown:
+            raise ValueError(f"loss_weights names unknown heads {sorted(unknown)}; known: {sorted(heads)}")
+
 
 class DenseHeads(nn.Module):
     """Linear per-patch and per-region heads, and a small MLP on the mean patch feature for the per-image targets."""
@@ -221,10 +227,7 @@ def dense_loss(patch_logits: torch.Tensor, image_logits: torch.Tensor, region_lo
     if region_weight > 0:
         region_losses, accuracy = _region_losses(region_logits, b)
         losses.update({k: region_weight * v for k, v in region_losses.items()})
-    weight = dict(weights)
-    unknown = set(weight) - {n for n, _ in PATCH_OUTPUTS + COUNT_OUTPUTS + IMAGE_OUTPUTS + REGION_OUTPUTS} - {"*"}
-    if unknown:
-        raise ValueError(f"loss_weights names unknown heads {sorted(unknown)}")
+    weight = dict(weights)  # names checked by VisionPretrainConfig
     total = sum(weight.get(k, weight.get("*", 1.0)) * v for k, v in losses.items())
     logged = {k: float(v.detach()) for k, v in losses.items()}
     if accuracy is not None:
