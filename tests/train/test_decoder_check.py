@@ -26,6 +26,20 @@ def test_counts_in_every_token_are_the_scene_counts():
     assert torch.allclose(codes[:, :, 8:], expected[:, None, :].expand(-1, 16, -1))
 
 
+def test_a_distractor_ramp_thins_only_the_other_colours():
+    full, asked, answer = draw_scenes(CHECK, 40, torch.Generator().manual_seed(4))
+    codes, asked_thin, answer_thin = draw_scenes(CHECK, 40, torch.Generator().manual_seed(4), others=0.5)
+    assert torch.equal(asked, asked_thin) and torch.equal(answer, answer_thin)
+    mine = torch.nn.functional.one_hot(asked, 3).bool()
+    before, after = full[:, :, :3].sum(1), codes[:, :, :3].sum(1)
+    assert torch.equal(after[mine], before[mine])
+    assert torch.equal(after[~mine], torch.round(before[~mine] * 0.5))
+    alone = draw_scenes(CHECK, 40, torch.Generator().manual_seed(4), others=0.0)[0][:, :, :3].sum(1)
+    assert alone[~mine].sum() == 0 and torch.equal(alone[mine], before[mine])
+    with pytest.raises(ValueError, match="distractor_ramp"):
+        run_check(dataclasses.replace(CHECK, distractor_ramp=2.0), tokenizer=shipped_tokenizer())
+
+
 def test_scenes_that_do_not_fit_are_refused():
     with pytest.raises(ValueError, match="do not fit"):
         draw_scenes(DecoderCheck(colours=5, max_count=4, grid=4), 1, torch.Generator())

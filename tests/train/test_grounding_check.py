@@ -40,6 +40,9 @@ def test_binding_variant_answers_count_only_the_asked_colour(tmp_path):
         assert counts[r["question"].split()[2]] == int(r["answer"])
         differs += len(set(counts.values())) > 1
     assert differs >= 20  # the colour word matters: most images hold different counts per colour
+    restated = write_circle_counting(tmp_path / "restate", n=30, seed=4, colours=tuple(COLOURS), restate=True)
+    for r, plain in zip((json.loads(line) for line in restated.read_text().splitlines()), rows):
+        assert r["answer"] == f"{plain['question'].split()[2]} {plain['answer']}"  # same draws, "red 3"
 
 
 def test_token_probe_readout_recovers_linear_counts_and_not_noise():

@@ -12,6 +12,8 @@ here in N steps it will not learn in N steps from a real ViT either.
     python -m molmo.train.decoder_check --question-first       # question tokens before the image tokens
     python -m molmo.train.decoder_check --counts-in-every-token  # reading a count, not counting
     python -m molmo.train.decoder_check --point-then-count       # "x y" of each asked object, then the count
+    python -m molmo.train.decoder_check --distractor-ramp 0.5    # other colours fade in over half the run
+    python -m molmo.train.decoder_check --restate                # "... Answer: red" then the count
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class DecoderCheck:
     # The answer lists the grid column and row of every object of the asked colour in token order, then " total"
     # and the count (Molmo's point-then-count, on the token grid); scored on the greedy answer's count.
     point_then_count: bool = False
+    # A curriculum: the other colours' objects fade in over this fraction of the steps (none at step 1; 0: off).
+    distractor_ramp: float = 0.0
+    restate: bool = False  # the prompt ends with the asked colour word, so the count is read right after it
     test_scenes: int = 400
     seed: int = 0
 
@@ -51,8 +56,10 @@ class DecoderCheck:
         return self.colours + 5 + (self.colours if self.counts_in_every_token else 0)
 
 
-def draw_scenes(check: DecoderCheck, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """codes [n, grid², code_dim], the asked colour [n] and its count [n]. Objects sit on distinct tokens."""
+def draw_scenes(check: DecoderCheck, n: int, gen: torch.Generator,
+                others: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """codes [n, grid², code_dim], the asked colour [n] and its count [n]. Objects sit on distinct tokens.
+    `others` < 1 keeps only that share of each other colour's objects (the first ones in token order)."""
     c, g = check.colours, check.grid
     if c * check.max_count > g * g:
         raise ValueError(f"{c} colours x {check.max_count} objects do not fit on {g}x{g} tokens")
@@ -72,9 +79,15 @@ def draw_scenes(check: DecoderCheck, n: int, gen: torch.Generator) -> tuple[torc
                 t = slots.pop()
                 codes[i, t, colour] = codes[i, t, c] = 1.0
                 codes[i, t, c + 1:c + 3] = torch.rand(2, generator=gen)
+    asked = torch.randint(0, c, (n,), generator=gen)
+    if others < 1.0:
+        for i in range(n):
+            for colour in set(range(c)) - {int(asked[i])}:
+                tokens = torch.nonzero(codes[i, :, colour]).flatten()
+                codes[i, tokens[round(len(tokens) * others):], :c + 3] = 0.0
+        counts = codes[:, :, :c].sum(1).long()
     if check.counts_in_every_token:
         codes[:, :, c + 5:] = counts[:, None, :].float() / check.max_count
-    asked = torch.randint(0, c, (n,), generator=gen)
     return codes, asked, counts.gather(1, asked[:, None])[:, 0]
 
 
@@ -97,7 +110,8 @@ class ReadingModel(nn.Module):
             probe = draw_scenes(check, 64, torch.Generator().manual_seed(check.seed))[0]
             scale = self.decoder.embed.embedding.pow(2).mean().sqrt() / self.project(probe).pow(2).mean().sqrt()
             self.project.weight.mul_(scale)
-        self.questions = torch.tensor([tokenizer.encode(f" How many {w} objects are there? Answer:")
+        self.questions = torch.tensor([tokenizer.encode(f" How many {w} objects are there? Answer:"
+                                                        + (f" {w}" if check.restate else ""))
                                        for w in COLOUR_WORDS[:check.colours]])
         # Answer vocabulary: digits 0..9, then " total" and the end of text.
         self.vocab = torch.tensor([tokenizer.encode(f" {k}")[-1] for k in range(10)]
@@ -155,6 +169,8 @@ def answered_counts(model: ReadingModel, codes: torch.Tensor, asked: torch.Tenso
 
 def run_check(check: DecoderCheck, tokenizer=None, log_every: int = 0) -> list[tuple[int, float]]:
     """Train and return (step, exact accuracy on unseen scenes) at each evaluation (10 per run)."""
+    if not 0.0 <= check.distractor_ramp <= 1.0:
+        raise ValueError(f"distractor_ramp is a fraction of the steps (0..1), not {check.distractor_ramp}")
     torch.manual_seed(check.seed)
     if tokenizer is None:
         from molmo.api import DEFAULT_MODEL_DIR
@@ -170,7 +186,8 @@ def run_check(check: DecoderCheck, tokenizer=None, log_every: int = 0) -> list[t
     for step in tqdm(range(1, check.steps + 1), desc="decoder check", unit="step", disable=not log_every):
         for group in opt.param_groups:  # warm-up then cosine to 10%, as the presets
             group["lr"] = learning_rate(step, check.lr, check.warmup, check.steps)
-        codes, asked, answer = draw_scenes(check, check.batch, train_gen)
+        others = min(1.0, step / (check.distractor_ramp * check.steps)) if check.distractor_ramp else 1.0
+        codes, asked, answer = draw_scenes(check, check.batch, train_gen, others)
         if check.point_then_count:  # teacher forcing; the loss stops after the first END
             target = point_answers(check, codes, asked)
             logits = model(codes, asked, target[:, :-1])
@@ -196,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("colours", "max_count", "grid", "batch", "steps", "seed"):
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--distractor-ramp", type=float, default=defaults.distractor_ramp)
+    p.add_argument("--restate", action="store_true")
     p.add_argument("--question-first", action="store_true")
     p.add_argument("--counts-in-every-token", action="store_true")
     p.add_argument("--point-then-count", action="store_true")

@@ -11,6 +11,8 @@ and steps, not the plumbing.
     python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --steps 20 --out runs/gc
     python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --colours red blue green \
         --steps 300 --train-images 2400 --out runs/gc-binding   # count only the asked colour (binding)
+    python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --colours red blue green \
+        --batch 32 --max-crops 1 --steps 1200 --train-images 38400 --restate --out runs/gc-restate-1200
 
 With several colours every question names one of them, so the count needs the question's colour word bound to
 the image: the step from "count the blobs" to "count the red triangles" that every generator question takes.
@@ -31,10 +33,11 @@ QUESTION = "How many red circles are there?"
 
 
 def write_circle_counting(root: Path, n: int, seed: int, size: int = 224, radius: int = 15,
-                          max_count: int = 4, colours: tuple[str, ...] = ("red",)) -> Path:
+                          max_count: int = 4, colours: tuple[str, ...] = ("red",), restate: bool = False) -> Path:
     """n images with 0..max_count non-overlapping circles of each colour and one counting question each about
     one colour (own-data JSONL). With several colours the answer needs the question's colour word bound to
-    the matching image features, not just "count the blobs"."""
+    the matching image features, not just "count the blobs". `restate` answers "red 3": the count is then
+    predicted with the colour word as the input token."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -56,26 +59,27 @@ def write_circle_counting(root: Path, n: int, seed: int, size: int = 224, radius
         asked = int(rng.integers(len(colours))) if len(colours) > 1 else 0  # one colour: the same draws as before
         img.save(root / f"{i}.png")
         rows.append({"image": f"{i}.png", "question": QUESTION.replace("red", colours[asked]),
-                     "answer": str(counts[asked]), "metric": "exact"})
+                     "answer": f"{colours[asked]} {counts[asked]}" if restate else str(counts[asked]),
+                     "metric": "exact"})
     path = root / "data.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
 
 def run_check(init: str, out: Path, steps: int = 150, train_images: int = 800, test_images: int = 100,
-              batch: int = 8, max_crops: int = 4, colours: tuple[str, ...] = ("red",)) -> dict:
+              batch: int = 8, max_crops: int = 4, colours: tuple[str, ...] = ("red",), restate: bool = False) -> dict:
     """Fine-tune `init` on circle counting and return {"model", "blind", "majority"} exact-match scores."""
     from molmo.eval import runner
     from molmo.train.config import DataSource
     from molmo.train.presets import tiny_sft
     from molmo.train.trainer import train
 
-    train_file = write_circle_counting(out / "train", train_images, seed=0, colours=colours)
-    test_file = write_circle_counting(out / "test", test_images, seed=1, colours=colours)
+    train_file = write_circle_counting(out / "train", train_images, seed=0, colours=colours, restate=restate)
+    test_file = write_circle_counting(out / "test", test_images, seed=1, colours=colours, restate=restate)
     base = tiny_sft()
     cfg = dataclasses.replace(
         base, init=init, steps=steps, global_batch=batch, micro_batch=batch, out_dir=str(out / "run"),
-        eval_every=0, save_every=steps + 1,
+        eval_every=0, save_every=min(steps, 200),  # a long check resumes when run again
         data=dataclasses.replace(base.data, sources=(DataSource("circles", "owndata", path=str(train_file)),),
                                  validation=(), max_crops=max_crops))
     model_dir = train(cfg)
@@ -98,9 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--colours", nargs="+", default=["red"],
                    help="circle colours; with several, each question asks about one (a colour-binding check)")
     p.add_argument("--train-images", type=int, default=800)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--max-crops", type=int, default=4)
+    p.add_argument("--restate", action="store_true", help='answer "red 3" instead of "3"')
     args = p.parse_args(argv)
     scores = run_check(args.init, Path(args.out), steps=args.steps, train_images=args.train_images,
-                       colours=tuple(args.colours))
+                       batch=args.batch, max_crops=args.max_crops, colours=tuple(args.colours),
+                       restate=args.restate)
     print(" | ".join(f"{k} {v:.3f}" for k, v in scores.items()))
     return 0
 
