@@ -10,7 +10,7 @@ import torch
 from molmo.model.config import preset
 from molmo.model.molmo import Molmo
 from molmo.train.config import GroupOptim, OptimConfig
-from molmo.train.optim import (build_optimizer, clip_per_group, learning_rate, param_group_name,
+from molmo.train.optim import (build_optimizer, clip_per_group, decays, learning_rate, param_group_name,
                                set_learning_rates)
 
 
@@ -35,6 +35,15 @@ def test_groups_and_frozen_embedding(model):
     assert sum(len(v) for v in by_group.values()) == sum(1 for p in model.parameters() if p.requires_grad)
     with pytest.raises(ValueError, match="no optimizer group"):
         param_group_name("something.else")
+
+
+def test_weight_decay_follows_the_recipe_names(model):
+    decayed = {n for n, p in model.named_parameters() if decays(n, p)}
+    assert {"vision.vit.patch_embedding.weight", "vision.pad_embed", "llm.lm_head.weight"} <= decayed
+    assert not decayed & {"llm.embed.new_embedding", "llm.embed.embedding", "vision.vit.positional_embedding"}
+    assert not any("norm" in n or n.endswith(".bias") for n in decayed)
+    assert decays("_orig_mod.llm.blocks.0.attn.wq.weight", torch.zeros(2, 2))  # wrappers' prefixes are ignored
+    assert not decays("module.llm.embed.new_embedding", torch.zeros(2, 2))
 
 
 def test_freeze_flags(model):

@@ -19,7 +19,9 @@ from torch import nn
 from molmo.train.config import OptimConfig
 
 GROUPS = ("connector", "vit", "llm")
-NO_DECAY_MARKERS = ("norm", "ln_", "embed", "class_embedding", "positional_embedding", "bias", "pad_embed")
+# recipe-spec §optimizer: no decay on the token embeddings (wte, ours `llm.embed.*`), norms, position codes and
+# the class token; the patch embedding and pad_embed are weight matrices and decay (1-d tensors never do).
+NO_DECAY_MARKERS = ("norm", "ln_", "llm.embed.", "class_embedding", "positional_embedding")
 
 
 def param_group_name(name: str) -> str:
@@ -53,14 +55,17 @@ def _strip(name: str) -> str:
     return name
 
 
+def decays(name: str, p: torch.Tensor) -> bool:
+    """Whether weight decay applies: weight matrices only, not norms, embeddings, position codes or biases."""
+    return p.dim() >= 2 and not any(m in _strip(name) for m in NO_DECAY_MARKERS)
+
+
 def build_param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
     buckets: dict[tuple[str, bool], list[torch.nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        plain = _strip(name)
-        decay = p.dim() >= 2 and not any(m in plain for m in NO_DECAY_MARKERS)
-        buckets.setdefault((param_group_name(plain), decay), []).append(p)
+        buckets.setdefault((param_group_name(_strip(name)), decays(name, p)), []).append(p)
     groups = []
     for (group, decay), params in sorted(buckets.items()):
         groups.append({"params": params, "group": group, "lr": 0.0, "initial_lr": getattr(cfg, group).lr,

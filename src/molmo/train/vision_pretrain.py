@@ -301,9 +301,9 @@ def train_vision(cfg: VisionPretrainConfig) -> Path:
             vit.positional_embedding[-grid * grid:] = sincos_positions(grid, mcfg.vision.width)
     feat_dim = mcfg.vision.width * len(mcfg.connector.vit_layers)
     heads = DenseHeads(feat_dim)
-    decay, no_decay = [], []  # no weight decay on the position codes, biases and norms
+    decay, no_decay = [], []  # the fine-tuning recipe's rule (optim.decays)
     for name, p in [*vit.named_parameters(), *heads.named_parameters()]:
-        (decay if p.ndim >= 2 and "positional" not in name else no_decay).append(p)
+        (decay if decays(name, p) else no_decay).append(p)
     params = decay + no_decay
     opt = torch.optim.AdamW([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr,
                             betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
