@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from molmo.train.decoder_check import END, TOTAL, DecoderCheck, ReadingModel, draw_scenes, point_answers, run_check
+from molmo.train.decoder_check import COLOUR_WORDS, END, TOTAL, DecoderCheck, ReadingModel, draw_scenes, point_answers, run_check
 
 CHECK = DecoderCheck(colours=3, max_count=4, grid=4)
 
@@ -58,6 +58,19 @@ def test_point_then_count_answers_list_the_asked_objects_then_their_number():
         tokens = [y * 4 + x for x, y in places]
         assert tokens == sorted(tokens) and all(codes[i, t, asked[i]] == 1 for t in tokens)
         assert row[2 * k:2 * k + 3] == [TOTAL, k, END] and set(row[2 * k + 3:]) <= {END}
+
+
+def test_restated_prompts_end_with_the_colour_word_then_optionally_the_space():
+    tok = shipped_tokenizer()
+    plain, restated = ReadingModel(CHECK, tok).prompts.values()
+    spaced = ReadingModel(dataclasses.replace(CHECK, space_before_digit=True), tok).prompts
+    for k, word in enumerate(COLOUR_WORDS[:3]):
+        assert restated[k, :-1].tolist() == plain[k].tolist() and restated[k, -1] == tok.encode(f" {word}")[-1]
+    assert torch.equal(spaced[True][:, :-1], restated) and torch.equal(spaced[False][:, :-1], plain)
+    assert (spaced[True][:, -1] == tok.encode(" 3")[0]).all() and (spaced[False][:, -1] == tok.encode(" 3")[0]).all()
+    model = ReadingModel(CHECK, tok)
+    codes, asked, _ = draw_scenes(CHECK, 4, torch.Generator().manual_seed(2))
+    assert not torch.allclose(model(codes, asked), model(codes, asked, restated=True))
 
 
 @pytest.mark.parametrize("question_first", [False, True])

@@ -13,7 +13,9 @@ here in N steps it will not learn in N steps from a real ViT either.
     python -m molmo.train.decoder_check --counts-in-every-token  # reading a count, not counting
     python -m molmo.train.decoder_check --point-then-count       # "x y" of each asked object, then the count
     python -m molmo.train.decoder_check --distractor-ramp 0.5    # other colours fade in over half the run
-    python -m molmo.train.decoder_check --restate                # "... Answer: red" then the count
+    python -m molmo.train.decoder_check --restate-steps 400      # "... Answer: red" then the count
+    python -m molmo.train.decoder_check --restate-steps 400 --space-before-digit  # "... Answer: red", " ", count
+    python -m molmo.train.decoder_check --restate-steps 300 --steps 600  # restated first, then the plain prompt
 """
 
 from __future__ import annotations
@@ -47,7 +49,11 @@ class DecoderCheck:
     point_then_count: bool = False
     # A curriculum: the other colours' objects fade in over this fraction of the steps (none at step 1; 0: off).
     distractor_ramp: float = 0.0
-    restate: bool = False  # the prompt ends with the asked colour word, so the count is read right after it
+    # For the first N steps the prompt ends with the asked colour word, so the count is read right after it;
+    # then the plain prompt (N >= steps: restated throughout, and scored so).
+    restate_steps: int = 0
+    # The prompt ends with the space token, as in a real answer "red 3" when the tokenizer writes " 3" as " ", "3".
+    space_before_digit: bool = False
     test_scenes: int = 400
     seed: int = 0
 
@@ -110,20 +116,27 @@ class ReadingModel(nn.Module):
             probe = draw_scenes(check, 64, torch.Generator().manual_seed(check.seed))[0]
             scale = self.decoder.embed.embedding.pow(2).mean().sqrt() / self.project(probe).pow(2).mean().sqrt()
             self.project.weight.mul_(scale)
-        self.questions = torch.tensor([tokenizer.encode(f" How many {w} objects are there? Answer:"
-                                                        + (f" {w}" if check.restate else ""))
-                                       for w in COLOUR_WORDS[:check.colours]])
+        space = []
+        if check.space_before_digit:
+            space = tokenizer.encode(" 3")[:-1]
+            if len(space) != 1:
+                raise ValueError("--space-before-digit needs a tokenizer that writes ' 3' as a space token, then '3'")
+        self.prompts = {restated: torch.tensor([tokenizer.encode(f" How many {w} objects are there? Answer:"
+                                                                 + (f" {w}" if restated else "")) + space
+                                                for w in COLOUR_WORDS[:check.colours]])
+                        for restated in (False, True)}
         # Answer vocabulary: digits 0..9, then " total" and the end of text.
         self.vocab = torch.tensor([tokenizer.encode(f" {k}")[-1] for k in range(10)]
                                   + [tokenizer.encode(" total")[-1], tokenizer.eos_token_id])
         self.bos = tokenizer.eos_token_id
 
-    def forward(self, codes: torch.Tensor, asked: torch.Tensor, answer: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, codes: torch.Tensor, asked: torch.Tensor, answer: torch.Tensor | None = None,
+                restated: bool = False) -> torch.Tensor:
         """Logits over the answer vocabulary after the question and after each given answer token
         ([n, 1 + L, 12]; answer [n, L] indices into the answer vocabulary)."""
         n = len(codes)
         image = self.project(codes)
-        text = self.decoder.embed(self.questions[asked])
+        text = self.decoder.embed(self.prompts[restated][asked])
         bos = self.decoder.embed(torch.full((n, 1), self.bos))
         x = torch.cat([bos, text, image] if self.check.question_first else [bos, image, text], dim=1)
         if self.check.question_first:  # the answer is read after the image
@@ -152,14 +165,15 @@ def point_answers(check: DecoderCheck, codes: torch.Tensor, asked: torch.Tensor)
 
 
 @torch.no_grad()
-def answered_counts(model: ReadingModel, codes: torch.Tensor, asked: torch.Tensor) -> torch.Tensor:
+def answered_counts(model: ReadingModel, codes: torch.Tensor, asked: torch.Tensor,
+                    restated: bool = False) -> torch.Tensor:
     """The count in each scene's answer: the first token (count mode), or the token after the greedy
     answer's TOTAL (point-then-count; -1 when it never says TOTAL)."""
     if not model.check.point_then_count:
-        return model(codes, asked)[:, 0, :10].argmax(-1)
+        return model(codes, asked, restated=restated)[:, 0, :10].argmax(-1)
     answer = torch.zeros(len(codes), 0, dtype=torch.long)
     for _ in range(2 * model.check.max_count + 2):
-        answer = torch.cat([answer, model(codes, asked, answer)[:, -1].argmax(-1, keepdim=True)], dim=1)
+        answer = torch.cat([answer, model(codes, asked, answer, restated)[:, -1].argmax(-1, keepdim=True)], dim=1)
     counts = torch.full((len(codes),), -1)
     for i, row in enumerate(answer.tolist()):
         if TOTAL in row[:-1]:
@@ -188,19 +202,20 @@ def run_check(check: DecoderCheck, tokenizer=None, log_every: int = 0) -> list[t
             group["lr"] = learning_rate(step, check.lr, check.warmup, check.steps)
         others = min(1.0, step / (check.distractor_ramp * check.steps)) if check.distractor_ramp else 1.0
         codes, asked, answer = draw_scenes(check, check.batch, train_gen, others)
+        restated = step <= check.restate_steps  # evaluated below with the prompt it is trained on
         if check.point_then_count:  # teacher forcing; the loss stops after the first END
             target = point_answers(check, codes, asked)
-            logits = model(codes, asked, target[:, :-1])
+            logits = model(codes, asked, target[:, :-1], restated)
             after_end = (target == END).long().cumsum(1) > 1
             loss = nn.functional.cross_entropy(logits[~after_end], target[~after_end])
         else:
-            loss = nn.functional.cross_entropy(model(codes, asked)[:, 0, :10], answer)
+            loss = nn.functional.cross_entropy(model(codes, asked, restated=restated)[:, 0, :10], answer)
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step % every == 0 or step == check.steps:
-            accuracy = float((answered_counts(model, test[0], test[1]) == test[2]).float().mean())
+            accuracy = float((answered_counts(model, test[0], test[1], restated) == test[2]).float().mean())
             history.append((step, accuracy))
             if log_every:
                 print(f"step {step} | loss {loss.item():.3f} | unseen exact {accuracy:.3f}", flush=True)
@@ -210,11 +225,12 @@ def run_check(check: DecoderCheck, tokenizer=None, log_every: int = 0) -> list[t
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = DecoderCheck()
-    for name in ("colours", "max_count", "grid", "batch", "steps", "seed"):
+    for name in ("colours", "max_count", "grid", "batch", "steps", "seed", "restate_steps"):
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     p.add_argument("--lr", type=float, default=defaults.lr)
     p.add_argument("--distractor-ramp", type=float, default=defaults.distractor_ramp)
-    p.add_argument("--restate", action="store_true")
+
+    p.add_argument("--space-before-digit", action="store_true")
     p.add_argument("--question-first", action="store_true")
     p.add_argument("--counts-in-every-token", action="store_true")
     p.add_argument("--point-then-count", action="store_true")

@@ -44,6 +44,7 @@ from molmo.model.molmo import Molmo
 from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.crops import _resize, normalize, patchify, resize_and_pad
 from molmo.train import checkpointing
+from molmo.train.optim import decays
 from molmo.train.vision_labels import COLOUR_NAMES, MAX_BARS, MAX_COUNT, PARTS, scene_labels, view_labels
 
 # Per-patch head outputs, in order: (name, width).
