@@ -12,7 +12,7 @@ and steps, not the plumbing.
     python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --colours red blue green \
         --steps 300 --train-images 2400 --out runs/gc-binding   # count only the asked colour (binding)
     python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --colours red blue green \
-        --batch 32 --max-crops 1 --steps 1200 --train-images 38400 --restate --out runs/gc-restate-1200
+        --batch 32 --max-crops 1 --steps 1000 --train-images 32000 --restate --out runs/gc-restate-1000
 
 With several colours every question names one of them, so the count needs the question's colour word bound to
 the image: the step from "count the blobs" to "count the red triangles" that every generator question takes.
@@ -36,8 +36,8 @@ def write_circle_counting(root: Path, n: int, seed: int, size: int = 224, radius
                           max_count: int = 4, colours: tuple[str, ...] = ("red",), restate: bool = False) -> Path:
     """n images with 0..max_count non-overlapping circles of each colour and one counting question each about
     one colour (own-data JSONL). With several colours the answer needs the question's colour word bound to
-    the matching image features, not just "count the blobs". `restate` answers "red 3": the count is then
-    predicted with the colour word as the input token."""
+    the matching image features, not just "count the blobs". `restate` answers "red 3", so the count follows
+    the colour word (with the shipped tokenizer, after a space token: "red", " ", "3")."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     rows = []

@@ -70,11 +70,11 @@ def _points_labels(item: GeneratedImage) -> SceneLabels:
         if i < MAX_REGIONS:
             region[mask] = 1 + i
     centres = np.array([o["point"] for o in scene["objects"]], np.float32).reshape(-1, 2)
-    shapes = np.array([SHAPES.index(o["shape"]) for o in scene["objects"][:MAX_REGIONS]], np.int64)
+    shapes = np.array([SHAPES.index(o["shape"]) for o in scene["objects"]], np.int64)
     return SceneLabels(part, colour, shape, np.full((h, w), np.nan, np.float32), centres,
-                       count=min(len(scene["objects"]), MAX_COUNT), region=region, region_shape=shapes,
+                       count=min(len(scene["objects"]), MAX_COUNT), region=region, region_shape=shapes[:MAX_REGIONS],
                        centre_colours=np.array([COLOUR_NAMES.index(o["colour"]) for o in scene["objects"]], np.int64),
-                       centre_shapes=np.array([SHAPES.index(o["shape"]) for o in scene["objects"]], np.int64))
+                       centre_shapes=shapes)
 
 
 def _clock_labels(item: GeneratedImage) -> SceneLabels:
