@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Iterable
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from molmo.preprocess.layout import ImageTokenIds
 
@@ -119,8 +119,11 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 2048, min_freque
     (placed right after the learned vocabulary, so they map to the model's new embedding rows)."""
     tok = Tokenizer(models.BPE())
     # Digits are split one by one so numbers (coordinates, counts, times) are composed digit by digit,
-    # which a small model learns far more easily than thousands of whole-number tokens.
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+    # which a small model learns far more easily than thousands of whole-number tokens. A space stays with
+    # the digit after it (" 3" is one token), so in an answer such as "red 3" the number is predicted right
+    # at the word it belongs to: with a lone space token in between, the tiny decoder binds far worse
+    # (the decoder check's --space-before-digit rows in the embedded model card).
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(r" ?\d"), behavior="isolated"),
                                                  pre_tokenizers.ByteLevel(add_prefix_space=False)])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,

@@ -139,3 +139,12 @@ def test_bpe_tokenizer_round_trip_and_specials(tmp_path):
     from molmo.tokenizer import MolmoTokenizer
     again = MolmoTokenizer.from_file(tmp_path / "tokenizer.json")
     assert again.encode(s) == tok.encode(s) and again.image_token_ids == ids
+
+
+def test_bpe_tokenizer_splits_digits_and_keeps_the_space_before_one():
+    texts = [f"There are {n} red circles at x=\"{n}{n + 1}.5\"." for n in range(10)] * 20
+    tok = train_bpe_tokenizer(texts, vocab_size=300)
+    pieces = lambda s: [tok.decode([i]) for i in tok.encode(s)]
+    assert pieces(" 3") == [" 3"]
+    assert pieces(" 12:58") == [" 1", "2", ":", "5", "8"]
+    assert pieces("x=\"45.5\"")[-5:] == ["4", "5", ".", "5", '"']

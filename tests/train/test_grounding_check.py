@@ -29,6 +29,17 @@ def test_check_trains_and_scores_model_blind_and_majority(tmp_path):
     assert json.loads((tmp_path / "scores.json").read_text()) == scores
 
 
+def test_restated_phase_then_plain_phase_continues_from_it(tmp_path):
+    run_check(str(DEFAULT_MODEL_DIR), tmp_path, steps=3, train_images=16, test_images=6, batch=4, restate_steps=2)
+    first = json.loads((tmp_path / "run-restated" / "config.json").read_text())
+    second = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (first["steps"], second["steps"]) == (2, 1)
+    assert second["init"] == str(tmp_path / "run-restated" / "model")
+    answers = lambda name: [json.loads(r)["answer"] for r in (tmp_path / name / "data.jsonl").read_text().splitlines()]
+    assert all(" " in a for a in answers("train-restated")) and all(a.isdigit() for a in answers("train"))
+    assert all(a.isdigit() for a in answers("test"))  # scored on the last phase's plain answers
+
+
 def test_binding_variant_answers_count_only_the_asked_colour(tmp_path):
     from molmo.train.token_probe import COLOURS, colour_counts
     path = write_circle_counting(tmp_path, n=30, seed=4, colours=tuple(COLOURS))
@@ -56,3 +67,17 @@ def test_token_probe_readout_recovers_linear_counts_and_not_noise():
     noise_per_colour, _ = ridge_readout_accuracy(rng.normal(size=(400, 32)), counts, 300)
     assert noise_per_colour.max() < 0.5
 
+
+def test_token_probe_means_the_vit_features_pooled_features_and_tokens(tmp_path):
+    from molmo.model.config import MolmoConfig
+    from molmo.train.token_probe import mean_features
+    path = write_circle_counting(tmp_path, n=2, seed=6, colours=("red", "blue"))
+    images = [Image.open(tmp_path / json.loads(r)["image"]) for r in path.read_text().splitlines()]
+    feats = mean_features(DEFAULT_MODEL_DIR, images, max_crops=2)
+    cfg = MolmoConfig.from_dict(json.loads((DEFAULT_MODEL_DIR / "config.json").read_text()))
+    width = {"tokens": cfg.llm.d_model, "pooled": cfg.vision.width,
+             "ViT": cfg.vision.width * len(cfg.connector.vit_layers)}
+    assert sorted(feats) == sorted(f"{k}, {v}" for k in width for v in ("global view", "all views"))
+    for name, x in feats.items():
+        assert x.shape == (2, width[name.split(",")[0]]) and np.isfinite(x).all()
+    assert not np.allclose(feats["ViT, global view"][0], feats["ViT, global view"][1])  # the images differ

@@ -12,10 +12,14 @@ and steps, not the plumbing.
     python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --colours red blue green \
         --steps 300 --train-images 2400 --out runs/gc-binding   # count only the asked colour (binding)
     python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --colours red blue green \
-        --batch 32 --max-crops 1 --steps 1000 --train-images 32000 --restate --out runs/gc-restate-1000
+        --batch 32 --max-crops 1 --steps 1000 --train-images 32000 --restate-steps 1000 --out runs/gc-restate
+    python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --colours red blue green \
+        --batch 32 --max-crops 1 --steps 1000 --train-images 32000 --restate-steps 600 --out runs/gc-transfer
 
 With several colours every question names one of them, so the count needs the question's colour word bound to
 the image: the step from "count the blobs" to "count the red triangles" that every generator question takes.
+`--restate-steps N` answers "red 3" for the first N steps (the count right after the word it belongs to), then
+"3" for the rest, from the restated phase's weights; the scores are on the last phase's answers.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ def write_circle_counting(root: Path, n: int, seed: int, size: int = 224, radius
     """n images with 0..max_count non-overlapping circles of each colour and one counting question each about
     one colour (own-data JSONL). With several colours the answer needs the question's colour word bound to
     the matching image features, not just "count the blobs". `restate` answers "red 3", so the count follows
-    the colour word (with the shipped tokenizer, after a space token: "red", " ", "3")."""
+    the colour word."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -66,23 +70,40 @@ def write_circle_counting(root: Path, n: int, seed: int, size: int = 224, radius
     return path
 
 
-def run_check(init: str, out: Path, steps: int = 150, train_images: int = 800, test_images: int = 100,
-              batch: int = 8, max_crops: int = 4, colours: tuple[str, ...] = ("red",), restate: bool = False) -> dict:
-    """Fine-tune `init` on circle counting and return {"model", "blind", "majority"} exact-match scores."""
-    from molmo.eval import runner
+def _fine_tune(init: str, train_file: Path, steps: int, out_dir: Path, batch: int, max_crops: int) -> Path:
+    """`tiny-sft` settings on one own-data file; returns the final model directory."""
     from molmo.train.config import DataSource
     from molmo.train.presets import tiny_sft
     from molmo.train.trainer import train
 
-    train_file = write_circle_counting(out / "train", train_images, seed=0, colours=colours, restate=restate)
-    test_file = write_circle_counting(out / "test", test_images, seed=1, colours=colours, restate=restate)
     base = tiny_sft()
     cfg = dataclasses.replace(
-        base, init=init, steps=steps, global_batch=batch, micro_batch=batch, out_dir=str(out / "run"),
+        base, init=init, steps=steps, global_batch=batch, micro_batch=batch, out_dir=str(out_dir),
         eval_every=0, save_every=min(steps, 200),  # a long check resumes when run again
         data=dataclasses.replace(base.data, sources=(DataSource("circles", "owndata", path=str(train_file)),),
                                  validation=(), max_crops=max_crops))
-    model_dir = train(cfg)
+    return train(cfg)
+
+
+def run_check(init: str, out: Path, steps: int = 150, train_images: int = 800, test_images: int = 100,
+              batch: int = 8, max_crops: int = 4, colours: tuple[str, ...] = ("red",),
+              restate_steps: int = 0) -> dict:
+    """Fine-tune `init` on circle counting and return {"model", "blind", "majority"} exact-match scores.
+    The first `restate_steps` steps train on restated answers ("red 3"), the rest on plain ones ("3")."""
+    from molmo.eval import runner
+
+    restated = min(restate_steps, steps)
+    write = lambda name, n, seed, restate: write_circle_counting(out / name, n, seed, colours=colours,
+                                                                 restate=restate)
+    model_dir = init
+    if restated:
+        model_dir = _fine_tune(str(model_dir), write("train-restated", train_images, 0, True), restated,
+                               out / ("run" if restated == steps else "run-restated"), batch, max_crops)
+    if restated < steps:
+        fresh = 2 if restated else 0  # the plain phase sees images the restated phase did not
+        model_dir = _fine_tune(str(model_dir), write("train", train_images, fresh, False), steps - restated,
+                               out / "run", batch, max_crops)
+    test_file = write("test", test_images, 1, restated == steps)
     predictor = runner.MolmoPredictor(str(model_dir))
     scores = {}
     for name, p in (("model", predictor), ("blind", runner.BlindPredictor(predictor))):
@@ -104,11 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-images", type=int, default=800)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--max-crops", type=int, default=4)
-    p.add_argument("--restate", action="store_true", help='answer "red 3" instead of "3"')
+    p.add_argument("--restate-steps", type=int, default=0,
+                   help='answer "red 3" instead of "3" for the first N steps (N >= --steps: throughout)')
     args = p.parse_args(argv)
     scores = run_check(args.init, Path(args.out), steps=args.steps, train_images=args.train_images,
                        batch=args.batch, max_crops=args.max_crops, colours=tuple(args.colours),
-                       restate=args.restate)
+                       restate_steps=args.restate_steps)
     print(" | ".join(f"{k} {v:.3f}" for k, v in scores.items()))
     return 0
 

@@ -4,7 +4,9 @@ It draws the grounding check's three-colour circle images, averages each image's
 and all views'), fits a ridge readout to the three per-colour counts on the first images and reports rounded
 accuracy per colour (and for the total) on the rest. It is the ceiling a language model reaches by attending
 evenly to the image tokens and reading them out linearly; compare it before and after a fine-tuning run to see
-whether training kept or lost what the tokens say.
+whether training kept or lost what the tokens say. The same readout of the mean ViT features that the
+connector pools (the selected layers) and of the mean pooled features (before the projector) tells which
+part of the vision side loses the counts.
 
     python -m molmo.train.token_probe runs/tiny-pretrain/model runs/gc-binding/run/model
 """
@@ -42,19 +44,29 @@ def ridge_readout_accuracy(features: np.ndarray, targets: np.ndarray, n_train: i
 
 
 @torch.no_grad()
-def mean_image_tokens(checkpoint: str | Path, images: list[Image.Image], max_crops: int = 4
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """[n, d] means of the global view's tokens and of all views' tokens."""
+def mean_features(checkpoint: str | Path, images: list[Image.Image], max_crops: int = 4
+                  ) -> dict[str, np.ndarray]:
+    """[n, d] means of the ViT features, the pooled features and the image tokens, over the global view and
+    over all views: keys "ViT, global view", "ViT, all views", "pooled, …", "tokens, …"."""
     from molmo.api import Molmo
     api = Molmo.from_pretrained(checkpoint)
-    glob, every = [], []
+    vision = api.model.vision
+    if vision.pooling is None:
+        raise ValueError(f"{checkpoint}: the token probe reads a pooling connector's stages; this one has none")
+    out: dict[str, list[np.ndarray]] = {}
+    pooled: list[torch.Tensor] = []
+    hook = vision.pooling.register_forward_hook(lambda module, args, result: pooled.append(result))
     for image in images:
         inputs = api.processor.encode(image, "", max_crops)
-        tokens = api.model.encode_images(torch.tensor(inputs["images"])[None],
-                                         torch.tensor(inputs["image_masks"])[None])[0]  # [views, T, d]
-        glob.append(tokens[0].mean(0).float().numpy())
-        every.append(tokens.reshape(-1, tokens.shape[-1]).mean(0).float().numpy())
-    return np.stack(glob), np.stack(every)
+        crops = torch.tensor(inputs["images"])[None]
+        pooled.clear()
+        tokens = api.model.encode_images(crops, torch.tensor(inputs["image_masks"])[None])[0]  # [views, T, d]
+        vit = vision.vit_features(crops[0].to(tokens.dtype))  # [views, P, feat]
+        for name, x in (("ViT", vit), ("pooled", pooled[0].view(*tokens.shape[:2], -1)), ("tokens", tokens)):
+            out.setdefault(f"{name}, global view", []).append(x[0].mean(0).float().numpy())
+            out.setdefault(f"{name}, all views", []).append(x.reshape(-1, x.shape[-1]).mean(0).float().numpy())
+    hook.remove()
+    return {k: np.stack(v) for k, v in out.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     images = [Image.open(root / f"{i}.png").convert("RGB") for i in range(args.images)]
     counts = np.array([colour_counts(im) for im in images], float)
     for ckpt in args.checkpoints:
-        for view, feats in zip(("global view", "all views"), mean_image_tokens(ckpt, images)):
+        for view, feats in mean_features(ckpt, images).items():
             per_colour, total = ridge_readout_accuracy(feats, counts, args.train)
             shown = " ".join(f"{c} {a:.2f}" for c, a in zip(COLOURS, per_colour))
             print(f"{ckpt} | {view}: {shown} | total {total:.2f}", flush=True)
