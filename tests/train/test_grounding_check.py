@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,6 +11,7 @@ from scipy import ndimage
 
 from molmo.api import DEFAULT_MODEL_DIR
 from molmo.train.grounding_check import QUESTION, run_check, write_circle_counting
+from molmo.train.presets import tiny_sft
 
 
 def test_each_answer_is_the_number_of_red_circles_drawn(tmp_path):
@@ -30,10 +32,13 @@ def test_check_trains_and_scores_model_blind_and_majority(tmp_path):
 
 
 def test_restated_phase_then_plain_phase_continues_from_it(tmp_path):
-    run_check(str(DEFAULT_MODEL_DIR), tmp_path, steps=3, train_images=16, test_images=6, batch=4, restate_steps=2)
+    run_check(str(DEFAULT_MODEL_DIR), tmp_path, steps=3, train_images=16, test_images=6, batch=4, restate_steps=2,
+              connector_lr=1e-5)
     first = json.loads((tmp_path / "run-restated" / "config.json").read_text())
     second = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (first["steps"], second["steps"]) == (2, 1)
+    assert first["optim"]["connector"]["lr"] == second["optim"]["connector"]["lr"] == 1e-5
+    assert second["optim"]["llm"] == dataclasses.asdict(tiny_sft().optim.llm)  # only the connector's rate changes
     assert second["init"] == str(tmp_path / "run-restated" / "model")
     answers = lambda name: [json.loads(r)["answer"] for r in (tmp_path / name / "data.jsonl").read_text().splitlines()]
     assert all(" " in a for a in answers("train-restated")) and all(a.isdigit() for a in answers("train"))

@@ -20,6 +20,8 @@ With several colours every question names one of them, so the count needs the qu
 the image: the step from "count the blobs" to "count the red triangles" that every generator question takes.
 `--restate-steps N` answers "red 3" for the first N steps (the count right after the word it belongs to), then
 "3" for the rest, from the restated phase's weights; the scores are on the last phase's answers.
+`--connector-lr` replaces `tiny-sft`'s 2e-3 for the connector, which at that rate makes the image tokens lose
+per-colour amounts (`python -m molmo.train.token_probe` shows it).
 """
 
 from __future__ import annotations
@@ -70,15 +72,20 @@ def write_circle_counting(root: Path, n: int, seed: int, size: int = 224, radius
     return path
 
 
-def _fine_tune(init: str, train_file: Path, steps: int, out_dir: Path, batch: int, max_crops: int) -> Path:
-    """`tiny-sft` settings on one own-data file; returns the final model directory."""
+def _fine_tune(init: str, train_file: Path, steps: int, out_dir: Path, batch: int, max_crops: int,
+               connector_lr: float | None) -> Path:
+    """`tiny-sft` settings (optionally another connector learning rate) on one own-data file; returns the final
+    model directory."""
     from molmo.train.config import DataSource
     from molmo.train.presets import tiny_sft
     from molmo.train.trainer import train
 
     base = tiny_sft()
+    optim = base.optim
+    if connector_lr is not None:
+        optim = dataclasses.replace(optim, connector=dataclasses.replace(optim.connector, lr=connector_lr))
     cfg = dataclasses.replace(
-        base, init=init, steps=steps, global_batch=batch, micro_batch=batch, out_dir=str(out_dir),
+        base, init=init, steps=steps, global_batch=batch, micro_batch=batch, out_dir=str(out_dir), optim=optim,
         eval_every=0, save_every=min(steps, 200),  # a long check resumes when run again
         data=dataclasses.replace(base.data, sources=(DataSource("circles", "owndata", path=str(train_file)),),
                                  validation=(), max_crops=max_crops))
@@ -87,9 +94,10 @@ def _fine_tune(init: str, train_file: Path, steps: int, out_dir: Path, batch: in
 
 def run_check(init: str, out: Path, steps: int = 150, train_images: int = 800, test_images: int = 100,
               batch: int = 8, max_crops: int = 4, colours: tuple[str, ...] = ("red",),
-              restate_steps: int = 0) -> dict:
+              restate_steps: int = 0, connector_lr: float | None = None) -> dict:
     """Fine-tune `init` on circle counting and return {"model", "blind", "majority"} exact-match scores.
-    The first `restate_steps` steps train on restated answers ("red 3"), the rest on plain ones ("3")."""
+    The first `restate_steps` steps train on restated answers ("red 3"), the rest on plain ones ("3").
+    `connector_lr` replaces `tiny-sft`'s 2e-3, which makes the image tokens lose per-colour amounts."""
     from molmo.eval import runner
 
     restated = min(restate_steps, steps)
@@ -98,11 +106,12 @@ def run_check(init: str, out: Path, steps: int = 150, train_images: int = 800, t
     model_dir = init
     if restated:
         model_dir = _fine_tune(str(model_dir), write("train-restated", train_images, 0, True), restated,
-                               out / ("run" if restated == steps else "run-restated"), batch, max_crops)
+                               out / ("run" if restated == steps else "run-restated"), batch, max_crops,
+                               connector_lr)
     if restated < steps:
         fresh = 2 if restated else 0  # the plain phase sees images the restated phase did not
         model_dir = _fine_tune(str(model_dir), write("train", train_images, fresh, False), steps - restated,
-                               out / "run", batch, max_crops)
+                               out / "run", batch, max_crops, connector_lr)
     test_file = write("test", test_images, 1, restated == steps)
     predictor = runner.MolmoPredictor(str(model_dir))
     scores = {}
@@ -127,10 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-crops", type=int, default=4)
     p.add_argument("--restate-steps", type=int, default=0,
                    help='answer "red 3" instead of "3" for the first N steps (N >= --steps: throughout)')
+    p.add_argument("--connector-lr", type=float, default=None, help="instead of tiny-sft's connector rate (2e-3)")
     args = p.parse_args(argv)
     scores = run_check(args.init, Path(args.out), steps=args.steps, train_images=args.train_images,
                        batch=args.batch, max_crops=args.max_crops, colours=tuple(args.colours),
-                       restate_steps=args.restate_steps)
+                       restate_steps=args.restate_steps, connector_lr=args.connector_lr)
     print(" | ".join(f"{k} {v:.3f}" for k, v in scores.items()))
     return 0
 
