@@ -77,7 +77,10 @@ class VisionBackbone(nn.Module):
 
     def vit_features(self, crops: torch.Tensor) -> torch.Tensor:
         """crops [M, P, patch_dim] -> concatenated selected layers without the class token [M, P, feat]."""
-        hidden = self.vit(crops)
+        return self.select_layers(self.vit(crops))
+
+    def select_layers(self, hidden: list[torch.Tensor]) -> torch.Tensor:
+        """The ViT's per-layer outputs -> the connector's input: its layers concatenated, class token dropped."""
         feats = torch.cat([hidden[i] for i in self.cfg.connector.vit_layers], dim=-1)
         return feats[:, 1:] if self.vit.class_token_present else feats
 

@@ -229,7 +229,6 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     p.add_argument("--lr", type=float, default=defaults.lr)
     p.add_argument("--distractor-ramp", type=float, default=defaults.distractor_ramp)
-
     p.add_argument("--space-before-digit", action="store_true")
     p.add_argument("--question-first", action="store_true")
     p.add_argument("--counts-in-every-token", action="store_true")

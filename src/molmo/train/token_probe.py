@@ -54,18 +54,19 @@ def mean_features(checkpoint: str | Path, images: list[Image.Image], max_crops: 
     if vision.pooling is None:
         raise ValueError(f"{checkpoint}: the token probe reads a pooling connector's stages; this one has none")
     out: dict[str, list[np.ndarray]] = {}
-    pooled: list[torch.Tensor] = []
-    hook = vision.pooling.register_forward_hook(lambda module, args, result: pooled.append(result))
+    seen: dict[str, torch.Tensor] = {}  # what the one encoder pass computes on the way to the tokens
+    hooks = [vision.vit.register_forward_hook(lambda m, a, out: seen.__setitem__("ViT", vision.select_layers(out))),
+             vision.pooling.register_forward_hook(lambda m, a, out: seen.__setitem__("pooled", out))]
     for image in images:
         inputs = api.processor.encode(image, "", max_crops)
-        crops = torch.tensor(inputs["images"])[None]
-        pooled.clear()
-        tokens = api.model.encode_images(crops, torch.tensor(inputs["image_masks"])[None])[0]  # [views, T, d]
-        vit = vision.vit_features(crops[0].to(tokens.dtype))  # [views, P, feat]
-        for name, x in (("ViT", vit), ("pooled", pooled[0].view(*tokens.shape[:2], -1)), ("tokens", tokens)):
+        tokens = api.model.encode_images(torch.tensor(inputs["images"])[None],
+                                         torch.tensor(inputs["image_masks"])[None])[0]  # [views, T, d]
+        for name, x in (("ViT", seen["ViT"]), ("pooled", seen["pooled"].view(*tokens.shape[:2], -1)),
+                        ("tokens", tokens)):
             out.setdefault(f"{name}, global view", []).append(x[0].mean(0).float().numpy())
             out.setdefault(f"{name}, all views", []).append(x.reshape(-1, x.shape[-1]).mean(0).float().numpy())
-    hook.remove()
+    for hook in hooks:
+        hook.remove()
     return {k: np.stack(v) for k, v in out.items()}
 
 
