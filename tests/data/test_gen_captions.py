@@ -19,6 +19,21 @@ def test_long_caption_mentions_every_object(items):
             assert o["colour"] in caption and o["shape"] in caption
 
 
+def test_long_caption_opens_with_the_amount_of_each_colour_and_shape(items):
+    from collections import Counter
+
+    from molmo.data.generators.scenes import PLURAL
+    for item in items:
+        caption = [a["answer"] for a in item.annotations if a.get("task") == "caption"][0]
+        tally = caption.split(".")[0].removeprefix("Counted by colour: ")
+        by_colour, by_shape = tally.split("; by shape: ")
+        objs = item.scene["objects"]
+        assert dict(p.rsplit(" ", 1) for p in by_colour.split(", ")) == \
+            {c: str(n) for c, n in Counter(o["colour"] for o in objs).items()}
+        assert dict(p.rsplit(" ", 1) for p in by_shape.split(", ")) == \
+            {PLURAL[s]: str(n) for s, n in Counter(o["shape"] for o in objs).items()}
+
+
 def test_qa_answers_match_the_scene(items):
     for item in items:
         objs = item.scene["objects"]

@@ -10,7 +10,7 @@ from PIL import Image
 from scipy import ndimage
 
 from molmo.api import DEFAULT_MODEL_DIR
-from molmo.train.grounding_check import QUESTION, run_check, write_circle_counting
+from molmo.train.grounding_check import QUESTION, run_check, write_circle_counting, write_scene_counting
 from molmo.train.presets import tiny_sft
 
 
@@ -24,6 +24,18 @@ def test_each_answer_is_the_number_of_red_circles_drawn(tmp_path):
         assert ndimage.label(red)[1] == int(r["answer"])
 
 
+def test_scene_questions_count_the_asked_colour_of_the_generated_scene(tmp_path):
+    from molmo.data.generators import generate_one
+    path = write_scene_counting(tmp_path, n=12, seed=4, restate=True)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for i, r in enumerate(rows):
+        colour = r["question"].removeprefix("How many ").removesuffix(" shapes are there?")
+        scene = generate_one("points", 5004, i, difficulty="easy").scene
+        assert r["answer"] == f"{colour} {sum(o['colour'] == colour for o in scene['objects'])}"
+        assert Image.open(tmp_path / r["image"]).size == tuple(scene["size"])
+    assert any(r["answer"].endswith(" 0") for r in rows) and not all(r["answer"].endswith(" 0") for r in rows)
+
+
 def test_check_trains_and_scores_model_blind_and_majority(tmp_path):
     scores = run_check(str(DEFAULT_MODEL_DIR), tmp_path, steps=2, train_images=16, test_images=10, batch=4)
     assert set(scores) == {"model", "blind", "majority"}
@@ -33,11 +45,12 @@ def test_check_trains_and_scores_model_blind_and_majority(tmp_path):
 
 def test_restated_phase_then_plain_phase_continues_from_it(tmp_path):
     run_check(str(DEFAULT_MODEL_DIR), tmp_path, steps=3, train_images=16, test_images=6, batch=4, restate_steps=2,
-              connector_lr=1e-5)
+              connector_lr=3e-5)
     first = json.loads((tmp_path / "run-restated" / "config.json").read_text())
     second = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (first["steps"], second["steps"]) == (2, 1)
-    assert first["optim"]["connector"]["lr"] == second["optim"]["connector"]["lr"] == 1e-5
+    assert first["optim"]["connector"]["lr"] == second["optim"]["connector"]["lr"] == 3e-5
+    assert tiny_sft().optim.connector.lr != 3e-5
     assert second["optim"]["llm"] == dataclasses.asdict(tiny_sft().optim.llm)  # only the connector's rate changes
     assert second["init"] == str(tmp_path / "run-restated" / "model")
     answers = lambda name: [json.loads(r)["answer"] for r in (tmp_path / name / "data.jsonl").read_text().splitlines()]

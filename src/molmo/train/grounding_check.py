@@ -15,13 +15,15 @@ and steps, not the plumbing.
         --batch 32 --max-crops 1 --steps 1000 --train-images 32000 --restate-steps 1000 --out runs/gc-restate
     python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --colours red blue green \
         --batch 32 --max-crops 1 --steps 1000 --train-images 32000 --restate-steps 600 --out runs/gc-transfer
+    python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --scenes easy \
+        --batch 32 --max-crops 1 --steps 400 --train-images 12800 --out runs/gc-scenes  # the generator's scenes
 
 With several colours every question names one of them, so the count needs the question's colour word bound to
 the image: the step from "count the blobs" to "count the red triangles" that every generator question takes.
 `--restate-steps N` answers "red 3" for the first N steps (the count right after the word it belongs to), then
 "3" for the rest, from the restated phase's weights; the scores are on the last phase's answers.
-`--connector-lr` replaces `tiny-sft`'s 2e-3 for the connector, which at that rate makes the image tokens lose
-per-colour amounts (`python -m molmo.train.token_probe` shows it).
+`--connector-lr` replaces `tiny-sft`'s connector rate (1e-5; at the earlier 2e-3 the image tokens lose
+per-colour amounts, as `python -m molmo.train.token_probe` shows).
 """
 
 from __future__ import annotations
@@ -72,6 +74,29 @@ def write_circle_counting(root: Path, n: int, seed: int, size: int = 224, radius
     return path
 
 
+def write_scene_counting(root: Path, n: int, seed: int, difficulty: str = "easy", restate: bool = False) -> Path:
+    """n point scenes of the `points` generator, each with one question "How many <colour> shapes are there?"
+    about one of its colours (one in five about a colour it lacks, answer 0): the same binding on the
+    generators' own scenes (shapes, outlines, backgrounds, distractors) instead of circles on white."""
+    from molmo.data.generators import generate_one
+    from molmo.data.generators.scenes import COLOURS
+
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        item = generate_one("points", 5000 + seed, i, difficulty=difficulty)
+        counts = Counter(o["colour"] for o in item.scene["objects"])
+        absent = sorted(set(COLOURS) - set(counts))
+        colour = str(rng.choice(absent if absent and (not counts or rng.random() < 0.2) else sorted(counts)))
+        item.image.save(root / f"{i}.png")
+        rows.append({"image": f"{i}.png", "question": f"How many {colour} shapes are there?",
+                     "answer": f"{colour} {counts[colour]}" if restate else str(counts[colour]), "metric": "exact"})
+    path = root / "data.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
 def _fine_tune(init: str, train_file: Path, steps: int, out_dir: Path, batch: int, max_crops: int,
                connector_lr: float | None) -> Path:
     """`tiny-sft` settings (optionally another connector learning rate) on one own-data file; returns the final
@@ -94,15 +119,19 @@ def _fine_tune(init: str, train_file: Path, steps: int, out_dir: Path, batch: in
 
 def run_check(init: str, out: Path, steps: int = 150, train_images: int = 800, test_images: int = 100,
               batch: int = 8, max_crops: int = 4, colours: tuple[str, ...] = ("red",),
-              restate_steps: int = 0, connector_lr: float | None = None) -> dict:
+              restate_steps: int = 0, connector_lr: float | None = None, scenes: str | None = None) -> dict:
     """Fine-tune `init` on circle counting and return {"model", "blind", "majority"} exact-match scores.
     The first `restate_steps` steps train on restated answers ("red 3"), the rest on plain ones ("3").
-    `connector_lr` replaces `tiny-sft`'s 2e-3, which makes the image tokens lose per-colour amounts."""
+    `connector_lr` replaces `tiny-sft`'s connector rate. `scenes` ("easy" or "normal") asks about the colours
+    of the generator's point scenes instead of circles on white."""
     from molmo.eval import runner
 
     restated = min(restate_steps, steps)
-    write = lambda name, n, seed, restate: write_circle_counting(out / name, n, seed, colours=colours,
-                                                                 restate=restate)
+    def write(name: str, n: int, seed: int, restate: bool) -> Path:
+        if scenes:
+            return write_scene_counting(out / name, n, seed, scenes, restate)
+        return write_circle_counting(out / name, n, seed, colours=colours, restate=restate)
+
     model_dir = init
     if restated:
         model_dir = _fine_tune(str(model_dir), write("train-restated", train_images, 0, True), restated,
@@ -136,11 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-crops", type=int, default=4)
     p.add_argument("--restate-steps", type=int, default=0,
                    help='answer "red 3" instead of "3" for the first N steps (N >= --steps: throughout)')
-    p.add_argument("--connector-lr", type=float, default=None, help="instead of tiny-sft's connector rate (2e-3)")
+    p.add_argument("--connector-lr", type=float, default=None, help="instead of tiny-sft's connector rate (1e-5)")
+    p.add_argument("--scenes", choices=("easy", "normal"), default=None,
+                   help="the points generator's scenes, asked about one of their colours, instead of circles")
     args = p.parse_args(argv)
     scores = run_check(args.init, Path(args.out), steps=args.steps, train_images=args.train_images,
                        batch=args.batch, max_crops=args.max_crops, colours=tuple(args.colours),
-                       restate_steps=args.restate_steps, connector_lr=args.connector_lr)
+                       restate_steps=args.restate_steps, connector_lr=args.connector_lr, scenes=args.scenes)
     print(" | ".join(f"{k} {v:.3f}" for k, v in scores.items()))
     return 0
 

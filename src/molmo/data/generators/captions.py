@@ -1,6 +1,7 @@
 """The `captions` generator: long and short captions (and transcripts for documents) written from the scene
 description of another generator's image, plus CapQA-style question/answer pairs derived from the same
-facts. Nothing is invented beyond what the scene says, so captions are exact.
+facts. Nothing is invented beyond what the scene says, so captions are exact. Long captions of point scenes open
+with the amount of each colour and shape ("Counted by colour: red 3, blue 1; by shape: ...").
 
     item = generate_one("captions", seed=0, index=2, source="clocks")
     molmo data generate captions --n 500 --out data/captions          # source defaults to "points"
@@ -13,6 +14,7 @@ from collections import Counter
 import numpy as np
 
 from molmo.data.generators.base import GeneratedImage, get_generator, register
+from molmo.data.generators.scenes import PLURAL
 
 OPENERS = ["The image shows {x}.", "This picture contains {x}.", "In this image there is {x}.",
            "We can see {x}.", "The picture shows {x}.", "Shown here is {x}."]
@@ -32,6 +34,15 @@ def long_caption(facts: list[str], rng: np.random.Generator) -> str:
     for fact in order[1:]:
         parts.append(str(rng.choice(CONNECT)).format(x=fact, X=_cap(fact)))
     return " ".join(parts)
+
+
+def tally_sentence(objects: list[dict], rng: np.random.Generator) -> str:
+    """Amounts per colour and per shape, each label right before its number ("red 3"): the caption states how
+    many of each kind the image holds, in the order a model can learn to read from the image."""
+    colours, shapes = Counter(o["colour"] for o in objects), Counter(o["shape"] for o in objects)
+    by_colour = ", ".join(f"{c} {colours[c]}" for c in rng.permutation(sorted(colours)))
+    by_shape = ", ".join(f"{PLURAL[s]} {shapes[s]}" for s in rng.permutation(sorted(shapes)))
+    return f"Counted by colour: {by_colour}; by shape: {by_shape}."
 
 
 def short_caption(facts: list[str], rng: np.random.Generator) -> str:
@@ -72,7 +83,10 @@ def generate_captions(rng: np.random.Generator, index: int, source: str = "point
         raise ValueError("the captions generator needs another generator as its source")
     item = get_generator(source)(rng, index, **options)
     facts = item.scene.get("caption_facts", [])
-    lines = [{"task": "caption", "answer": long_caption(facts, rng)},
+    caption = long_caption(facts, rng)
+    if item.scene.get("objects"):
+        caption = tally_sentence(item.scene["objects"], rng) + " " + caption  # first: never truncated
+    lines = [{"task": "caption", "answer": caption},
              {"question": "Write a short caption for this image.", "answer": short_caption(facts, rng)}]
     if item.scene.get("transcript"):
         lines.append({"question": "Transcribe the text in this image.", "answer": item.scene["transcript"],
