@@ -127,6 +127,7 @@ def run_check(init: str, out: Path, steps: int = 150, train_images: int = 800, t
     from molmo.eval import runner
 
     restated = min(restate_steps, steps)
+
     def write(name: str, n: int, seed: int, restate: bool) -> Path:
         if scenes:
             return write_scene_counting(out / name, n, seed, scenes, restate)
