@@ -40,6 +40,18 @@ from PIL import Image, ImageDraw
 QUESTION = "How many red circles are there?"
 
 
+def _question_row(index: int, question: str, colour: str, count: int, restate: bool) -> dict:
+    """One own-data row about image `index`.png; `restate` answers "red 3" so the count follows its colour."""
+    return {"image": f"{index}.png", "question": question, "answer": f"{colour} {count}" if restate else str(count),
+            "metric": "exact"}
+
+
+def _write_rows(root: Path, rows: list[dict]) -> Path:
+    path = root / "data.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
 def write_circle_counting(root: Path, n: int, seed: int, size: int = 224, radius: int = 15,
                           max_count: int = 4, colours: tuple[str, ...] = ("red",), restate: bool = False) -> Path:
     """n images with 0..max_count non-overlapping circles of each colour and one counting question each about
@@ -66,12 +78,8 @@ def write_circle_counting(root: Path, n: int, seed: int, size: int = 224, radius
             counts[j] = placed
         asked = int(rng.integers(len(colours))) if len(colours) > 1 else 0  # one colour: the same draws as before
         img.save(root / f"{i}.png")
-        rows.append({"image": f"{i}.png", "question": QUESTION.replace("red", colours[asked]),
-                     "answer": f"{colours[asked]} {counts[asked]}" if restate else str(counts[asked]),
-                     "metric": "exact"})
-    path = root / "data.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
+        rows.append(_question_row(i, QUESTION.replace("red", colours[asked]), colours[asked], counts[asked], restate))
+    return _write_rows(root, rows)
 
 
 def write_scene_counting(root: Path, n: int, seed: int, difficulty: str = "easy", restate: bool = False) -> Path:
@@ -90,11 +98,8 @@ def write_scene_counting(root: Path, n: int, seed: int, difficulty: str = "easy"
         absent = sorted(set(COLOURS) - set(counts))
         colour = str(rng.choice(absent if absent and (not counts or rng.random() < 0.2) else sorted(counts)))
         item.image.save(root / f"{i}.png")
-        rows.append({"image": f"{i}.png", "question": f"How many {colour} shapes are there?",
-                     "answer": f"{colour} {counts[colour]}" if restate else str(counts[colour]), "metric": "exact"})
-    path = root / "data.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
+        rows.append(_question_row(i, f"How many {colour} shapes are there?", colour, counts[colour], restate))
+    return _write_rows(root, rows)
 
 
 def _fine_tune(init: str, train_file: Path, steps: int, out_dir: Path, batch: int, max_crops: int,
