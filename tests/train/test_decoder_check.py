@@ -83,6 +83,14 @@ def test_answer_depends_on_the_question_and_the_image(question_first):
     assert not torch.allclose(logits, model(codes.flip(0), asked))
 
 
+def test_the_decoder_norms_queries_and_keys_as_tiny_molmo_unless_asked_not_to():
+    tok = shipped_tokenizer()
+    with_norms = ReadingModel(CHECK, tok).decoder.blocks[0].attn
+    without = ReadingModel(dataclasses.replace(CHECK, qk_norm=False), tok).decoder.blocks[0].attn
+    assert with_norms.q_norm is not None and with_norms.k_norm is not None
+    assert without.q_norm is None and without.k_norm is None
+
+
 def test_a_trivial_reading_is_learned():
     """Presence of one object, with the answer written in every token: far inside what the decoder can learn."""
     check = DecoderCheck(colours=1, max_count=1, grid=2, batch=16, steps=40, counts_in_every_token=True,
@@ -92,7 +100,7 @@ def test_a_trivial_reading_is_learned():
 
 
 def test_point_then_count_trains_and_scores_the_greedy_answers_count():
-    check = DecoderCheck(colours=1, max_count=1, grid=2, batch=16, steps=40, point_then_count=True, test_scenes=50)
+    check = DecoderCheck(colours=1, max_count=1, grid=2, batch=16, steps=80, point_then_count=True, test_scenes=50)
     history = run_check(check, tokenizer=shipped_tokenizer())
     assert history[-1][1] >= 0.9  # one object or none: its place, " total", the count
 

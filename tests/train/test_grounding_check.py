@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 from scipy import ndimage
 
@@ -34,6 +35,26 @@ def test_scene_questions_count_the_asked_colour_of_the_generated_scene(tmp_path)
         assert r["answer"] == f"{colour} {sum(o['colour'] == colour for o in scene['objects'])}"
         assert Image.open(tmp_path / r["image"]).size == tuple(scene["size"])
     assert any(r["answer"].endswith(" 0") for r in rows) and not all(r["answer"].endswith(" 0") for r in rows)
+
+
+@pytest.mark.parametrize("question", ["target", "total"])
+def test_scene_questions_about_the_main_group_or_all_shapes_count_them(tmp_path, question):
+    from molmo.data.generators import generate_one
+    from molmo.data.generators.scenes import PLURAL
+    rows = [json.loads(line) for line in
+            write_scene_counting(tmp_path, n=12, seed=4, question=question).read_text().splitlines()]
+    for i, r in enumerate(rows):
+        scene = generate_one("points", 5004, i, difficulty="easy").scene
+        if question == "total":
+            assert r["question"] == "How many shapes are there?" and r["answer"] == str(len(scene["objects"]))
+        else:
+            t = scene["target"]
+            assert r["question"] == f"How many {t['colour']} {PLURAL[t['shape']]} are there?"
+            assert r["answer"] == str(sum(o["colour"] == t["colour"] and o["shape"] == t["shape"]
+                                          for o in scene["objects"]))
+    assert len({r["answer"] for r in rows}) >= 4
+    with pytest.raises(ValueError, match="unknown scene question"):
+        write_scene_counting(tmp_path, n=1, seed=4, question="size")
 
 
 def test_check_trains_and_scores_model_blind_and_majority(tmp_path):

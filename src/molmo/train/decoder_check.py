@@ -16,11 +16,13 @@ here in N steps it will not learn in N steps from a real ViT either.
     python -m molmo.train.decoder_check --restate-steps 400      # "... Answer: red" then the count
     python -m molmo.train.decoder_check --restate-steps 400 --space-before-digit  # "... Answer: red", " ", count
     python -m molmo.train.decoder_check --restate-steps 300 --steps 600  # restated first, then the plain prompt
+    python -m molmo.train.decoder_check --steps 400 --no-qk-norm  # the decoder without query/key norms
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -56,6 +58,8 @@ class DecoderCheck:
     space_before_digit: bool = False
     test_scenes: int = 400
     seed: int = 0
+    # The tiny-molmo decoder norms queries and keys; without (as before), it stalls at about half.
+    qk_norm: bool = True
 
     @property
     def code_dim(self) -> int:
@@ -106,7 +110,8 @@ class ReadingModel(nn.Module):
         from molmo.model.init import init_weights
         from molmo.model.molmo import Molmo
 
-        molmo = Molmo(tiny_molmo())
+        config = tiny_molmo()
+        molmo = Molmo(dataclasses.replace(config, llm=dataclasses.replace(config.llm, qk_norm=check.qk_norm)))
         init_weights(molmo, seed=check.seed)
         self.decoder, self.check = molmo.llm, check
         self.project = nn.Linear(check.code_dim, molmo.config.llm.d_model)
@@ -233,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--question-first", action="store_true")
     p.add_argument("--counts-in-every-token", action="store_true")
     p.add_argument("--point-then-count", action="store_true")
+    p.add_argument("--no-qk-norm", dest="qk_norm", action="store_false",
+                   help="the decoder without query/key norms (tiny-molmo before it had them)")
     args = vars(p.parse_args(argv))
     history = run_check(DecoderCheck(**args), log_every=1)
     print(f"final unseen exact {history[-1][1]:.3f}")

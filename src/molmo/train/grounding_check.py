@@ -17,6 +17,8 @@ and steps, not the plumbing.
         --batch 32 --max-crops 1 --steps 1000 --train-images 32000 --restate-steps 600 --out runs/gc-transfer
     python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --scenes easy \
         --batch 32 --max-crops 1 --steps 400 --train-images 12800 --out runs/gc-scenes  # the generator's scenes
+    python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --scenes easy --scene-question target \
+        --batch 32 --max-crops 1 --steps 400 --train-images 12800 --out runs/gc-target  # "How many red stars ...?"
 
 With several colours every question names one of them, so the count needs the question's colour word bound to
 the image: the step from "count the blobs" to "count the red triangles" that every generator question takes.
@@ -38,11 +40,13 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 QUESTION = "How many red circles are there?"
+SCENE_QUESTIONS = ("colour", "target", "total")
 
 
-def _question_row(index: int, question: str, colour: str, count: int, restate: bool) -> dict:
-    """One own-data row about image `index`.png; `restate` answers "red 3" so the count follows its colour."""
-    return {"image": f"{index}.png", "question": question, "answer": f"{colour} {count}" if restate else str(count),
+def _question_row(index: int, question: str, word: str, count: int, restate: bool) -> dict:
+    """One own-data row about image `index`.png; `restate` answers "red 3" (`word`, then the count) so the
+    count follows the word it belongs to."""
+    return {"image": f"{index}.png", "question": question, "answer": f"{word} {count}" if restate else str(count),
             "metric": "exact"}
 
 
@@ -82,23 +86,37 @@ def write_circle_counting(root: Path, n: int, seed: int, size: int = 224, radius
     return _write_rows(root, rows)
 
 
-def write_scene_counting(root: Path, n: int, seed: int, difficulty: str = "easy", restate: bool = False) -> Path:
-    """n point scenes of the `points` generator, each with one question "How many <colour> shapes are there?"
-    about one of its colours (one in five about a colour it lacks, answer 0): the same binding on the
-    generators' own scenes (shapes, outlines, backgrounds, distractors) instead of circles on white."""
+def write_scene_counting(root: Path, n: int, seed: int, difficulty: str = "easy", restate: bool = False,
+                         question: str = "colour") -> Path:
+    """n point scenes of the `points` generator, each with one counting question: `colour` asks "How many
+    <colour> shapes are there?" about one of its colours (one in five about a colour it lacks, answer 0);
+    `target` asks about the scene's main group ("How many red stars are there?", 0-10, beside a few
+    distractors); `total` asks "How many shapes are there?" (no binding: counting alone)."""
     from molmo.data.generators import generate_one
-    from molmo.data.generators.scenes import COLOURS
+    from molmo.data.generators.scenes import COLOURS, PLURAL
 
+    if question not in SCENE_QUESTIONS:
+        raise ValueError(f"unknown scene question {question!r}; expected one of {SCENE_QUESTIONS}")
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(n):
         item = generate_one("points", 5000 + seed, i, difficulty=difficulty)
-        counts = Counter(o["colour"] for o in item.scene["objects"])
-        absent = sorted(set(COLOURS) - set(counts))
-        colour = str(rng.choice(absent if absent and (not counts or rng.random() < 0.2) else sorted(counts)))
+        objects = item.scene["objects"]
+        if question == "total":
+            label = word = "shapes"
+            count = len(objects)
+        elif question == "target":
+            t = item.scene["target"]
+            label = word = f"{t['colour']} {PLURAL[t['shape']]}"
+            count = sum(o["colour"] == t["colour"] and o["shape"] == t["shape"] for o in objects)
+        else:
+            counts = Counter(o["colour"] for o in objects)
+            absent = sorted(set(COLOURS) - set(counts))
+            colour = str(rng.choice(absent if absent and (not counts or rng.random() < 0.2) else sorted(counts)))
+            label, count, word = f"{colour} shapes", counts[colour], colour
         item.image.save(root / f"{i}.png")
-        rows.append(_question_row(i, f"How many {colour} shapes are there?", colour, counts[colour], restate))
+        rows.append(_question_row(i, f"How many {label} are there?", word, count, restate))
     return _write_rows(root, rows)
 
 
@@ -124,7 +142,8 @@ def _fine_tune(init: str, train_file: Path, steps: int, out_dir: Path, batch: in
 
 def run_check(init: str, out: Path, steps: int = 150, train_images: int = 800, test_images: int = 100,
               batch: int = 8, max_crops: int = 4, colours: tuple[str, ...] = ("red",),
-              restate_steps: int = 0, connector_lr: float | None = None, scenes: str | None = None) -> dict:
+              restate_steps: int = 0, connector_lr: float | None = None, scenes: str | None = None,
+              scene_question: str = "colour") -> dict:
     """Fine-tune `init` on circle counting and return {"model", "blind", "majority"} exact-match scores.
     The first `restate_steps` steps train on restated answers ("red 3"), the rest on plain ones ("3").
     `connector_lr` replaces `tiny-sft`'s connector rate. `scenes` ("easy" or "normal") asks about the colours
@@ -135,7 +154,7 @@ def run_check(init: str, out: Path, steps: int = 150, train_images: int = 800, t
 
     def write(name: str, n: int, seed: int, restate: bool) -> Path:
         if scenes:
-            return write_scene_counting(out / name, n, seed, scenes, restate)
+            return write_scene_counting(out / name, n, seed, scenes, restate, scene_question)
         return write_circle_counting(out / name, n, seed, colours=colours, restate=restate)
 
     model_dir = init
@@ -173,11 +192,14 @@ def main(argv: list[str] | None = None) -> int:
                    help='answer "red 3" instead of "3" for the first N steps (N >= --steps: throughout)')
     p.add_argument("--connector-lr", type=float, default=None, help="instead of tiny-sft's connector rate (1e-5)")
     p.add_argument("--scenes", choices=("easy", "normal"), default=None,
-                   help="the points generator's scenes, asked about one of their colours, instead of circles")
+                   help="the points generator's scenes instead of circles")
+    p.add_argument("--scene-question", choices=SCENE_QUESTIONS, default="colour",
+                   help="with --scenes: count one colour, the scene's main group, or all shapes")
     args = p.parse_args(argv)
     scores = run_check(args.init, Path(args.out), steps=args.steps, train_images=args.train_images,
                        batch=args.batch, max_crops=args.max_crops, colours=tuple(args.colours),
-                       restate_steps=args.restate_steps, connector_lr=args.connector_lr, scenes=args.scenes)
+                       restate_steps=args.restate_steps, connector_lr=args.connector_lr, scenes=args.scenes,
+                       scene_question=args.scene_question)
     print(" | ".join(f"{k} {v:.3f}" for k, v in scores.items()))
     return 0
 

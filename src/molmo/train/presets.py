@@ -1,6 +1,7 @@
 """Named training presets: functions returning a full TrainConfig. The released recipe (recipe-spec §3.2–3.3)
 for each released size, and the tiny presets that train the embedded model on our generated data.
 
+    molmo train tiny-vision && molmo train tiny-vision-regions   # the embedded model's ViT (dense labels)
     molmo train tiny-pretrain                     # caption pre-training of the embedded model (CPU is fine)
     molmo train tiny-sft                          # multitask fine-tuning from runs/tiny-pretrain/model
     molmo train pretrain-7b-d --init=converted/7b-d-base --data.sources.0.path=/data/pixmo-cap
@@ -102,14 +103,24 @@ def tiny_vision() -> "VisionPretrainConfig":
     return VisionPretrainConfig(model="tiny-molmo", steps=2000, out_dir="runs/tiny-vision")
 
 
+def tiny_vision_regions() -> "VisionPretrainConfig":
+    """The vision stage's second part: `tiny-vision`'s ViT continued with the per-region heads (object shape,
+    hand direction, bar value), with more clocks. The v3 candidate's ViT is the step-1400 save of an
+    1800-step run of it."""
+    return dataclasses.replace(
+        tiny_vision(), init_vit="runs/tiny-vision/vit.safetensors", region_weight=1.0, steps=1400,
+        sources=(("points", 0.35, {}), ("clocks", 0.45, {}), ("docs", 0.2, {"doc_kind": "bar"})),
+        out_dir="runs/tiny-vision-regions")
+
+
 def tiny_pretrain() -> TrainConfig:
-    """Caption pre-training of the embedded model: ViT from `tiny-vision`, everything else from scratch (the
+    """Caption pre-training of the embedded model: ViT from `tiny-vision-regions`, everything else from scratch (the
     tokenizer is trained on the captions and the fine-tuning texts). The pre-trained ViT stays frozen (it keeps
     its dense-label features and the step is faster); no embedding is frozen; LRs are higher than released."""
     train, val = _tiny_sources("pretrain")
     sft_text = tuple(s for s in _tiny_sources("sft")[0] if not s.options.get("difficulty") and not s.stage)
     return TrainConfig(
-        model="tiny-molmo", init_vit="runs/tiny-vision/vit.safetensors", preprocessor=TINY_PREPROCESSOR,
+        model="tiny-molmo", init_vit="runs/tiny-vision-regions/vit.safetensors", preprocessor=TINY_PREPROCESSOR,
         data=dataclasses.replace(TINY_DATA, sources=train, validation=val, stage="pretrain",
                                  tokenizer_sources=sft_text),
         # The connector learns 10x slower than the LLM. At 2e-3, on captions that list objects one by one, its
@@ -138,6 +149,7 @@ def tiny_sft() -> TrainConfig:
 
 PRESETS: dict[str, Callable[[], TrainConfig]] = {
     "tiny-vision": tiny_vision,
+    "tiny-vision-regions": tiny_vision_regions,
     "tiny-pretrain": tiny_pretrain,
     "tiny-sft": tiny_sft,
     **{f"pretrain-{s}": (lambda s=s: released_pretrain(s)) for s in RELEASED},

@@ -1,7 +1,7 @@
 """Package a trained tiny model as the embedded default: bf16 safetensors + config, tokenizer and
-pre-processor config in `src/molmo/assets/tiny-molmo/`, plus one PNG with the curves of all three stages.
+pre-processor config in `src/molmo/assets/tiny-molmo/`, plus one PNG with the curves of all the stages.
 
-    python -m molmo.train.ship runs/tiny-sft/model            # after tiny-vision, tiny-pretrain, tiny-sft
+    python -m molmo.train.ship runs/tiny-sft/model            # after the four stages of STAGES
     python -m molmo.train.ship runs/tiny-sft/model --out /tmp/m --runs runs
     python -m molmo.train.ship runs/tiny-sft --latest     # the newest checkpoint of a run still in progress
 
@@ -18,8 +18,8 @@ import torch
 
 from molmo.checkpoint.io import load_molmo, save_state
 
-STAGES = (("tiny-vision", "dense vision pre-training"), ("tiny-pretrain", "caption pre-training"),
-          ("tiny-sft", "multitask fine-tuning"))
+STAGES = (("tiny-vision", "dense vision pre-training"), ("tiny-vision-regions", "+ per-region heads"),
+          ("tiny-pretrain", "caption pre-training"), ("tiny-sft", "multitask fine-tuning"))
 
 
 def _read_metrics(path: Path) -> list[dict]:

@@ -1,0 +1,31 @@
+"""Shipping a trained run as the embedded default (molmo.train.ship): bf16 weights beside the tokenizer and
+pre-processor config, the model card kept, one PNG with every stage's curves."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from safetensors import safe_open
+
+from molmo.checkpoint.io import load_molmo
+from molmo.train import trainer
+from molmo.train.ship import STAGES, ship
+
+
+def test_ship_writes_bf16_weights_keeps_the_card_and_plots_the_stages(tiny_cfg, tmp_path):
+    runs = tmp_path / "runs"
+    model_dir = trainer.train(dataclasses.replace(tiny_cfg, export=True, eval_every=2, out_dir=str(runs / "tiny-sft")))
+    out = tmp_path / "shipped"
+    out.mkdir()
+    (out / "MODEL_CARD.md").write_text("# card\n")
+    (out / "stale.bin").write_text("from an older model")
+    ship(model_dir, out, runs)
+    assert (out / "MODEL_CARD.md").read_text() == "# card\n" and not (out / "stale.bin").exists()
+    assert (out / "training_curve.png").stat().st_size > 1000 and "tiny-sft" in dict(STAGES)
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
+    shipped, _ = load_molmo(out)
+    trained, _ = load_molmo(model_dir)
+    for (name, a), (_, b) in zip(shipped.state_dict().items(), trained.state_dict().items()):
+        assert torch.equal(a.float(), b.to(torch.bfloat16).float()), name
