@@ -146,8 +146,8 @@ def run_check(init: str, out: Path, steps: int = 150, train_images: int = 800, t
               scene_question: str = "colour") -> dict:
     """Fine-tune `init` on circle counting and return {"model", "blind", "majority"} exact-match scores.
     The first `restate_steps` steps train on restated answers ("red 3"), the rest on plain ones ("3").
-    `connector_lr` replaces `tiny-sft`'s connector rate. `scenes` ("easy" or "normal") asks about the colours
-    of the generator's point scenes instead of circles on white."""
+    `connector_lr` replaces `tiny-sft`'s connector rate. `scenes` ("easy" or "normal") asks about the generator's
+    point scenes instead of circles on white; `scene_question` says what it counts there (`SCENE_QUESTIONS`)."""
     from molmo.eval import runner
 
     restated = min(restate_steps, steps)

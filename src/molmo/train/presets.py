@@ -114,9 +114,9 @@ def tiny_vision_regions() -> "VisionPretrainConfig":
 
 
 def tiny_pretrain() -> TrainConfig:
-    """Caption pre-training of the embedded model: ViT from `tiny-vision-regions`, everything else from scratch (the
-    tokenizer is trained on the captions and the fine-tuning texts). The pre-trained ViT stays frozen (it keeps
-    its dense-label features and the step is faster); no embedding is frozen; LRs are higher than released."""
+    """Caption pre-training of the embedded model: ViT from `tiny-vision-regions`, everything else from scratch
+    (the tokenizer is trained on the captions and the fine-tuning texts). The pre-trained ViT stays frozen (it
+    keeps its dense-label features and the step is faster); no embedding is frozen; LRs are higher than released."""
     train, val = _tiny_sources("pretrain")
     sft_text = tuple(s for s in _tiny_sources("sft")[0] if not s.options.get("difficulty") and not s.stage)
     return TrainConfig(
