@@ -21,7 +21,8 @@ from molmo.train.setup import load_vit
 from molmo.data.generators.clocks import hand_angles
 from molmo.data.generators.scenes import SHAPES
 from molmo.train.vision_labels import COLOUR_NAMES, MAX_REGIONS, PARTS, scene_labels, view_labels
-from molmo.train.vision_pretrain import (COUNT_OUTPUTS, IMAGE_OUTPUTS, MIN_REGION_COVER, PATCH_OUTPUTS, REGION_OUTPUTS, DenseViews,
+from molmo.train.vision_pretrain import (COUNT_OUTPUTS, IMAGE_OUTPUTS, MIN_REGION_COVER, PATCH_OUTPUTS, REGION_OUTPUTS, TIME_OUTPUTS,
+                                         DenseViews,
                                          VisionPretrainConfig, dense_loss, preprocessor_for_model, sincos_positions,
                                          train_vision)
 from molmo.train.vit_probe import centre_regions, probe_accuracy
@@ -95,7 +96,7 @@ def test_an_interrupted_stage_resumes_its_step_weights_and_optimizer(tmp_path):
 
 
 def test_a_checkpoint_from_before_the_count_head_resumes(tmp_path, monkeypatch):
-    """Runs saved before `DenseHeads.counts` existed go on; any other missing parameter is still an error."""
+    """Runs saved before `DenseHeads.counts` and `.time` existed go on; any other missing parameter is still an error."""
     from molmo.train import vision_pretrain
     cfg = VisionPretrainConfig(steps=2, images_per_step=1, views_per_image=2, workers=0, out_dir=str(tmp_path),
                                log_every=1, save_every=1)
@@ -103,13 +104,18 @@ def test_a_checkpoint_from_before_the_count_head_resumes(tmp_path, monkeypatch):
 
     def without_counts(self, dim):
         old_init(self, dim)
-        del self.counts
+        del self.counts, self.time
+
+    def without_counts_forward(self, feats, regions):
+        x = self.norm(feats)
+        pooled = self.pool(x).softmax(dim=1).transpose(1, 2) @ x
+        later_heads = torch.zeros(*x.shape[:2], COUNT_OUTPUTS[0][1] + TIME_OUTPUTS[0][1])
+        return (torch.cat([self.patch(x), later_heads], -1), self.image(pooled.flatten(1)),
+                self.region(vision_pretrain.region_means(x, regions)))
 
     with monkeypatch.context() as m:  # an older DenseHeads: no count head, and a forward that does not use it
         m.setattr(vision_pretrain.DenseHeads, "__init__", without_counts)
-        m.setattr(vision_pretrain.DenseHeads, "forward", lambda self, f, r: (
-            torch.cat([self.patch(self.norm(f)), torch.zeros(*f.shape[:2], COUNT_OUTPUTS[0][1])], -1),
-            self.image(self.norm(f).mean(1)), self.region(vision_pretrain.region_means(self.norm(f), r))))
+        m.setattr(vision_pretrain.DenseHeads, "forward", without_counts_forward)
         train_vision(cfg)
     train_vision(dataclasses.replace(cfg, steps=3))
     assert checkpointing.latest(tmp_path).name == "step_0000003"
@@ -150,6 +156,24 @@ def test_hand_directions_point_from_the_clock_centre_along_the_hands():
         py, px = np.divmod(np.flatnonzero(on), 8)
         dx, dy = ((px + 0.5) / 8 * w - cx).mean(), ((py + 0.5) / 8 * h - cy).mean()
         assert dx * sin - dy * cos > 0, name  # image y grows downwards; 12 o'clock is -y
+
+
+def test_every_clock_face_patch_says_the_time_and_nothing_else_does():
+    item = generate_one("clocks", 1, 2, difficulty="easy")
+    labels = scene_labels(item)
+    w, h = item.image.size
+    t = view_labels(labels, (0, 0, w, h), grid=8, pad=(0.0, 0.0, 0.0, 0.0))
+    on = np.isfinite(t["face_time"][:, 0])
+    hands = (t["part"][:, PARTS.index("hour_hand")] > 0) | (t["part"][:, PARTS.index("minute_hand")] > 0)
+    assert on[hands].all() and 8 < on.sum() < 64  # the face and its hands, not the background corners
+    hour, minute, _ = hand_angles(item.scene["hour"], item.scene["minute"], item.scene["second"])
+    expected = [f(np.radians(a)) for a in (hour, minute) for f in (np.sin, np.cos)]
+    assert np.allclose(t["face_time"][on], expected, atol=1e-6)  # the same time on every face patch
+    cx, cy, r = *item.scene["centre"], item.scene["radius"]
+    rim = view_labels(labels, (cx - r, cy - r, cx - 0.4 * r, cy - 0.4 * r), grid=8)  # the face's top-left, no hands
+    assert rim["part"][:, PARTS.index("clock_face")].sum() > 0 and np.isnan(rim["face_time"]).all()
+    points = generate_one("points", 3, 5)
+    assert np.isnan(view_labels(scene_labels(points), (0, 0, *points.image.size), grid=8)["face_time"]).all()
 
 
 def test_bar_letters_run_left_to_right_and_counts_follow_the_view():
@@ -195,11 +219,15 @@ def test_every_patch_gets_the_views_counts_per_colour_and_shape():
     views = [view_labels(labels, (0, 0, w, h), 8), view_labels(scene_labels(clock), (0, 0, 300, 300), 8)]
     batch = {k: torch.from_numpy(np.stack([v[k] for v in views])) for k in views[0]}
     batch["time"] = torch.full((2, 2), -1)
-    patch = torch.zeros(2, 64, sum(w for _, w in PATCH_OUTPUTS + COUNT_OUTPUTS))
+    patch = torch.zeros(2, 64, sum(w for _, w in PATCH_OUTPUTS + COUNT_OUTPUTS + TIME_OUTPUTS))
     image, region = torch.zeros(2, sum(w for _, w in IMAGE_OUTPUTS)), torch.zeros(2, MAX_REGIONS, 3 + len(SHAPES))
-    assert dense_loss(patch, image, region, batch)[1]["attribute_counts"] > 0
-    patch[0, :, -COUNT_OUTPUTS[0][1]:] = batch["attribute_counts"][0] / 4  # right on every patch; the clock has no target
-    assert dense_loss(patch, image, region, batch)[1]["attribute_counts"] == 0
+    losses = dense_loss(patch, image, region, batch)[1]
+    assert losses["attribute_counts"] > 0 and losses["face_time"] > 0
+    counts = slice(sum(w for _, w in PATCH_OUTPUTS), sum(w for _, w in PATCH_OUTPUTS + COUNT_OUTPUTS))
+    patch[0, :, counts] = batch["attribute_counts"][0] / 4  # right on every patch; the clock has no target
+    patch[1, :, -TIME_OUTPUTS[0][1]:] = torch.nan_to_num(batch["face_time"][1])  # and the clock's time
+    losses = dense_loss(patch, image, region, batch)[1]
+    assert losses["attribute_counts"] == 0 and losses["face_time"] == 0
 
 
 def test_regions_cover_each_object_hand_and_bar_with_its_own_target():
@@ -237,7 +265,7 @@ def test_region_losses_fall_when_the_heads_read_the_right_regions():
              for k, i, kw in (("points", 0, {}), ("clocks", 0, {}), ("docs", 0, {"doc_kind": "bar"}))]
     batch = {k: torch.from_numpy(np.stack([v[k] for v in views])) for k in views[0]}
     batch["time"] = torch.full((3, 2), -1)
-    patch = torch.zeros(3, 64, sum(w for _, w in PATCH_OUTPUTS + COUNT_OUTPUTS))
+    patch = torch.zeros(3, 64, sum(w for _, w in PATCH_OUTPUTS + COUNT_OUTPUTS + TIME_OUTPUTS))
     image = torch.zeros(3, sum(w for _, w in IMAGE_OUTPUTS))
     region = torch.zeros(3, MAX_REGIONS, sum(w for _, w in REGION_OUTPUTS))
     _, parts = dense_loss(patch, image, region, batch, region_weight=1.0)
@@ -319,3 +347,18 @@ def test_image_tokens_keep_the_text_scale_with_a_trained_vit_and_after_adam_step
         opt.step()
     after = rms(model.vision(crops, torch.ones(2, 1, vcfg.num_patches)))
     assert 0.5 < after / start < 2.0
+
+
+def test_clock_probe_reports_the_attention_and_both_fixed_poolings(tmp_path, capsys):
+    from safetensors.torch import save_file
+    from molmo.model.init import init_weights
+    from molmo.train import vit_probe
+    donor = Molmo(preset("tiny-molmo"))
+    init_weights(donor, seed=2)
+    save_file({k: v.contiguous() for k, v in donor.vision.vit.state_dict().items()}, str(tmp_path / "vit.safetensors"))
+    assert vit_probe.main(["clocks", "--vit", str(tmp_path / "vit.safetensors"), "--train", "12", "--test", "6"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name in ("trained", "random"):
+        at = next(i for i, line in enumerate(lines) if f"{name} ViT, probe test accuracy" in line)
+        assert "the mean over all patches: " in lines[at + 1]
+        assert "the mean over the hour hand's patches: " in lines[at + 2]

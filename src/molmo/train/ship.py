@@ -28,8 +28,8 @@ def _read_metrics(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-VISION_HEADS = ("part", "colour", "shape", "bar", "centre", "value", "offset", "position", "hands", "hour",
-                "minute", "count")
+VISION_HEADS = ("part", "colour", "shape", "bar", "centre", "value", "offset", "position", "hands", "face_time",
+                "hour", "minute", "count")
 
 
 def _running_mean(values, window: int = 8):

@@ -4,12 +4,13 @@ The released Molmo starts from a pre-trained CLIP; the tiny model has no such to
 through the language model alone it sits on a long plateau where it ignores the image. The generators know
 every object's mask, colour and shape, the clock hands and the bar heights, so this stage trains the ViT with
 cheap dense supervision on random views (the letter-boxed global view and square crops, like the
-pre-processor's; optionally crops centred on one object): per-patch parts, colours, shapes, object centres
-(and their offset in the patch), bar values and letters, clock-hand directions and, on the global view, the patch's place in the image; per region (an
-object, a clock hand, a bar; read from the mean feature over its patches, as the connector's pooled tokens see
-it) the shape, the hand's direction and the bar's value; per view the object count and clock time, and on every
-patch the view's count of objects per colour and per shape (`attribute_counts`). The heads
-are thrown away; the ViT weights initialise `molmo train tiny-pretrain`.
+pre-processor's; optionally crops centred on one object): per-patch parts, colours, shapes, object centres (and
+their offset in the patch), bar values and letters, clock-hand directions and, on the global view, the patch's
+place in the image; per region (an object, a clock hand, a bar; read from the mean feature over its patches, as
+the connector's pooled tokens see it) the shape, the hand's direction and the bar's value; per view the object
+count and clock time, and on every patch the view's count of objects per colour and per shape
+(`attribute_counts`), and on every clock-face patch both hands' directions (`face_time`: the time in every
+token). The heads are thrown away; the ViT weights initialise `molmo train tiny-pretrain`.
 
     molmo train tiny-vision                       # 2000 steps, ~46 min on 2 CPU cores
     molmo train tiny-vision --init_vit=runs/tiny-vision/vit.safetensors --region_weight=1 \
@@ -57,6 +58,8 @@ REGION_OUTPUTS = (("region_shape", len(SHAPES)), ("region_angle", 2), ("region_v
 # Every patch also predicts the view's count of object centres per colour and per shape (scaled by 1/4); a head
 # of its own, so that checkpoints from before it still resume.
 COUNT_OUTPUTS = (("attribute_counts", len(COLOUR_NAMES) + len(SHAPES)),)
+# Every patch of a clock face predicts both hands' directions (sin, cos): the time in every image token.
+TIME_OUTPUTS = (("face_time", 4),)
 MIN_REGION_COVER = 0.3  # patch-equivalents of a region the view must show for it to get a target
 
 VIT_FILE = "vit.safetensors"
@@ -94,29 +97,35 @@ class VisionPretrainConfig:
     loss_weights: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self):
-        heads = {n for n, _ in PATCH_OUTPUTS + COUNT_OUTPUTS + IMAGE_OUTPUTS + REGION_OUTPUTS}
+        heads = {n for n, _ in PATCH_OUTPUTS + COUNT_OUTPUTS + TIME_OUTPUTS + IMAGE_OUTPUTS + REGION_OUTPUTS}
         unknown = {n for n, _ in self.loss_weights} - heads - {"*"}
         if unknown:
             raise ValueError(f"loss_weights names unknown heads {sorted(unknown)}; known: {sorted(heads)}")
 
 
 class DenseHeads(nn.Module):
-    """Linear per-patch and per-region heads, and a small MLP on the mean patch feature for the per-image targets."""
+    """Linear per-patch and per-region heads, and a small MLP on attention-pooled patch features for the
+    per-image targets, so that a few patches (a clock's hands) are not drowned in a mean over all of them."""
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, queries: int = 4):
         super().__init__()
         self.norm = nn.LayerNorm(dim)
         self.patch = nn.Linear(dim, sum(w for _, w in PATCH_OUTPUTS))
-        self.image = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, sum(w for _, w in IMAGE_OUTPUTS)))
+        self.pool = nn.Linear(dim, queries)  # one softmax over the patches per query
+        self.image = nn.Sequential(nn.Linear(queries * dim, dim), nn.GELU(),
+                                   nn.Linear(dim, sum(w for _, w in IMAGE_OUTPUTS)))
         self.region = nn.Linear(dim, sum(w for _, w in REGION_OUTPUTS))  # made last: earlier runs' init is kept
-        self.counts = nn.Linear(dim, sum(w for _, w in COUNT_OUTPUTS))  # added later still: older checkpoints resume without it
+        # added later still: checkpoints from before these heads resume without them
+        self.counts = nn.Linear(dim, sum(w for _, w in COUNT_OUTPUTS))
+        self.time = nn.Linear(dim, sum(w for _, w in TIME_OUTPUTS))
 
     def forward(self, feats: torch.Tensor, regions: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """feats [V, P, dim], regions [V, P, R] coverage -> patch (with the per-patch counts appended), image and
         region ([V, R, ...]) logits."""
         x = self.norm(feats)
-        patch = torch.cat([self.patch(x), self.counts(x)], dim=-1)
-        return patch, self.image(x.mean(dim=1)), self.region(region_means(x, regions))
+        patch = torch.cat([self.patch(x), self.counts(x), self.time(x)], dim=-1)
+        pooled = self.pool(x).softmax(dim=1).transpose(1, 2) @ x  # [V, queries, dim]
+        return patch, self.image(pooled.flatten(1)), self.region(region_means(x, regions))
 
 
 def region_means(feats: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
@@ -197,7 +206,7 @@ def _masked_mse(pred: torch.Tensor, target: torch.Tensor, weight: float = 1.0) -
 def dense_loss(patch_logits: torch.Tensor, image_logits: torch.Tensor, region_logits: torch.Tensor,
                b: dict, region_weight: float = 0.0, weights: tuple[tuple[str, float], ...] = ()
                ) -> tuple[torch.Tensor, dict]:
-    outputs = PATCH_OUTPUTS + COUNT_OUTPUTS
+    outputs = PATCH_OUTPUTS + COUNT_OUTPUTS + TIME_OUTPUTS
     out = dict(zip([n for n, _ in outputs], patch_logits.float().split([w for _, w in outputs], -1)))
     losses = {"part": F.binary_cross_entropy_with_logits(out["part"], b["part"].float())}
     for name in ("colour", "shape", "bar"):
@@ -210,6 +219,7 @@ def dense_loss(patch_logits: torch.Tensor, image_logits: torch.Tensor, region_lo
                                                           pos_weight=torch.tensor(8.0))
     for name, pred, weight in (("value", torch.sigmoid(out["value"].squeeze(-1)), 10.0),
                                ("offset", torch.sigmoid(out["offset"]), 10.0), ("hands", out["hands"], 1.0),
+                               ("face_time", out["face_time"], 1.0),
                                ("position", torch.sigmoid(out["position"]), 10.0)):
         loss = _masked_mse(pred, b[name], weight)
         if loss is not None:
@@ -312,7 +322,7 @@ def train_vision(cfg: VisionPretrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     trained = nn.ModuleDict({"vit": vit, "heads": heads})
     # 0 unless out_dir holds a checkpoint of this stage
-    start = checkpointing.resume(out, trained, opt, new_prefixes=("heads.counts",))
+    start = checkpointing.resume(out, trained, opt, new_prefixes=("heads.counts", "heads.time"))
     data = DenseViews(cfg, preprocessor_for_model(mcfg), grid, start)
     loader = DataLoader(data, batch_size=cfg.images_per_step * cfg.views_per_image, collate_fn=collate_views,
                         num_workers=cfg.workers, persistent_workers=cfg.workers > 0)

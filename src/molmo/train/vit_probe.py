@@ -1,7 +1,9 @@
 """Probe a frozen ViT: can a small attention-pooling classifier read the clock hour or the object count from
 its features on the global view, or an object's shape from its features on a crop centred on it (mean over the
 object's patches, as a pooled image token sees it)? Compared with the same probe on a randomly initialised ViT,
-it shows what the dense vision stage taught, independent of the language model.
+it shows what the dense vision stage taught, independent of the language model. For clocks it also reads the
+hour from two fixed poolings: the mean over all patches (what an evenly attending language model gets) and the
+mean over the hour hand's patches picked by the label (what the features say once the hour hand is found).
 
     python -m molmo.train.vit_probe clocks --vit runs/tiny-vision/vit.safetensors
     python -m molmo.train.vit_probe points --vit runs/tiny-vision/vit.safetensors --train 2000
@@ -21,7 +23,7 @@ from molmo.model.config import preset
 from molmo.model.init import init_weights
 from molmo.model.molmo import Molmo
 from molmo.train.setup import load_vit
-from molmo.train.vision_labels import MAX_COUNT
+from molmo.train.vision_labels import MAX_COUNT, PARTS
 from molmo.train.vision_pretrain import (MIN_REGION_COVER, DenseViews, VisionPretrainConfig, collate_views,
                                          preprocessor_for_model, region_means)
 
@@ -105,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
             feats = region_means(feats, cover[..., None])
         acc = probe_accuracy(feats, target, args.train, classes)
         print(f"{args.kind}: {name} ViT, probe test accuracy {acc:.3f} (most frequent class {majority:.3f})")
+        if args.kind == "clocks":
+            for pooling, weights in (("all patches", torch.ones(feats.shape[:2])),
+                                     ("the hour hand's patches", batch["part"][..., PARTS.index("hour_hand")] > 0)):
+                weights = weights.float() / weights.float().sum(1, keepdim=True).clamp_min(1)
+                pooled = (weights[..., None] * feats).sum(1, keepdim=True)
+                print(f"  the mean over {pooling}: {probe_accuracy(pooled, target, args.train, classes):.3f}")
     return 0
 
 
