@@ -108,9 +108,9 @@ def test_a_checkpoint_from_before_the_count_head_resumes(tmp_path, monkeypatch):
 
     def without_counts_forward(self, feats, regions):
         x = self.norm(feats)
-        pooled = self.pool(x).softmax(dim=1).transpose(1, 2) @ x
         later_heads = torch.zeros(*x.shape[:2], COUNT_OUTPUTS[0][1] + TIME_OUTPUTS[0][1])
-        return (torch.cat([self.patch(x), later_heads], -1), self.image(pooled.flatten(1)),
+        return (torch.cat([self.patch(x), later_heads], -1),
+                self.image(vision_pretrain.attention_pool(self.pool, x).flatten(1)),
                 self.region(vision_pretrain.region_means(x, regions)))
 
     with monkeypatch.context() as m:  # an older DenseHeads: no count head, and a forward that does not use it

@@ -207,8 +207,7 @@ def view_labels(labels: SceneLabels, box: tuple[float, float, float, float], gri
     # patch features, 0.545 from the hour hand's patches picked by the label). Asking the whole face for the
     # time makes it find the hour hand and write the time into every image token (0.685 from the mean).
     face_time = np.full((n, 4), np.nan, np.float32)
-    hands_shown = all((part[..., PARTS.index(h)] > 0).any() for h in ("hour_hand", "minute_hand"))
-    if math.isfinite(labels.hands[0]) and hands_shown:  # a crop without both hands cannot tell the time
+    if np.isfinite(hands[:, [0, 2]]).any(0).all():  # both hands in view: a crop without them cannot tell the time
         face = [PARTS.index(p) for p in ("clock_face", "hour_hand", "minute_hand", "second_hand")]
         on_face = part.reshape(n, -1)[:, face].sum(-1) > 0.5
         face_time[on_face] = [f(a) for a in labels.hands for f in (math.sin, math.cos)]

@@ -124,8 +124,12 @@ class DenseHeads(nn.Module):
         region ([V, R, ...]) logits."""
         x = self.norm(feats)
         patch = torch.cat([self.patch(x), self.counts(x), self.time(x)], dim=-1)
-        pooled = self.pool(x).softmax(dim=1).transpose(1, 2) @ x  # [V, queries, dim]
-        return patch, self.image(pooled.flatten(1)), self.region(region_means(x, regions))
+        return patch, self.image(attention_pool(self.pool, x).flatten(1)), self.region(region_means(x, regions))
+
+
+def attention_pool(scores: nn.Linear, feats: torch.Tensor) -> torch.Tensor:
+    """feats [V, P, dim] -> [V, queries, dim]: one softmax over the patches per output of `scores`."""
+    return scores(feats).softmax(dim=1).transpose(1, 2) @ feats
 
 
 def region_means(feats: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:

@@ -24,8 +24,8 @@ from molmo.model.init import init_weights
 from molmo.model.molmo import Molmo
 from molmo.train.setup import load_vit
 from molmo.train.vision_labels import MAX_COUNT, PARTS
-from molmo.train.vision_pretrain import (MIN_REGION_COVER, DenseViews, VisionPretrainConfig, collate_views,
-                                         preprocessor_for_model, region_means)
+from molmo.train.vision_pretrain import (MIN_REGION_COVER, DenseViews, VisionPretrainConfig, attention_pool,
+                                         collate_views, preprocessor_for_model, region_means)
 
 
 class AttentionProbe(nn.Module):
@@ -37,8 +37,7 @@ class AttentionProbe(nn.Module):
         self.out = nn.Sequential(nn.Linear(queries * dim, 256), nn.GELU(), nn.Linear(256, classes))
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        weights = self.score(feats).softmax(dim=1)  # [B, patches, queries]
-        return self.out((weights.transpose(1, 2) @ feats).flatten(1))
+        return self.out(attention_pool(self.score, feats).flatten(1))
 
 
 def probe_accuracy(feats: torch.Tensor, target: torch.Tensor, n_train: int, classes: int, epochs: int = 300) -> float:
