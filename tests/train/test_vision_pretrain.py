@@ -21,10 +21,9 @@ from molmo.train.setup import load_vit
 from molmo.data.generators.clocks import hand_angles
 from molmo.data.generators.scenes import SHAPES
 from molmo.train.vision_labels import COLOUR_NAMES, MAX_REGIONS, PARTS, scene_labels, view_labels
-from molmo.train.vision_pretrain import (COUNT_OUTPUTS, IMAGE_OUTPUTS, MIN_REGION_COVER, PATCH_OUTPUTS, REGION_OUTPUTS, TIME_OUTPUTS,
-                                         DenseViews,
-                                         VisionPretrainConfig, dense_loss, preprocessor_for_model, sincos_positions,
-                                         train_vision)
+from molmo.train.vision_pretrain import (COUNT_OUTPUTS, IMAGE_OUTPUTS, MIN_REGION_COVER, PATCH_OUTPUTS,
+                                         REGION_OUTPUTS, TIME_OUTPUTS, DenseViews, VisionPretrainConfig, dense_loss,
+                                         preprocessor_for_model, sincos_positions, train_vision)
 from molmo.train.vit_probe import centre_regions, probe_accuracy
 
 
@@ -96,7 +95,8 @@ def test_an_interrupted_stage_resumes_its_step_weights_and_optimizer(tmp_path):
 
 
 def test_a_checkpoint_from_before_the_count_head_resumes(tmp_path, monkeypatch):
-    """Runs saved before `DenseHeads.counts` and `.time` existed go on; any other missing parameter is still an error."""
+    """Runs saved before `DenseHeads.counts` and `.time` existed go on; any other missing parameter is still an
+    error."""
     from molmo.train import vision_pretrain
     cfg = VisionPretrainConfig(steps=2, images_per_step=1, views_per_image=2, workers=0, out_dir=str(tmp_path),
                                log_every=1, save_every=1)
