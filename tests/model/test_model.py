@@ -165,3 +165,19 @@ def test_sampling_stop_strings_and_streaming():
     assert cut.tokens[0] == toks[:first] and cut.finish_reasons == ["stop"]
     eos = generate(model, {"input_ids": ids[:1]}, max_new_tokens=8, eos_token_ids=[toks[1]])
     assert eos.tokens[0] == toks[: toks.index(toks[1])] and eos.finish_reasons == ["stop"]
+
+
+@pytest.mark.parametrize("name", ["tiny-molmo", "tiny-moe"])
+def test_init_scales_each_towers_residual_outputs_by_its_own_depth(name):
+    from molmo.model.init import init_weights
+    cfg = preset(name)
+    model = Molmo(cfg)
+    init_weights(model, seed=0)
+    vit_block, llm_block = model.vision.vit.blocks[0], model.llm.blocks[0]
+    ffn_out = llm_block.mlp.w_down if cfg.llm.num_experts else llm_block.mlp.ff_out.weight
+    for weight, layers in ((vit_block.attention.wo.weight, cfg.vision.layers),
+                           (vit_block.feed_forward.w2.weight, cfg.vision.layers),
+                           (llm_block.attn.attn_out.weight, cfg.llm.layers), (ffn_out, cfg.llm.layers)):
+        assert float(weight.std()) == pytest.approx(0.02 / (2 * layers) ** 0.5, rel=0.1)
+    assert float(llm_block.mlp.ff_proj.weight.std() if not cfg.llm.num_experts else llm_block.mlp.w_up.std()) \
+        == pytest.approx(0.02, rel=0.1)

@@ -16,19 +16,20 @@ import math
 import torch
 from torch import nn
 
-RESIDUAL_OUTPUTS = ("attn_out.weight", "attention.wo.weight", "feed_forward.w2.weight", "mlp.w2.weight")
-
 
 @torch.no_grad()
 def init_weights(model: nn.Module, seed: int = 0, std: float = 0.02) -> None:
     gen = torch.Generator().manual_seed(seed)
-    layers = model.config.llm.layers
+    # Each transformer block names the weights that write into its tower's residual stream and its tower's depth
+    # (`residual_outputs`), so the ViT is scaled by the ViT's depth and the decoder by the decoder's.
+    depth_scaled = {id(p): layers for m in model.modules() if hasattr(m, "residual_outputs")
+                    for p, layers in [(w, m.cfg.layers) for w in m.residual_outputs()]}
     for name, p in model.named_parameters():
         if p.dim() == 1:
             is_norm = "norm" in name or "ln_" in name or "_ln" in name
             p.fill_(1.0 if is_norm and name.endswith("weight") else 0.0)
             continue
-        scale = std / math.sqrt(2 * layers) if name.endswith(RESIDUAL_OUTPUTS) else std
+        scale = std / math.sqrt(2 * depth_scaled[id(p)]) if id(p) in depth_scaled else std
         p.copy_(torch.randn(p.shape, generator=gen) * scale)
     match_image_token_scale(model, gen)
 

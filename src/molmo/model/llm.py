@@ -95,6 +95,11 @@ class Block(nn.Module):
         h = x + drop(a)
         return h + drop(self.mlp(self.ff_norm(h))), present
 
+    def residual_outputs(self) -> list[nn.Parameter]:
+        """The weights that write into the residual stream (depth-scaled at random init)."""
+        ffn_out = self.mlp.w_down if isinstance(self.mlp, MoEFeedForward) else self.mlp.ff_out.weight
+        return [self.attn.attn_out.weight, ffn_out]
+
 
 def build_attention_mask(
     key_valid: torch.Tensor, q_len: int, subsegment_ids: torch.Tensor | None, dtype: torch.dtype

@@ -59,6 +59,7 @@ class ViTMLP(nn.Module):
 class ViTBlock(nn.Module):
     def __init__(self, cfg: VisionConfig):
         super().__init__()
+        self.cfg = cfg
         self.attention = ViTAttention(cfg)
         self.feed_forward = ViTMLP(cfg)
         self.attention_norm = nn.LayerNorm(cfg.width, eps=cfg.norm_eps)
@@ -74,6 +75,10 @@ class ViTBlock(nn.Module):
         x = x + (a * self.lambda1 if self.lambda1 is not None else a)
         m = self.feed_forward(self.ffn_norm(x))
         return x + (m * self.lambda2 if self.lambda2 is not None else m)
+
+    def residual_outputs(self) -> list[nn.Parameter]:
+        """The weights that write into the residual stream (depth-scaled at random init)."""
+        return [self.attention.wo.weight, self.feed_forward.w2.weight]
 
 
 class VisionTransformer(nn.Module):
