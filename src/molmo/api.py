@@ -42,7 +42,7 @@ __all__ = ["Molmo", "Answer", "Usage", "Point", "ChatProcessor", "ModelNotFoundE
 
 
 class ModelNotFoundError(FileNotFoundError):
-    """The checkpoint directory does not exist or is not a Molmo checkpoint."""
+    """The checkpoint directory does not exist or is not a Molmo checkpoint (HubError, for Hub ids, is one)."""
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,12 @@ class Molmo:
     # ---------------------------------------------------------------- loading
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, dtype: str | torch.dtype = "float32",
-                        device: str | torch.device = "cpu", name: str | None = None) -> "Molmo":
+                        device: str | torch.device = "cpu", name: str | None = None, *,
+                        revision: str | None = None, cache_dir: str | Path | None = None,
+                        local_files_only: bool | None = None) -> "Molmo":
+        """`path`: a checkpoint folder or a Hub id such as "allenai/Molmo-7B-D-0924" (fetched into the Hub
+        cache at `revision`; `local_files_only` / HF_HUB_OFFLINE=1 use the cache only)."""
+        from molmo.checkpoint.hub import HubError, is_hub_id, resolve_model
         from molmo.checkpoint.io import load_molmo
         from molmo.tokenizer import MolmoTokenizer
 
@@ -188,7 +193,12 @@ class Molmo:
             dtype = DTYPES[dtype]
         if str(device).startswith("cuda") and not torch.cuda.is_available():
             raise ValueError("device='cuda' was asked for but torch sees no CUDA device")
-        path = Path(path) if path is not None else DEFAULT_MODEL_DIR
+        hub_name = str(path) if path is not None and is_hub_id(path) else None
+        try:
+            path = resolve_model(path, revision, cache_dir=cache_dir, local_files_only=local_files_only) \
+                if path is not None else DEFAULT_MODEL_DIR
+        except HubError as e:
+            raise ModelNotFoundError(str(e)) from e
         if not (path / "config.json").is_file():
             hint = " (the embedded default model is not bundled in this install)" if path == DEFAULT_MODEL_DIR else ""
             raise ModelNotFoundError(f"{path}: not a Molmo checkpoint directory, no config.json{hint}")
@@ -203,7 +213,7 @@ class Molmo:
             pre = PreprocessorConfig.released().replace(base_image_input_size=tuple(config.vision.image_size),
                                                         patch_size=config.vision.patch_size,
                                                         overlap_margins=(margin, margin))
-        return cls(model, tokenizer, pre, name=name or path.name)
+        return cls(model, tokenizer, pre, name=name or hub_name or path.name)
 
     # ---------------------------------------------------------------- one-call helpers
     def ask(self, image: ImageSource | None, question: str, *, style: str | None = None, max_new_tokens: int = 200,

@@ -18,7 +18,9 @@ from molmo.eval.benchmarks import BENCHMARKS, SUITES, BenchmarkDataError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=None, help="checkpoint folder or model name (default: the embedded model)")
+    parser.add_argument("--model", default=None,
+                        help="checkpoint folder or Hub id, e.g. allenai/Molmo-7B-D-0924 (default: the embedded model)")
+    parser.add_argument("--revision", default=None, help="Hub branch, tag or commit for a Hub id --model")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--bench", help=f"comma-separated benchmarks or suites: {', '.join(list(SUITES) + list(BENCHMARKS))}")
     src.add_argument("--data", help="own-data JSONL file to evaluate")
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace, predictor=None) -> int:
             if not items:
                 raise ValueError(f"{args.data}: no scorable lines")
         judge = _judge(args)
-        predictor = predictor or runner.MolmoPredictor(args.model)
+        predictor = predictor or runner.MolmoPredictor(args.model, revision=args.revision)
         if args.blind:
             predictor = runner.BlindPredictor(predictor)
         if names:
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace, predictor=None) -> int:
         else:
             metrics = runner.evaluate_own_data(args.data, predictor, args.out, args.batch_size, args.limit,
                                                args.max_crops, judge=judge)
-    except (OwnDataError, BenchmarkDataError, ValueError) as e:
+    except (OwnDataError, BenchmarkDataError, ValueError, FileNotFoundError) as e:
         print(f"molmo eval: {e}", file=sys.stderr)
         return 2
     print(json.dumps(metrics, indent=2))

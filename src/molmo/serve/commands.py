@@ -47,7 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
                                 help="caption length hint (about characters / 15; default 65)")
         parser.add_argument("--json", action="store_true", help="print the answer as JSON (text, points, count)")
         parser.add_argument("--draw", metavar="OUT.png", default=None, help="save the image with the points drawn")
-    parser.add_argument("--model", default=None, help="checkpoint directory (default: the embedded model)")
+    parser.add_argument("--model", default=None,
+                        help="checkpoint folder or Hub id, e.g. allenai/Molmo-7B-D-0924 (default: the embedded model)")
+    parser.add_argument("--revision", default=None, help="Hub branch, tag or commit for a Hub id --model")
     parser.add_argument("--max-crops", type=int, default=None, help="high-resolution crop budget")
     parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--temperature", type=float, default=0.0)
@@ -84,7 +86,7 @@ def summary(answer: Answer) -> str:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        model = Molmo.from_pretrained(args.model, dtype=args.dtype, device=args.device)
+        model = Molmo.from_pretrained(args.model, dtype=args.dtype, device=args.device, revision=args.revision)
     except (ModelNotFoundError, ValueError) as e:
         print(f"molmo {args.command}: {e}", file=sys.stderr)
         return 2

@@ -23,7 +23,9 @@ from molmo.train.lora import LoraConfig
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="own-data JSONL to train on")
     parser.add_argument("--val", default=None, help="own-data JSONL for the validation loss")
-    parser.add_argument("--init", default=None, help="checkpoint folder (default: the embedded model)")
+    parser.add_argument("--init", default=None,
+                        help="checkpoint folder or Hub id, e.g. allenai/Molmo-7B-D-0924 (default: the embedded model)")
+    parser.add_argument("--revision", default=None, help="Hub branch, tag or commit for a Hub id --init")
     parser.add_argument("--lora", action="store_true", help="train LoRA adapters instead of all weights")
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--alpha", type=float, default=16.0)
@@ -41,7 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build_config(args: argparse.Namespace) -> TrainConfig:
     from molmo.api import DEFAULT_MODEL_DIR
     from molmo.preprocess.config import PreprocessorConfig
-    init = Path(args.init) if args.init else DEFAULT_MODEL_DIR
+    from molmo.checkpoint.hub import HubError, resolve_model
+    try:
+        init = resolve_model(args.init, args.revision) if args.init else DEFAULT_MODEL_DIR
+    except HubError as e:
+        raise ConfigError(str(e)) from None
     if not (init / "config.json").exists():
         raise ConfigError(f"--init {init} is not a checkpoint folder (no config.json)")
     for flag, path in (("--data", args.data), ("--val", args.val)):

@@ -17,6 +17,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from molmo.checkpoint.hub import HubError, resolve_model
 from molmo.checkpoint.io import load_molmo
 from molmo.model.config import preset
 from molmo.model.init import init_weights, match_image_token_scale
@@ -98,7 +99,10 @@ def load_vit(model: Molmo, path: Path, seed: int = 0) -> None:
 
 
 def build_model_and_processor(cfg: TrainConfig) -> tuple[Molmo, MolmoProcessor, Path]:
-    checkpoint = Path(cfg.init) if cfg.init else None
+    try:  # a folder, or a Hub id fetched into the Hub cache
+        checkpoint = resolve_model(cfg.init) if cfg.init else None
+    except HubError as e:
+        raise ConfigError(str(e)) from None
     if checkpoint is not None:
         if not (checkpoint / "config.json").exists():
             raise ConfigError(f"init checkpoint {checkpoint} has no config.json")
