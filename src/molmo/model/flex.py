@@ -38,4 +38,4 @@ def flex_attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bl
 
     if _compiled is None:
         _compiled = torch.compile(flex_attention, dynamic=False) if q.is_cuda else flex_attention
-    return _compiled(q, k, v, block_mask=block_mask)
+    return _compiled(q, k, v, block_mask=block_mask, enable_gqa=q.shape[1] != k.shape[1])

@@ -1,4 +1,6 @@
 """Generation with a KV cache: the image is encoded once in the prefill step, then one token per step.
+The cache is preallocated for prompt + max_new_tokens and written in place; the prefill computes logits
+only at each row's last real token; `static_cache=True` gives every decode step the same shapes.
 
 Right-padded batches follow the reference semantics: the first new token comes from the logits of each
 row's last real token; new tokens are appended after the padding; pads are masked out of attention;
@@ -16,6 +18,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from molmo.model.kv_cache import KVCache
 from molmo.model.molmo import Molmo, default_position_ids
 
 
@@ -58,9 +61,12 @@ def generate(
     decode: Callable[[list[int]], str] | None = None,
     generator: torch.Generator | None = None,
     on_token: Callable[[int, int], None] | None = None,
+    static_cache: bool = False,
 ) -> GenerationOutput:
     """`batch` holds input_ids [B, T] (right-padded with -1) and optionally images / image_masks /
-    image_input_idx. `on_token(row, token_id)` is called for every new token before a row finishes."""
+    image_input_idx. `on_token(row, token_id)` is called for every new token before a row finishes.
+    static_cache: attend over the whole preallocated cache with unwritten slots masked (fixed shapes for
+    compiled / graph-captured steps) instead of over the written prefix."""
     if stop_strings and decode is None:
         raise ValueError("stop_strings need a `decode` function (token ids -> text)")
     device = next(model.parameters()).device
@@ -77,15 +83,19 @@ def generate(
             f"of {ctx} positions; shorten the prompt, lower max_new_tokens or use fewer crops"
         )
     images = {k: batch[k].to(device) for k in ("images", "image_masks", "image_input_idx") if batch.get(k) is not None}
+    dtype = model.llm.embed.embedding.dtype
     if "images" in images:
-        images["images"] = images["images"].to(next(model.parameters()).dtype)
-    out = model(input_ids, attention_mask=mask, use_cache=True, **images)
+        images["images"] = images["images"].to(dtype)
+    capacity = t + max_new_tokens
+    cache = KVCache.allocate(model.config.llm, b, capacity, dtype, device, static=static_cache)
+    attn = torch.zeros(b, capacity, dtype=torch.bool, device=device)  # written in place, one column a step
+    attn[:, :t] = mask
     positions = default_position_ids(mask)
     last = positions.gather(1, (lengths - 1)[:, None])  # [B, 1] last real position
     last_idx = (mask.long().cumsum(1) == lengths[:, None]).long().argmax(dim=1)  # index of last real token
-    logits = out.logits[torch.arange(b, device=device), last_idx]
-    cache = out.past_key_values
-    attn = mask
+    out = model(input_ids, attention_mask=attn if static_cache else attn[:, :t], position_ids=positions,
+                past_key_values=cache, use_cache=True, logits_to_keep=last_idx, **images)
+    logits = out.logits[:, -1]
 
     eos = torch.tensor(list(eos_token_ids), device=device, dtype=torch.long)
     done = torch.zeros(b, dtype=torch.bool, device=device)
@@ -97,11 +107,12 @@ def generate(
         nxt = _sample(logits, temperature, top_p, top_k, generator)
         nxt = torch.where(done, torch.full_like(nxt, fill), nxt)
         generated.append(nxt)
+        step_tokens, eos_ids = nxt.tolist(), set(eos.tolist())
         for row in range(b):
             if done[row]:
                 continue
-            tok = int(nxt[row])
-            if len(eos) and tok in eos.tolist():
+            tok = step_tokens[row]
+            if tok in eos_ids:
                 done[row], reasons[row] = True, "stop"
                 continue
             tokens[row].append(tok)
@@ -117,9 +128,9 @@ def generate(
                         tokens[row].pop()  # drop the tokens that spell the stop string
         if bool(done.all()) or step == max_new_tokens - 1:
             break
-        attn = torch.cat([attn, torch.ones(b, 1, dtype=torch.bool, device=device)], dim=1)
+        attn[:, t + step] = True
         last = last + 1
-        out = model(nxt[:, None], attention_mask=attn, position_ids=last, past_key_values=cache, use_cache=True)
-        cache = out.past_key_values
+        out = model(nxt[:, None], attention_mask=attn if static_cache else attn[:, :t + step + 1],
+                    position_ids=last, past_key_values=cache, use_cache=True, logits_to_keep=1)
         logits = out.logits[:, -1]
     return GenerationOutput(tokens=tokens, finish_reasons=reasons, sequences=torch.stack(generated, dim=1))

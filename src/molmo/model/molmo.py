@@ -4,6 +4,7 @@ over `[BOS][image tokens][text]` with causal attention.
 
     model = Molmo(molmo_7b_d())
     out = model(input_ids, images=..., image_masks=..., image_input_idx=...)  # out.logits [B, T, E]
+    out = model(input_ids, ..., logits_to_keep=1)   # inference: the LM head on the last position only
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from torch import nn
 
 from molmo.model.config import MolmoConfig
 from molmo.model.connector import VisionBackbone
-from molmo.model.llm import Decoder, KVCache
+from molmo.model.kv_cache import KVCache
+from molmo.model.llm import Decoder
 
 
 @dataclass
@@ -66,7 +68,10 @@ class Molmo(nn.Module):
         past_key_values: KVCache | None = None,
         use_cache: bool = False,
         response_mask: torch.Tensor | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
     ) -> MolmoOutput:
+        """logits_to_keep: 0 = logits at every position (training, scoring), k = the last k positions, a
+        LongTensor [B] = one position per row (the last real token of right-padded prompts)."""
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be [batch, seq], got shape {tuple(input_ids.shape)}")
         if past_key_values is not None and subsegment_ids is not None:
@@ -74,12 +79,16 @@ class Molmo(nn.Module):
         if attention_mask is None:
             attention_mask = input_ids != -1
             if past_key_values is not None:
-                past = torch.ones(input_ids.shape[0], past_key_values[0][0].shape[2], dtype=torch.bool,
-                                  device=input_ids.device)
+                b, device = input_ids.shape[0], input_ids.device
+                past = torch.ones(b, past_key_values.length, dtype=torch.bool, device=device)
                 attention_mask = torch.cat([past, attention_mask], dim=1)
+                if past_key_values.static:  # unwritten slots of the buffer are masked
+                    free = past_key_values.capacity - attention_mask.shape[1]
+                    attention_mask = torch.cat([attention_mask, attention_mask.new_zeros(b, free)], dim=1)
         if position_ids is None:
-            position_ids = default_position_ids(attention_mask)[:, -input_ids.shape[1]:]
+            end = attention_mask.shape[1] if past_key_values is None else past_key_values.length + input_ids.shape[1]
+            position_ids = default_position_ids(attention_mask[:, :end])[:, -input_ids.shape[1]:]
         x, features = self.embed_inputs(input_ids, images, image_masks, image_input_idx)
         logits, cache = self.llm(x, attention_mask, position_ids, subsegment_ids, past_key_values, use_cache,
-                                 response_mask)
+                                 response_mask, logits_to_keep)
         return MolmoOutput(logits=logits, past_key_values=cache, image_features=features)
