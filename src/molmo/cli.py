@@ -66,7 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         args, args.overrides = parser.parse_known_args(argv[1:])
     else:
         args = parser.parse_args(argv[1:])
-    return int(module.run(args) or 0)
+    from molmo.checkpoint.integrity import IntegrityError
+
+    try:
+        return int(module.run(args) or 0)
+    except IntegrityError as e:  # a damaged checkpoint or weight file: one line naming it, not a traceback
+        print(f"molmo {command}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from molmo.checkpoint.integrity import check_finite, verify_folder, write_checksums
 from molmo.checkpoint.names import to_ours
 from molmo.model.config import MolmoConfig, from_hf_config
 from molmo.model.molmo import Molmo
@@ -81,6 +82,7 @@ def load_molmo(path: str | Path, dtype: torch.dtype = torch.float32, device: str
                ) -> tuple[Molmo, MolmoConfig]:
     path = Path(path)
     config = read_config(path)
+    verify_folder(path)  # checksums and file structure first: one line naming a damaged file
     state = read_tensors(path)
     ours = json.loads((path / "config.json").read_text()).get("format") == "molmo"
     if not ours:
@@ -93,6 +95,7 @@ def load_molmo(path: str | Path, dtype: torch.dtype = torch.float32, device: str
     model = model.to_empty(device="cpu")
     model.llm.rotary.reset_buffers()
     load_state(model, {k: v.float() for k, v in state.items()}, str(path))
+    check_finite(model.state_dict().items(), path)
     return model.to(device=device, dtype=dtype).eval(), config
 
 
@@ -115,6 +118,7 @@ def save_state(state: dict[str, torch.Tensor], config: MolmoConfig, path: str | 
         (tmp / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         for name, src in (extra_files or {}).items():
             shutil.copyfile(src, tmp / name)
+        write_checksums(tmp, [p.name for p in tmp.iterdir() if p.is_file()])
         if path.exists():
             old = path.with_name(path.name + ".old")
             shutil.rmtree(old, ignore_errors=True)

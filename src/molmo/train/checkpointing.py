@@ -1,9 +1,11 @@
 """Training checkpoints: torch DCP (sharded, every rank writes its part) for resume, and the export of the
 final model to our safetensors format.
 
-A checkpoint is written to `checkpoints/step_N.tmp/`, then renamed to `step_N/` and `checkpoints/latest`
-is replaced atomically, so a kill during a save leaves the previous checkpoint usable. Only the newest
-`KEEP` checkpoints are kept.
+A checkpoint is written to `checkpoints/step_N.tmp/` (with `checksums.json` over its files), then renamed to
+`step_N/` and `checkpoints/latest` is replaced atomically, so a kill during a save leaves the previous checkpoint
+usable. The newest `KEEP` complete checkpoints are kept; older ones are removed only after a newer one is complete.
+A `latest` that names a missing or incomplete checkpoint falls back to the newest complete one (with a warning),
+or stops with an error when none is left; damaged files stop the resume with one line naming the file.
 
     step = resume(out_dir, model, optimizer)      # 0 when there is nothing to resume
     save(out_dir, step, model, optimizer, rank)
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -26,9 +29,10 @@ from torch.distributed.checkpoint import DefaultLoadPlanner
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict, get_state_dict,
                                                      set_state_dict)
 
+from molmo.checkpoint.integrity import IntegrityError, check_dcp, skip_checksums, verify_checksums, write_checksums
 from molmo.checkpoint.io import save_state
 
-KEEP = 1
+KEEP = 2
 # Single-process runs use DCP without a process group, which it announces on every call.
 warnings.filterwarnings("ignore", message="torch.distributed is disabled")
 
@@ -38,12 +42,31 @@ def _barrier() -> None:
         dist.barrier()
 
 
+def complete_checkpoints(root: Path) -> list[Path]:
+    """`step_N` folders whose save finished (DCP index and trainer state written), oldest first."""
+    found = [p for p in Path(root).glob("step_*") if re.fullmatch(r"step_\d+", p.name) and p.is_dir()
+             and (p / ".metadata").is_file() and (p / "trainer_state.json").is_file()]
+    return sorted(found, key=lambda p: int(p.name[5:]))
+
+
 def latest(out: Path) -> Path | None:
-    pointer = Path(out) / "checkpoints" / "latest"
+    """The checkpoint to resume from: the one `checkpoints/latest` names, else the newest complete one; None when
+    there is none (a fresh run). A pointer to nothing with no complete checkpoint left is an error, so a run
+    never silently restarts from step 1 over its own output."""
+    root = Path(out) / "checkpoints"
+    pointer = root / "latest"
+    good = complete_checkpoints(root)
     if not pointer.exists():
-        return None
-    path = pointer.parent / pointer.read_text().strip()
-    return path if path.is_dir() else None
+        return good[-1] if good else None
+    name = pointer.read_text().strip()
+    if name and (root / name) in good:
+        return root / name
+    if not good:
+        raise IntegrityError(f"{pointer} names {name!r}, which is missing or incomplete, and {root} holds no complete "
+                             f"checkpoint; move {root} away to start afresh")
+    warnings.warn(f"{pointer} names {name!r}, which is missing or incomplete; resuming from the newest complete "
+                  f"checkpoint {good[-1].name}", stacklevel=2)
+    return good[-1]
 
 
 def save(out: Path, step: int, model, optimizer, rank: int) -> Path:
@@ -58,12 +81,13 @@ def save(out: Path, step: int, model, optimizer, rank: int) -> Path:
     _barrier()
     if rank == 0:
         (tmp / "trainer_state.json").write_text(json.dumps({"step": step}))
+        write_checksums(tmp, [p.name for p in tmp.iterdir() if p.is_file()])
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         pointer = root / "latest.tmp"
         pointer.write_text(final.name)
         os.replace(pointer, root / "latest")
-        for old in sorted(root.glob("step_*"))[:-KEEP]:
+        for old in complete_checkpoints(root)[:-KEEP]:
             if old != final:
                 shutil.rmtree(old, ignore_errors=True)
     _barrier()
@@ -76,6 +100,9 @@ def resume(out: Path, model, optimizer, new_prefixes: tuple[str, ...] = ()) -> i
     path = latest(out)
     if path is None:
         return 0
+    check_dcp(path)
+    if not skip_checksums():
+        verify_checksums(path)
     model_state, optim_state = get_state_dict(model, optimizer)
     state = {"model": model_state, "optim": optim_state}
     saved = dcp.FileSystemReader(str(path)).read_metadata().state_dict_metadata
