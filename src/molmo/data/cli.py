@@ -4,6 +4,7 @@
     molmo data generate docs --n 100 --out data/docs --option kind=chart
     molmo data show data/points --out points.html [--n 50] [--sample]
     molmo data validate train.jsonl              # prints file:line: reason for every problem, exit 1 if any
+    molmo data validate train.jsonl --deep       # also decodes every image in full
     molmo data download pixmo-points/train.parquet --out images/ [--workers 16] [--retries 3] [--timeout 5]
     molmo data mixture 3.2-synthetic [--sizes sizes.json]   # rates of a mixture preset
 """
@@ -49,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     val = sub.add_parser("validate", help="check an own-data JSONL file")
     val.add_argument("file")
+    val.add_argument("--deep", action="store_true", help="decode every image in full (catches truncated files)")
 
     dl = sub.add_parser("download", help="download the images of PixMo tables (resumable)")
     dl.add_argument("tables", nargs="+", help="PixMo parquet/JSON/JSONL files or folders with image_url columns")
@@ -97,7 +99,7 @@ def _show(args) -> int:
 def _validate(args) -> int:
     from molmo.data.owndata import validate_own_data
 
-    problems = validate_own_data(args.file)
+    problems = validate_own_data(args.file, deep=args.deep)
     for p in problems:
         print(p)
     if problems:

@@ -17,6 +17,7 @@ import importlib
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -156,9 +157,14 @@ class MixtureDataset(Dataset):
     def __getitem__(self, g: int) -> dict[str, np.ndarray]:
         k, i, epoch = self.locate(g)
         example = self.collections[k][i]
-        lists = self.formatters[k].format(example, index=i, epoch=epoch)
-        out = self.processor.process(example.image, message_lists=lists, max_crops=self.cfg.max_crops,
-                                     multi_annotation_weighting=self.cfg.multi_annotation_weighting)
+        try:  # a bad example stops training with its source named; nothing is skipped silently
+            lists = self.formatters[k].format(example, index=i, epoch=epoch)
+            out = self.processor.process(example.image, message_lists=lists, max_crops=self.cfg.max_crops,
+                                         multi_annotation_weighting=self.cfg.multi_annotation_weighting)
+        except Exception as e:
+            raise DataError(f"{example.source or 'data source ' + str(k)}: example {example.id or i!r} "
+                            f"({example.image if isinstance(example.image, (str, Path)) else 'in-memory image'}): "
+                            f"{type(e).__name__}: {e}") from e
         return truncate(out, self.cfg.sequence_length)
 
 

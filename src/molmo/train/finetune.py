@@ -52,7 +52,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         raise ConfigError(f"--init {init} is not a checkpoint folder (no config.json)")
     for flag, path in (("--data", args.data), ("--val", args.val)):
         if path:
-            read_own_data(path)  # validates every line now, naming file, line and reason
+            read_own_data(path, deep=True)  # every line and every image now, naming file, line and reason
     pre = init / "preprocessor_config.json"
     max_crops = args.max_crops or (PreprocessorConfig.from_json(pre).max_crops if pre.exists() else 12)
     lr = args.lr if args.lr is not None else (1e-4 if args.lora else 1e-5)
