@@ -24,7 +24,6 @@ from molmo.train.vision_labels import COLOUR_NAMES, MAX_REGIONS, PARTS, scene_la
 from molmo.train.vision_pretrain import (COUNT_OUTPUTS, IMAGE_OUTPUTS, MIN_REGION_COVER, PATCH_OUTPUTS,
                                          REGION_OUTPUTS, TIME_OUTPUTS, DenseViews, VisionPretrainConfig, dense_loss,
                                          preprocessor_for_model, sincos_positions, train_vision)
-from molmo.train.vit_probe import centre_regions, probe_accuracy
 
 
 def test_object_centres_and_colours_land_on_their_patches():
@@ -300,27 +299,6 @@ def test_sincos_positions_tell_patches_apart_and_keep_neighbours_close():
     assert dist[0, 1] < dist[0, 63] and dist[0, 8] < dist[0, 63]
 
 
-def test_shape_probe_takes_the_shaped_region_nearest_the_centre():
-    cover = torch.zeros(2, 64, 3)
-    cover[:, 0, 0] = 1.0  # a corner patch: region 0
-    cover[:, 27, 1] = cover[:, 28, 1] = 1.0  # the middle: region 1
-    cover[:, 36, 2] = 0.5  # also in the middle: region 2 (no shape, e.g. a clock hand)
-    shapes = torch.tensor([[2, 5, -1], [2, -1, -1]])
-    chosen, shape = centre_regions({"regions": cover, "region_shape": shapes}, grid=8)
-    assert shape.tolist() == [5, 2]  # view 1: the middle regions have no shape, so the corner object
-    assert torch.equal(chosen[0], cover[0, :, 1]) and torch.equal(chosen[1], cover[1, :, 0])
-
-
-def test_probe_reads_a_planted_signal_and_not_noise():
-    gen = torch.Generator().manual_seed(0)
-    target = torch.randint(0, 4, (300,), generator=gen)
-    noise = torch.randn(300, 16, 8, generator=gen)
-    planted = noise.clone()
-    planted[torch.arange(300), 5, target] += 8.0  # patch 5 says the class
-    assert probe_accuracy(planted, target, n_train=200, classes=4, epochs=150) > 0.9
-    assert probe_accuracy(noise, target, n_train=200, classes=4, epochs=150) < 0.5
-
-
 def test_image_tokens_keep_the_text_scale_with_a_trained_vit_and_after_adam_steps(tiny_cfg, tmp_path):
     """A trained ViT's features are far larger than a random one's: the image tokens of a model built on it
     must still start near the text embeddings' RMS, and keep that scale through a few optimiser steps."""
@@ -347,18 +325,3 @@ def test_image_tokens_keep_the_text_scale_with_a_trained_vit_and_after_adam_step
         opt.step()
     after = rms(model.vision(crops, torch.ones(2, 1, vcfg.num_patches)))
     assert 0.5 < after / start < 2.0
-
-
-def test_clock_probe_reports_the_attention_and_both_fixed_poolings(tmp_path, capsys):
-    from safetensors.torch import save_file
-    from molmo.model.init import init_weights
-    from molmo.train import vit_probe
-    donor = Molmo(preset("tiny-molmo"))
-    init_weights(donor, seed=2)
-    save_file({k: v.contiguous() for k, v in donor.vision.vit.state_dict().items()}, str(tmp_path / "vit.safetensors"))
-    assert vit_probe.main(["clocks", "--vit", str(tmp_path / "vit.safetensors"), "--train", "12", "--test", "6"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    for name in ("trained", "random"):
-        at = next(i for i, line in enumerate(lines) if f"{name} ViT, probe test accuracy" in line)
-        assert "the mean over all patches: " in lines[at + 1]
-        assert "the mean over the hour hand's patches: " in lines[at + 2]

@@ -191,7 +191,7 @@ def tiny_molmo() -> MolmoConfig:
     6-layer ViT of width 192 and a 6-layer Qwen2-style decoder of width 320 with a 1024-token vocabulary.
     The decoder norms queries and keys (OLMo's qk-norm): trained from scratch, it then learns to count only
     the objects of the colour a question names in a few hundred steps instead of stalling at about half
-    (`python -m molmo.train.decoder_check`)."""
+    (measured in docs/tiny-molmo-research.md)."""
     vision = VisionConfig(image_size=(112, 112), width=192, layers=6, heads=3, head_dim=64, mlp_dim=768)
     llm = LLMConfig(d_model=320, layers=6, heads=5, kv_heads=5, head_dim=64, ffn_hidden=864, rope_theta=1e4,
                     qk_norm=True, vocab_size=1024, embedding_size=1024, max_position_embeddings=1024)

@@ -124,7 +124,7 @@ def tiny_pretrain() -> TrainConfig:
         data=dataclasses.replace(TINY_DATA, sources=train, validation=val, stage="pretrain",
                                  tokenizer_sources=sft_text),
         # The connector learns 10x slower than the LLM. At 2e-3, on captions that list objects one by one, its
-        # tokens kept little of the per-colour amounts the ViT features state (`molmo.train.token_probe`); at
+        # tokens kept little of the per-colour amounts the ViT features state (the token probe, docs/tiny-molmo-research.md); at
         # 2e-4, on captions that open with the amounts, they keep most of them.
         optim=OptimConfig(connector=GroupOptim(2e-4, 50), vit=GroupOptim(2e-4, 50), llm=GroupOptim(2e-3, 50),
                           freeze_embedding=False, freeze_vit=True),

@@ -1,11 +1,11 @@
-"""The decoder check's symbolic scenes and its reading model (molmo.train.decoder_check)."""
+"""The decoder check's symbolic scenes and its reading model (research.tiny_molmo.decoder_check)."""
 
 import dataclasses
 
 import pytest
 import torch
 
-from molmo.train.decoder_check import COLOUR_WORDS, END, TOTAL, DecoderCheck, ReadingModel, draw_scenes, point_answers, run_check
+from research.tiny_molmo.decoder_check import COLOUR_WORDS, END, TOTAL, DecoderCheck, ReadingModel, draw_scenes, point_answers, run_check
 
 CHECK = DecoderCheck(colours=3, max_count=4, grid=4)
 

@@ -1,9 +1,12 @@
 """Package a trained tiny model as the embedded default: bf16 safetensors + config, tokenizer and
 pre-processor config in `src/molmo/assets/tiny-molmo/`, plus one PNG with the curves of all the stages.
 
-    python -m molmo.train.ship runs/tiny-sft/model            # after the four stages of STAGES
-    python -m molmo.train.ship runs/tiny-sft/model --out /tmp/m --runs runs
-    python -m molmo.train.ship runs/tiny-sft --latest     # the newest checkpoint of a run still in progress
+    python scripts/ship_tiny_molmo.py runs/tiny-sft/model            # after the four stages of STAGES
+    python scripts/ship_tiny_molmo.py runs/tiny-sft/model --out /tmp/m --runs runs
+    python scripts/ship_tiny_molmo.py runs/tiny-sft --latest     # the newest checkpoint of a run still in progress
+
+A release script beside the library, not part of it: run it from the repository root (with the checkout's
+`src/` importable, e.g. the editable install).
 
 The weights are stored in bf16 (half the size); `Molmo.from_pretrained` loads them as float32.
 """
@@ -111,7 +114,7 @@ def ship(model_dir: Path, out: Path, runs: Path | None = None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     from molmo.api import DEFAULT_MODEL_DIR
-    parser = argparse.ArgumentParser(prog="python -m molmo.train.ship", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python scripts/ship_tiny_molmo.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_dir", type=Path)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR)

@@ -5,9 +5,9 @@ it shows what the dense vision stage taught, independent of the language model. 
 hour from two fixed poolings: the mean over all patches (what an evenly attending language model gets) and the
 mean over the hour hand's patches picked by the label (what the features say once the hour hand is found).
 
-    python -m molmo.train.vit_probe clocks --vit runs/tiny-vision/vit.safetensors
-    python -m molmo.train.vit_probe points --vit runs/tiny-vision/vit.safetensors --train 2000
-    python -m molmo.train.vit_probe shapes --vit runs/tiny-vision/vit.safetensors --zoom 10 25  # inference scale
+    python -m research.tiny_molmo.vit_probe clocks --vit runs/tiny-vision/vit.safetensors
+    python -m research.tiny_molmo.vit_probe points --vit runs/tiny-vision/vit.safetensors --train 2000
+    python -m research.tiny_molmo.vit_probe shapes --vit runs/tiny-vision/vit.safetensors --zoom 10 25  # inference scale
 """
 
 from __future__ import annotations

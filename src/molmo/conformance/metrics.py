@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from molmo.conformance import CaseResult
+from molmo.conformance.cases import CaseResult, fixture_file, run_case
 from molmo.eval.metrics import (a_okvqa_score, ai2d_multiple_choice, anls, clock_scores, count_scores, exact_match,
                                 extract_points, is_valid_format, math_vista_score, mmmu_score, multiple_choice,
                                 pointing_scores, postprocess_prediction, real_world_qa, relaxed_correctness,
@@ -81,20 +81,17 @@ def _diff(got: Any, want: Any) -> float:
     return 0.0 if got == want else float("inf")
 
 
+def _check(case: dict) -> CaseResult:
+    got, details = score_case(case)
+    diffs = [_diff(got, case["expected"])]
+    for key, want in case.get("expected_details", {}).items():
+        diffs.append(_diff((details or {}).get(key), want))
+    worst = max(diffs)
+    detail = f"{case['metric']}: got {got!r} expected {case['expected']!r}"
+    return CaseResult("metrics", case["id"], worst <= ATOL, worst, detail)
+
+
 def run_cases(root: Path) -> list[CaseResult]:
-    results = []
-    for line in (Path(root) / "metrics" / "cases.jsonl").read_text().splitlines():
-        if not line.strip():
-            continue
-        case = json.loads(line)
-        try:
-            got, details = score_case(case)
-            diffs = [_diff(got, case["expected"])]
-            for key, want in case.get("expected_details", {}).items():
-                diffs.append(_diff((details or {}).get(key), want))
-            worst = max(diffs)
-            detail = f"{case['metric']}: got {got!r} expected {case['expected']!r}"
-            results.append(CaseResult("metrics", case["id"], worst <= ATOL, worst, detail))
-        except Exception as e:
-            results.append(CaseResult("metrics", case["id"], False, float("nan"), f"error: {e!r}"))
-    return results
+    lines = fixture_file(Path(root) / "metrics" / "cases.jsonl").read_text().splitlines()
+    cases = [json.loads(line) for line in lines if line.strip()]
+    return [run_case("metrics", case["id"], lambda: _check(case)) for case in cases]

@@ -1,8 +1,8 @@
 """`molmo conformance DIR [--only preprocess,forward,metrics]`: check this install against
 outputs of the reference Molmo code (the folder layout of ../shared/conformance).
 
-Each part lives beside the code it checks and yields `CaseResult`s; this module runs them,
-prints one line per case with its largest difference, and exits non-zero on any failure.
+Each part (a module of this package) yields `CaseResult`s; this module runs them, prints one line per
+case with its largest difference, and exits non-zero on any failure.
 
     molmo conformance ../shared/conformance --only preprocess,forward
 """
@@ -11,23 +11,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from dataclasses import dataclass
 from pathlib import Path
 
+from molmo.conformance.cases import CaseResult, MissingFixture
+
 PARTS = {
-    "preprocess": "molmo.preprocess.conformance",
-    "forward": "molmo.model.conformance",
-    "metrics": "molmo.eval.conformance",
+    "preprocess": "molmo.conformance.preprocess",
+    "forward": "molmo.conformance.forward",
+    "metrics": "molmo.conformance.metrics",
 }
-
-
-@dataclass(frozen=True)
-class CaseResult:
-    part: str
-    case: str
-    passed: bool
-    max_diff: float  # largest difference over every compared quantity (0.0 for exact checks)
-    detail: str = ""  # what was compared, or what failed
 
 
 def run_parts(root: Path, parts: list[str]) -> list[CaseResult]:
@@ -38,7 +30,10 @@ def run_parts(root: Path, parts: list[str]) -> list[CaseResult]:
             results.append(CaseResult(part, "(folder)", False, float("nan"), f"missing folder {folder}"))
             continue
         module = importlib.import_module(PARTS[part])
-        results.extend(module.run_cases(root))
+        try:
+            results.extend(module.run_cases(root))
+        except MissingFixture as e:  # the part's index: none of its cases can be listed
+            results.append(CaseResult(part, "(index)", False, float("nan"), str(e)))
     return results
 
 

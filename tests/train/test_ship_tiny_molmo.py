@@ -1,16 +1,23 @@
-"""Shipping a trained run as the embedded default (molmo.train.ship): bf16 weights beside the tokenizer and
+"""Shipping a trained run as the embedded default (scripts/ship_tiny_molmo.py): bf16 weights beside the tokenizer and
 pre-processor config, the model card kept, one PNG with every stage's curves."""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+from pathlib import Path
 
 import torch
 from safetensors import safe_open
 
 from molmo.checkpoint.io import load_molmo
 from molmo.train import trainer
-from molmo.train.ship import STAGES, ship
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ship_tiny_molmo.py"
+_spec = importlib.util.spec_from_file_location("ship_tiny_molmo", SCRIPT)
+ship_script = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ship_script)
+STAGES, ship = ship_script.STAGES, ship_script.ship
 
 
 def test_ship_writes_bf16_weights_keeps_the_card_and_plots_the_stages(tiny_cfg, tmp_path):

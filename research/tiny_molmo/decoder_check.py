@@ -8,15 +8,15 @@ project's initialisation and the shipped tokenizer, learns "How many <colour> ob
 on unseen scenes. It isolates the language-model half of the grounding problem: what the decoder cannot learn
 here in N steps it will not learn in N steps from a real ViT either.
 
-    python -m molmo.train.decoder_check --colours 3 --max-count 4 --grid 4 --batch 32 --steps 1500
-    python -m molmo.train.decoder_check --question-first       # question tokens before the image tokens
-    python -m molmo.train.decoder_check --counts-in-every-token  # reading a count, not counting
-    python -m molmo.train.decoder_check --point-then-count       # "x y" of each asked object, then the count
-    python -m molmo.train.decoder_check --distractor-ramp 0.5    # other colours fade in over half the run
-    python -m molmo.train.decoder_check --restate-steps 400      # "... Answer: red" then the count
-    python -m molmo.train.decoder_check --restate-steps 400 --space-before-digit  # "... Answer: red", " ", count
-    python -m molmo.train.decoder_check --restate-steps 300 --steps 600  # restated first, then the plain prompt
-    python -m molmo.train.decoder_check --steps 400 --no-qk-norm  # the decoder without query/key norms
+    python -m research.tiny_molmo.decoder_check --colours 3 --max-count 4 --grid 4 --batch 32 --steps 1500
+    python -m research.tiny_molmo.decoder_check --question-first       # question tokens before the image tokens
+    python -m research.tiny_molmo.decoder_check --counts-in-every-token  # reading a count, not counting
+    python -m research.tiny_molmo.decoder_check --point-then-count       # "x y" of each asked object, then the count
+    python -m research.tiny_molmo.decoder_check --distractor-ramp 0.5    # other colours fade in over half the run
+    python -m research.tiny_molmo.decoder_check --restate-steps 400      # "... Answer: red" then the count
+    python -m research.tiny_molmo.decoder_check --restate-steps 400 --space-before-digit  # "... Answer: red", " ", count
+    python -m research.tiny_molmo.decoder_check --restate-steps 300 --steps 600  # restated first, then the plain prompt
+    python -m research.tiny_molmo.decoder_check --steps 400 --no-qk-norm  # the decoder without query/key norms
 """
 
 from __future__ import annotations

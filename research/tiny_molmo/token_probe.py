@@ -8,7 +8,7 @@ whether training kept or lost what the tokens say. The same readout of the mean 
 connector pools (the selected layers) and of the mean pooled features (before the projector) tells which
 part of the vision side loses the counts.
 
-    python -m molmo.train.token_probe runs/tiny-pretrain/model runs/gc-binding/run/model
+    python -m research.tiny_molmo.token_probe runs/tiny-pretrain/model runs/gc-binding/run/model
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from molmo.train.grounding_check import write_circle_counting
+from research.tiny_molmo.grounding_check import write_circle_counting
 
 COLOURS = {"red": (255, 0, 0), "blue": (0, 0, 255), "green": (0, 128, 0)}
 

@@ -11,7 +11,7 @@ from PIL import Image
 from scipy import ndimage
 
 from molmo.api import DEFAULT_MODEL_DIR
-from molmo.train.grounding_check import QUESTION, run_check, write_circle_counting, write_scene_counting
+from research.tiny_molmo.grounding_check import QUESTION, run_check, write_circle_counting, write_scene_counting
 from molmo.train.presets import tiny_sft
 
 
@@ -80,7 +80,7 @@ def test_restated_phase_then_plain_phase_continues_from_it(tmp_path):
 
 
 def test_binding_variant_answers_count_only_the_asked_colour(tmp_path):
-    from molmo.train.token_probe import COLOURS, colour_counts
+    from research.tiny_molmo.token_probe import COLOURS, colour_counts
     path = write_circle_counting(tmp_path, n=30, seed=4, colours=tuple(COLOURS))
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert {r["question"].split()[2] for r in rows} == set(COLOURS)
@@ -96,7 +96,7 @@ def test_binding_variant_answers_count_only_the_asked_colour(tmp_path):
 
 
 def test_token_probe_readout_recovers_linear_counts_and_not_noise():
-    from molmo.train.token_probe import ridge_readout_accuracy
+    from research.tiny_molmo.token_probe import ridge_readout_accuracy
     rng = np.random.default_rng(0)
     counts = rng.integers(0, 5, (400, 3)).astype(float)
     mixing = rng.normal(size=(3, 32))
@@ -109,7 +109,7 @@ def test_token_probe_readout_recovers_linear_counts_and_not_noise():
 
 def test_token_probe_means_the_vit_features_pooled_features_and_tokens(tmp_path):
     from molmo.model.config import MolmoConfig
-    from molmo.train.token_probe import mean_features
+    from research.tiny_molmo.token_probe import mean_features
     path = write_circle_counting(tmp_path, n=2, seed=6, colours=("red", "blue"))
     images = [Image.open(tmp_path / json.loads(r)["image"]) for r in path.read_text().splitlines()]
     feats = mean_features(DEFAULT_MODEL_DIR, images, max_crops=2)

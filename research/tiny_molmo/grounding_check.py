@@ -7,17 +7,17 @@ model from reading images (mis-scaled image tokens, image features put at the wr
 shows here in minutes instead of after a two-hour run; a pass says the plateau of a real run is about its data
 and steps, not the plumbing.
 
-    python -m molmo.train.grounding_check --init runs/tiny-pretrain/model          # 150 steps, ~3 min on 2 CPUs
-    python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --steps 20 --out runs/gc
-    python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --colours red blue green \
+    python -m research.tiny_molmo.grounding_check --init runs/tiny-pretrain/model          # 150 steps, ~3 min on 2 CPUs
+    python -m research.tiny_molmo.grounding_check --init runs/tiny-pretrain/model --steps 20 --out runs/gc
+    python -m research.tiny_molmo.grounding_check --init runs/tiny-pretrain/model --colours red blue green \
         --steps 300 --train-images 2400 --out runs/gc-binding   # count only the asked colour (binding)
-    python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --colours red blue green \
+    python -m research.tiny_molmo.grounding_check --init runs/tiny-pretrain/model --colours red blue green \
         --batch 32 --max-crops 1 --steps 1000 --train-images 32000 --restate-steps 1000 --out runs/gc-restate
-    python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --colours red blue green \
+    python -m research.tiny_molmo.grounding_check --init runs/tiny-pretrain/model --colours red blue green \
         --batch 32 --max-crops 1 --steps 1000 --train-images 32000 --restate-steps 600 --out runs/gc-transfer
-    python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --scenes easy \
+    python -m research.tiny_molmo.grounding_check --init runs/tiny-pretrain/model --scenes easy \
         --batch 32 --max-crops 1 --steps 400 --train-images 12800 --out runs/gc-scenes  # the generator's scenes
-    python -m molmo.train.grounding_check --init runs/tiny-pretrain/model --scenes easy --scene-question target \
+    python -m research.tiny_molmo.grounding_check --init runs/tiny-pretrain/model --scenes easy --scene-question target \
         --batch 32 --max-crops 1 --steps 400 --train-images 12800 --out runs/gc-target  # "How many red stars ...?"
 
 With several colours every question names one of them, so the count needs the question's colour word bound to
@@ -25,7 +25,7 @@ the image: the step from "count the blobs" to "count the red triangles" that eve
 `--restate-steps N` answers "red 3" for the first N steps (the count right after the word it belongs to), then
 "3" for the rest, from the restated phase's weights; the scores are on the last phase's answers.
 `--connector-lr` replaces `tiny-sft`'s connector rate (1e-5; at the earlier 2e-3 the image tokens lose
-per-colour amounts, as `python -m molmo.train.token_probe` shows).
+per-colour amounts, as `python -m research.tiny_molmo.token_probe` shows).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from molmo.checkpoint.io import load_molmo
-from molmo.conformance import CaseResult
+from molmo.conformance.cases import CaseResult, fixture_dir, fixture_file, run_case
 from molmo.model.generation import generate
 from molmo.model.loss import token_ce, token_loss
 
@@ -24,7 +24,7 @@ ATOL_LOSS = 1e-4
 
 def _model_for(root: Path, name: str, cache: dict):
     if name not in cache:
-        cache[name] = load_molmo(root / "models" / name)
+        cache[name] = load_molmo(fixture_dir(root / "models" / name))
     return cache[name]
 
 
@@ -40,7 +40,7 @@ def _image_inputs(d, batched: bool) -> dict[str, torch.Tensor]:
 
 
 def _inference_case(root: Path, case: dict, cache: dict) -> CaseResult:
-    d = np.load(root / "forward" / f"{case['case']}.npz")
+    d = np.load(fixture_file(root / "forward" / f"{case['case']}.npz"))
     model, cfg = _model_for(root, case["model"], cache)
     ids = torch.from_numpy(d["input_ids"])
     inputs = _image_inputs(d, batched=True)
@@ -71,7 +71,7 @@ def _inference_case(root: Path, case: dict, cache: dict) -> CaseResult:
 
 
 def _training_case(root: Path, case: dict, cache: dict) -> CaseResult:
-    d = np.load(root / "forward" / f"{case['case']}.npz")
+    d = np.load(fixture_file(root / "forward" / f"{case['case']}.npz"))
     model, _ = _model_for(root, case["model"], cache)
     t = lambda k: torch.from_numpy(d[k])[None]  # noqa: E731
     kwargs = {"position_ids": t("position_ids")}
@@ -96,13 +96,10 @@ def _training_case(root: Path, case: dict, cache: dict) -> CaseResult:
 
 def run_cases(root: Path) -> list[CaseResult]:
     root = Path(root)
-    cases = json.loads((root / "forward" / "index.json").read_text())
+    cases = json.loads(fixture_file(root / "forward" / "index.json").read_text())
     cache: dict = {}
     results = []
     for case in cases:
-        try:
-            run = _training_case if "messages" in case else _inference_case
-            results.append(run(root, case, cache))
-        except Exception as e:  # report the case as failed, keep going
-            results.append(CaseResult("forward", case["case"], False, float("nan"), f"error: {e!r}"))
+        check = _training_case if "messages" in case else _inference_case
+        results.append(run_case("forward", case["case"], lambda: check(root, case, cache)))
     return results

@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from molmo.conformance import CaseResult
+from molmo.conformance.cases import CaseResult, fixture_file, run_case
 from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.layout import ImageTokenIds
-from molmo.preprocess.processor import MolmoProcessor, format_prompt
+from molmo.preprocess.processor import MolmoProcessor
 from molmo.tokenizer import CharTokenizer
 
+LAYOUT_FILE = "real_tokenizer_layout_chelsea.json"  # the released tokenizer's ids for the one prompt used
 ATOL_PIXELS = 1e-3
 ATOL_MASKS = 1e-6
 
@@ -43,14 +44,14 @@ class _FixedTextTokenizer:
 
 
 def load_fixture_image(root: Path, name: str) -> np.ndarray:
-    meta = json.loads((root / "images" / "images.json").read_text())
+    meta = json.loads(fixture_file(root / "images" / "images.json").read_text())
     file = meta.get(name, {}).get("file")
-    if file and (root / file).is_file():
-        return np.asarray(Image.open(root / file).convert("RGB"))
-    if name.endswith("2x"):  # documented as np.repeat(np.repeat(base, 2, 0), 2, 1), not stored
+    if not file and name.endswith("2x"):  # documented as np.repeat(np.repeat(base, 2, 0), 2, 1), not stored
         base = load_fixture_image(root, name[:-2])
         return np.repeat(np.repeat(base, 2, axis=0), 2, axis=1)
-    raise FileNotFoundError(f"fixture image {name!r} not found under {root / 'images'}")
+    if not file:
+        raise KeyError(f"{root / 'images' / 'images.json'} lists no image {name!r}")
+    return np.asarray(Image.open(fixture_file(root / file)).convert("RGB"))
 
 
 def _compare(diffs: dict, exact: dict) -> tuple[bool, float, str]:
@@ -62,8 +63,11 @@ def _compare(diffs: dict, exact: dict) -> tuple[bool, float, str]:
     return ok, max(diffs.values(), default=0.0), detail
 
 
-def _preprocess_case(root: Path, case: dict, processor: MolmoProcessor, prompt: str) -> CaseResult:
-    ref = np.load(root / "preprocess" / f"{case['case']}.npz")
+def _preprocess_case(root: Path, case: dict) -> CaseResult:
+    layout = json.loads(fixture_file(root / "preprocess" / LAYOUT_FILE).read_text())
+    processor = MolmoProcessor(_FixedTextTokenizer(layout), PreprocessorConfig.released())
+    prompt = layout["prompt"]
+    ref = np.load(fixture_file(root / "preprocess" / f"{case['case']}.npz"))
     proc = MolmoProcessor(processor.tokenizer, processor.config.replace(
         max_crops=case["max_crops"], overlap_margins=tuple(case["overlap_margins"])))
     image = load_fixture_image(root, case["image"])
@@ -90,8 +94,8 @@ def _preprocess_case(root: Path, case: dict, processor: MolmoProcessor, prompt: 
 
 
 def _training_case(root: Path, case: dict) -> CaseResult:
-    ref = np.load(root / "forward" / f"{case['case']}.npz")
-    model_cfg = json.loads((root / "models" / case["model"] / "config.json").read_text())
+    ref = np.load(fixture_file(root / "forward" / f"{case['case']}.npz"))
+    model_cfg = json.loads(fixture_file(root / "models" / case["model"] / "config.json").read_text())
     tok = CharTokenizer(model_cfg["embedding_size"], model_cfg["eos_token_id"])
     cp = case["crop_params"]
     cfg = PreprocessorConfig(base_image_input_size=tuple(cp["base_image_input_size"]),
@@ -118,20 +122,11 @@ def _training_case(root: Path, case: dict) -> CaseResult:
 
 def run_cases(root: Path) -> list[CaseResult]:
     root = Path(root)
-    layout = json.loads((root / "preprocess" / "real_tokenizer_layout_chelsea.json").read_text())
-    processor = MolmoProcessor(_FixedTextTokenizer(layout), PreprocessorConfig.released())
-    results = []
-    for case in json.loads((root / "preprocess" / "index.json").read_text()):
-        try:
-            results.append(_preprocess_case(root, case, processor, layout["prompt"]))
-        except Exception as e:
-            results.append(CaseResult("preprocess", case["case"], False, float("nan"), f"error: {e!r}"))
+    cases = json.loads(fixture_file(root / "preprocess" / "index.json").read_text())
+    results = [run_case("preprocess", case["case"], lambda: _preprocess_case(root, case)) for case in cases]
     forward_index = root / "forward" / "index.json"
-    if forward_index.is_file():
+    if forward_index.is_file():  # the training cases are optional: a folder may hold pre-processing only
         for case in json.loads(forward_index.read_text()):
             if "messages" in case:
-                try:
-                    results.append(_training_case(root, case))
-                except Exception as e:
-                    results.append(CaseResult("preprocess", case["case"], False, float("nan"), f"error: {e!r}"))
+                results.append(run_case("preprocess", case["case"], lambda: _training_case(root, case)))
     return results
