@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("molmo.eval.cli", "score a model on benchmarks or own data"),
     "data": ("molmo.data.cli", "generate, show, validate and download data"),
     "convert": ("molmo.checkpoint.convert", "build an initial Molmo from base ViT + LLM checkpoints"),
+    "export": ("molmo.checkpoint.export", "write a checkpoint in the released HF layout (transformers, vLLM)"),
     "conformance": ("molmo.conformance", "check this install against reference outputs"),
 }
 

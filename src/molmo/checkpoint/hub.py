@@ -49,10 +49,11 @@ def _offline() -> bool:
 
 
 def resolve_model(name: str | os.PathLike, revision: str | None = None, *, cache_dir: str | os.PathLike | None = None,
-                  local_files_only: bool | None = None, extra_patterns: tuple[str, ...] = ()) -> Path:
+                  local_files_only: bool | None = None, files: tuple[str, ...] = LOADER_FILES) -> Path:
     """A local folder for `name`: the path itself, or the Hub snapshot of `name` at `revision`.
 
-    `extra_patterns` adds files to fetch (e.g. the remote-code `*.py` for `molmo export --base`)."""
+    `files`: the glob patterns to fetch (default: what the loader reads; `molmo export --base` asks for the
+    processor and remote-code files instead of the weights)."""
     if not is_hub_id(name):
         if revision is not None:
             raise HubError(f"--revision {revision!r} applies to Hub ids, but {os.fspath(name)!r} is a local path")
@@ -70,7 +71,7 @@ def resolve_model(name: str | os.PathLike, revision: str | None = None, *, cache
         folder = snapshot_download(
             repo_id, revision=revision,
             cache_dir=os.fspath(cache_dir) if cache_dir else os.environ.get("HF_HUB_CACHE") or None,
-            local_files_only=offline, allow_patterns=list(LOADER_FILES + tuple(extra_patterns)),
+            local_files_only=offline, allow_patterns=list(files),
             token=os.environ.get("HF_TOKEN") or None, endpoint=os.environ.get("HF_ENDPOINT") or None)
     except RevisionNotFoundError as e:
         raise HubError(f"{repo_id}: revision {revision!r} does not exist on the Hub (a branch, tag or commit "
