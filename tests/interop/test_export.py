@@ -41,7 +41,7 @@ def test_fixture_export_reproduces_the_release(conformance_dir, tmp_path, name):
 
 
 def test_exported_fixtures_pass_forward_conformance(conformance_dir, tmp_path):
-    from molmo.model.conformance import run_cases
+    from molmo.conformance.forward import run_cases
 
     root = tmp_path / "root"
     (root / "models").mkdir(parents=True)
