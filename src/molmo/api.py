@@ -180,9 +180,10 @@ class Molmo:
     def from_pretrained(cls, path: str | Path | None = None, dtype: str | torch.dtype = "float32",
                         device: str | torch.device = "cpu", name: str | None = None, *,
                         revision: str | None = None, cache_dir: str | Path | None = None,
-                        local_files_only: bool | None = None) -> "Molmo":
+                        local_files_only: bool | None = None, adapter: str | Path | None = None) -> "Molmo":
         """`path`: a checkpoint folder or a Hub id such as "allenai/Molmo-7B-D-0924" (fetched into the Hub
-        cache at `revision`; `local_files_only` / HF_HUB_OFFLINE=1 use the cache only)."""
+        cache at `revision`; `local_files_only` / HF_HUB_OFFLINE=1 use the cache only). `adapter`: a PEFT LoRA
+        adapter folder or Hub id, merged into the weights after loading."""
         from molmo.checkpoint.hub import HubError, is_hub_id, resolve_model
         from molmo.checkpoint.io import load_molmo
         from molmo.tokenizer import MolmoTokenizer
@@ -197,12 +198,20 @@ class Molmo:
         try:
             path = resolve_model(path, revision, cache_dir=cache_dir, local_files_only=local_files_only) \
                 if path is not None else DEFAULT_MODEL_DIR
+            if adapter is not None:
+                adapter = resolve_model(adapter, cache_dir=cache_dir, local_files_only=local_files_only,
+                                        files=("adapter_config.json", "adapter_model.safetensors"),
+                                        required="adapter_config.json")
         except HubError as e:
             raise ModelNotFoundError(str(e)) from e
         if not (path / "config.json").is_file():
             hint = " (the embedded default model is not bundled in this install)" if path == DEFAULT_MODEL_DIR else ""
             raise ModelNotFoundError(f"{path}: not a Molmo checkpoint directory, no config.json{hint}")
         model, config = load_molmo(path, dtype=dtype, device=device)
+        if adapter is not None:
+            from molmo.train.lora import load_adapter, merge_lora
+
+            merge_lora(load_adapter(model, adapter)).eval()
         tokenizer = MolmoTokenizer.from_dir(path)
         pre_file = path / "preprocessor_config.json"
         if pre_file.is_file():

@@ -91,7 +91,7 @@ def test_adapter_round_trip(tmp_path, ids):
 def test_trainer_with_lora_exports_adapter_and_merged_model(tiny_cfg):
     cfg = dataclasses.replace(tiny_cfg, lora=LoraConfig(rank=4), export=True, steps=2, save_every=100)
     out = train(cfg)
-    assert (out.parent / "adapter" / "adapter.safetensors").exists()
+    assert (out.parent / "adapter" / "adapter_model.safetensors").exists()
     loaded = MolmoAPI.from_pretrained(out)
     assert not any("lora_" in n for n, _ in loaded.model.named_parameters())
 

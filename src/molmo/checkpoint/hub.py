@@ -49,11 +49,12 @@ def _offline() -> bool:
 
 
 def resolve_model(name: str | os.PathLike, revision: str | None = None, *, cache_dir: str | os.PathLike | None = None,
-                  local_files_only: bool | None = None, files: tuple[str, ...] = LOADER_FILES) -> Path:
+                  local_files_only: bool | None = None, files: tuple[str, ...] = LOADER_FILES,
+                  required: str = "config.json") -> Path:
     """A local folder for `name`: the path itself, or the Hub snapshot of `name` at `revision`.
 
     `files`: the glob patterns to fetch (default: what the loader reads; `molmo export --base` asks for the
-    processor and remote-code files instead of the weights)."""
+    processor and remote-code files instead of the weights); `required`: the file that must be there."""
     if not is_hub_id(name):
         if revision is not None:
             raise HubError(f"--revision {revision!r} applies to Hub ids, but {os.fspath(name)!r} is a local path")
@@ -87,6 +88,6 @@ def resolve_model(name: str | os.PathLike, revision: str | None = None, *, cache
     except OSError as e:  # connection problems, unwritable cache, ...
         raise HubError(f"{repo_id}{at}: download failed: {e}") from e
     path = Path(folder)
-    if not (path / "config.json").is_file():
-        raise HubError(f"{repo_id}{at}: the repository has no config.json; it is not a Molmo checkpoint")
+    if not (path / required).is_file():
+        raise HubError(f"{repo_id}{at}: the repository has no {required}")
     return path

@@ -3,6 +3,7 @@ names. Kept apart from the model so the model code stays free of external naming
 
     ours = to_ours(released_state_dict, config)   # names and, for MoE experts, layouts
     released = to_released(model.state_dict(), config)
+    released_module_name("llm.blocks.0.attn.att_proj") == "model.transformer.blocks.0.att_proj"   # (and back)
 """
 
 from __future__ import annotations
@@ -110,3 +111,18 @@ def _released_candidates(ours: str) -> list[str]:
         if ours.startswith(ours_prefix):
             return [rel_prefix + ours[len(ours_prefix):]]
     return []
+
+
+def released_module_name(ours: str) -> str:
+    """Our module name (a Linear, e.g. a LoRA target) -> its released module name; KeyError when none."""
+    released = next((c for c in _released_candidates(ours + ".weight")
+                     if released_to_ours_name(c) == ours + ".weight"), None)
+    if released is None:
+        raise KeyError(f"no released name for module {ours!r}")
+    return released[: -len(".weight")]
+
+
+def ours_module_name(released: str) -> str | None:
+    """Inverse of `released_module_name`; None for names the released checkpoints do not have."""
+    ours = released_to_ours_name(released + ".weight")
+    return ours[: -len(".weight")] if ours else None

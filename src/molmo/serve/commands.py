@@ -50,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--model", default=None,
                         help="checkpoint folder or Hub id, e.g. allenai/Molmo-7B-D-0924 (default: the embedded model)")
     parser.add_argument("--revision", default=None, help="Hub branch, tag or commit for a Hub id --model")
+    parser.add_argument("--adapter", default=None, help="PEFT LoRA adapter folder or Hub id to apply to --model")
     parser.add_argument("--max-crops", type=int, default=None, help="high-resolution crop budget")
     parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--temperature", type=float, default=0.0)
@@ -86,7 +87,8 @@ def summary(answer: Answer) -> str:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        model = Molmo.from_pretrained(args.model, dtype=args.dtype, device=args.device, revision=args.revision)
+        model = Molmo.from_pretrained(args.model, dtype=args.dtype, device=args.device, revision=args.revision,
+                                      adapter=args.adapter)
     except (ModelNotFoundError, ValueError) as e:
         print(f"molmo {args.command}: {e}", file=sys.stderr)
         return 2

@@ -381,6 +381,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None,
                         help="checkpoint folder or Hub id, e.g. allenai/Molmo-7B-D-0924 (default: the embedded model)")
     parser.add_argument("--revision", default=None, help="Hub branch, tag or commit for a Hub id --model")
+    parser.add_argument("--adapter", default=None, help="PEFT LoRA adapter folder or Hub id to apply to --model")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
@@ -407,7 +408,8 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    model = Molmo.from_pretrained(args.model, dtype=args.dtype, device=args.device, revision=args.revision)
+    model = Molmo.from_pretrained(args.model, dtype=args.dtype, device=args.device, revision=args.revision,
+                                  adapter=args.adapter)
     app = create_app(model, settings_from_args(args))
     print(f"molmo: serving {model.name!r} on http://{args.host}:{args.port}/ (OpenAI API under /v1)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -63,7 +63,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         data=DataConfig(sources=(DataSource("own", "owndata", path=args.data),), validation=val, stage="sft",
                         sequence_length=args.sequence_length, max_crops=max_crops),
         optim=OptimConfig(connector=group, vit=group, llm=group, freeze_embedding=False),
-        lora=LoraConfig(rank=args.rank, alpha=args.alpha) if args.lora else LoraConfig(),
+        lora=LoraConfig(rank=args.rank, alpha=args.alpha, base_model=str(args.init or init)) if args.lora else LoraConfig(),
         steps=args.steps, global_batch=args.batch, micro_batch=args.micro_batch or args.batch,
         residual_dropout=0.0, response_residual_dropout=0.0, precision=args.precision, out_dir=args.out,
         save_every=max(1, min(100, args.steps)), eval_every=max(1, args.steps // 4) if val else 0,

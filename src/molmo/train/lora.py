@@ -9,6 +9,10 @@ name (so checkpoints and optimizer groups see the usual parameter names) and add
     names = apply_lora(model, LoraConfig(rank=8))        # freezes everything but the adapters
     save_adapter("runs/ft/adapter", model, cfg); load_adapter(model, "runs/ft/adapter")
     merge_lora(model)                                    # plain Molmo again, with the adapter folded in
+
+Adapters are stored in PEFT's format (`adapter_config.json` + `adapter_model.safetensors`, tensors named
+`base_model.model.<released module>.lora_A.weight`), so peft, transformers and vLLM read them with the
+released checkpoints, and `molmo ask --model BASE --adapter DIR` reads theirs.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-ADAPTER_FILE = "adapter.safetensors"
+ADAPTER_FILE = "adapter_model.safetensors"  # PEFT's names
 ADAPTER_CONFIG = "adapter_config.json"
 
 
@@ -36,6 +40,7 @@ class LoraConfig:
     dropout: float = 0.0
     # Regular expressions over module names (`molmo.model.Molmo`): the LLM's attention and MLP projections.
     targets: tuple[str, ...] = (r"^llm\.blocks\.\d+\..*(att_proj|attn_out|ff_proj|ff_out)$",)
+    base_model: str | None = None  # written as the adapter's base_model_name_or_path
 
 
 class LoRALinear(nn.Linear):
@@ -106,31 +111,127 @@ def merge_state_dict(state: dict[str, torch.Tensor], cfg: LoraConfig) -> dict[st
     return out
 
 
-def save_adapter(path: str | Path, model: nn.Module | dict[str, torch.Tensor], cfg: LoraConfig) -> Path:
-    """Adapter weights (from a model or a full state dict) + config, written to temporary names first so a
-    kill never leaves half a file."""
+def _peft_targets(modules: list[str], layers: set[str]) -> str:
+    """A regex (PEFT full-matches a string `target_modules`) naming exactly the wrapped released modules: one
+    `blocks.<any number>` pattern per suffix when every one of `layers` has it, the exact names otherwise."""
+    block = re.compile(r"^(.*\.blocks\.)(\d+)(\..*)$")
+    by_suffix: dict[tuple[str, str], set[str]] = {}
+    exact = []
+    for name in modules:
+        m = block.match(name)
+        if m:
+            by_suffix.setdefault((m.group(1), m.group(3)), set()).add(m.group(2))
+        else:
+            exact.append(re.escape(name))
+    parts = []
+    for (head, tail), seen in sorted(by_suffix.items()):
+        if seen == layers:
+            parts.append(re.escape(head) + r"\d+" + re.escape(tail))
+        else:
+            parts += [re.escape(f"{head}{i}{tail}") for i in sorted(seen, key=int)]
+    return "|".join(sorted(parts) + exact)
+
+
+def save_adapter(path: str | Path, model: nn.Module | dict[str, torch.Tensor], cfg: LoraConfig,
+                 base_model: str | None = None) -> Path:
+    """A PEFT-format adapter: `adapter_model.safetensors` with `base_model.model.<released module>.lora_A.weight`
+    / `lora_B.weight` and `adapter_config.json` (peft_type LORA), from a model or a full state dict. Files are
+    written to temporary names first so a kill never leaves half a file."""
+    from molmo.checkpoint.names import released_module_name
+
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    full = {n: p for n, p in model.named_parameters()} if isinstance(model, nn.Module) else model
+    state, modules = {}, []
+    for key, tensor in full.items():
+        if key.endswith(".lora_a"):
+            module = key[: -len(".lora_a")]
+            released = released_module_name(module)
+            modules.append(released)
+            state[f"base_model.model.{released}.lora_A.weight"] = tensor.detach().cpu().contiguous()
+            state[f"base_model.model.{released}.lora_B.weight"] = full[module + ".lora_b"].detach().cpu().contiguous()
+    if not state:
+        raise ValueError("no LoRA adapters to save (the model has no lora_a / lora_b parameters)")
+    layers = {m.group(1) for k in full if (m := re.match(r"^llm\.blocks\.(\d+)\.", k))}
+    config = {
+        "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": base_model or cfg.base_model,
+        "r": cfg.rank, "lora_alpha": cfg.alpha, "lora_dropout": cfg.dropout,
+        "target_modules": _peft_targets(sorted(modules), layers), "bias": "none", "fan_in_fan_out": False,
+        "inference_mode": True, "init_lora_weights": True, "modules_to_save": None, "layers_to_transform": None,
+        "layers_pattern": None, "rank_pattern": {}, "alpha_pattern": {}, "use_rslora": False, "use_dora": False,
+        "revision": None,
+    }
     tmp = path / (ADAPTER_FILE + ".tmp")
-    state = lora_state_dict(model) if isinstance(model, nn.Module) else \
-        {k: v.contiguous() for k, v in model.items() if "lora_" in k}
-    save_file(state, str(tmp))
+    save_file(state, str(tmp), metadata={"format": "pt"})
     os.replace(tmp, path / ADAPTER_FILE)
-    (path / (ADAPTER_CONFIG + ".tmp")).write_text(json.dumps(asdict(cfg), indent=2))
+    (path / (ADAPTER_CONFIG + ".tmp")).write_text(json.dumps(config, indent=2))
     os.replace(path / (ADAPTER_CONFIG + ".tmp"), path / ADAPTER_CONFIG)
     return path
 
 
-def load_adapter(model: nn.Module, path: str | Path) -> nn.Module:
-    """Wrap `model` as the adapter's config says and load the adapter weights into it."""
+class AdapterError(ValueError):
+    """A LoRA adapter cannot be applied (unsupported PEFT option, or made for another base model)."""
+
+
+def read_adapter(path: str | Path) -> tuple[dict, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+    """(adapter_config.json, {released module name: (lora_A [r, in], lora_B [out, r])}) of a PEFT LoRA folder."""
     path = Path(path)
-    raw = json.loads((path / ADAPTER_CONFIG).read_text())
-    cfg = LoraConfig(**{**raw, "targets": tuple(raw["targets"])})
+    if not (path / ADAPTER_CONFIG).is_file() or not (path / ADAPTER_FILE).is_file():
+        raise AdapterError(f"{path}: not a PEFT adapter folder (needs {ADAPTER_CONFIG} and {ADAPTER_FILE})")
+    config = json.loads((path / ADAPTER_CONFIG).read_text())
+    if config.get("peft_type") != "LORA":
+        raise AdapterError(f"{path}: peft_type {config.get('peft_type')!r} is not supported, only 'LORA'")
+    for key, ok in (("use_dora", False), ("rank_pattern", {}), ("alpha_pattern", {}), ("bias", "none"),
+                    ("modules_to_save", None)):
+        if config.get(key, ok) not in (ok, None, [], {}, False, "none"):
+            raise AdapterError(f"{path}: {key}={config[key]!r} is not supported by molmo's adapter loader")
+    pairs: dict[str, dict[str, torch.Tensor]] = {}
+    pattern = re.compile(r"^base_model\.model\.(.+)\.lora_([AB])(?:\.default)?\.weight$")
+    for key, tensor in load_file(str(path / ADAPTER_FILE)).items():
+        m = pattern.match(key)
+        if m is None:
+            raise AdapterError(f"{path}: unexpected tensor {key!r} (expected base_model.model.<module>.lora_A/B.weight)")
+        pairs.setdefault(m.group(1), {})[m.group(2)] = tensor
+    broken = [k for k, v in pairs.items() if set(v) != {"A", "B"}]
+    if broken:
+        raise AdapterError(f"{path}: modules without both lora_A and lora_B: {broken[:5]}")
+    return config, {k: (v["A"], v["B"]) for k, v in pairs.items()}
+
+
+def load_adapter(model: nn.Module, path: str | Path) -> nn.Module:
+    """Wrap `model`'s targeted layers as the PEFT adapter at `path` says and load its weights; an adapter made
+    for another base fails with the module names and shapes that do not fit."""
+    from molmo.checkpoint.names import ours_module_name
+
+    path = Path(path)
+    config, pairs = read_adapter(path)
+    rank, alpha = int(config["r"]), float(config["lora_alpha"])
+    modules = dict(model.named_modules())
+    unknown, bad, targets = [], [], {}
+    for released, (a, b) in sorted(pairs.items()):
+        ours = ours_module_name(released)
+        layer = modules.get(ours) if ours else None
+        if not isinstance(layer, nn.Linear):
+            unknown.append(released)
+        elif a.shape != (rank, layer.in_features) or b.shape != (layer.out_features, rank):
+            bad.append(f"{released}: lora_A {list(a.shape)}, lora_B {list(b.shape)} vs the model's "
+                       f"[{layer.out_features}, {layer.in_features}] layer at rank {rank}")
+        else:
+            targets[ours] = (a, b)
+    if unknown or bad:
+        base = config.get("base_model_name_or_path")
+        parts = [f"{len(unknown)} module(s) this model does not have: {unknown[:4]}"] if unknown else []
+        parts += [f"{len(bad)} shape mismatch(es): {bad[:3]}"] if bad else []
+        raise AdapterError(f"adapter {path} (made for {base or 'an unnamed base'}) does not fit this model: "
+                           + "; ".join(parts))
+    scale = alpha / math.sqrt(rank) if config.get("use_rslora") else alpha / rank
+    cfg = LoraConfig(rank=rank, alpha=alpha, dropout=float(config.get("lora_dropout") or 0.0),
+                     targets=tuple(f"^{re.escape(n)}$" for n in targets))
     apply_lora(model, cfg)
-    state = load_file(str(path / ADAPTER_FILE))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    lora_missing = [k for k in missing if "lora_" in k]
-    if lora_missing or unexpected:
-        raise ValueError(f"adapter {path} does not fit the model: missing {lora_missing[:3]}, "
-                         f"unexpected {unexpected[:3]}")
+    with torch.no_grad():
+        for name, (a, b) in targets.items():
+            layer = model.get_submodule(name)
+            layer.lora_a.copy_(a)
+            layer.lora_b.copy_(b)
+            layer.scale = scale
     return model
