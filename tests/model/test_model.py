@@ -181,3 +181,16 @@ def test_init_scales_each_towers_residual_outputs_by_its_own_depth(name):
         assert float(weight.std()) == pytest.approx(0.02 / (2 * layers) ** 0.5, rel=0.1)
     assert float(llm_block.mlp.ff_proj.weight.std() if not cfg.llm.num_experts else llm_block.mlp.w_up.std()) \
         == pytest.approx(0.02, rel=0.1)
+
+
+def test_tiny_molmo_preset_describes_the_shipped_model():
+    """`tiny-molmo` is the architecture that ships; the training chain's candidate is its own preset."""
+    import dataclasses
+    from molmo.api import DEFAULT_MODEL_DIR
+    from molmo.checkpoint.io import read_config
+    shipped = read_config(DEFAULT_MODEL_DIR)
+    ours = preset("tiny-molmo")
+    assert ours.vision == shipped.vision and ours.llm == shipped.llm
+    assert dataclasses.replace(ours.connector, image_scale=1.0) == dataclasses.replace(shipped.connector,
+                                                                                       image_scale=1.0)
+    assert preset("tiny-molmo-qk").llm == dataclasses.replace(shipped.llm, qk_norm=True)

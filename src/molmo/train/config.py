@@ -89,7 +89,9 @@ class TrainConfig:
     residual_dropout: float = 0.0
     response_residual_dropout: float = 0.1
     z_loss: float = 1e-4
-    precision: str = "bf16"  # "bf16": autocast bf16 with fp32 master weights and reductions; "fp32"
+    # "bf16": autocast bf16 with fp32 master weights and reductions; "fp32"; "auto": bf16 where the device
+    # computes it fast (molmo.precision), resolved when the run starts
+    precision: str = "bf16"
     activation_checkpointing: bool = False
     attention: str = "auto"  # "sdpa" (dense mask), "flex" (FlexAttention block mask; GPU), "auto"
     compile: bool = False

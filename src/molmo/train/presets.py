@@ -3,7 +3,11 @@ for each released size, and the tiny presets that train the embedded model on ou
 
     molmo train tiny-vision && molmo train tiny-vision-regions   # the embedded model's ViT (dense labels)
     molmo train tiny-pretrain                     # caption pre-training of the embedded model (CPU is fine)
-    molmo train tiny-sft                          # multitask fine-tuning from runs/tiny-pretrain/model
+    molmo train tiny-sft                          # multitask fine-tuning from tiny-pretrain's model
+    python training/tiny-molmo/chain.py start     # all four, in the background, resuming where they stopped
+
+The tiny presets' run folders live under `molmo.train.runs.runs_root()` ($MOLMO_RUNS, default
+~/.cache/molmo/runs), each stage starting from the previous stage's output there.
     molmo train pretrain-7b-d --init=converted/7b-d-base --data.sources.0.path=/data/pixmo-cap
 """
 
@@ -13,6 +17,7 @@ import dataclasses
 from typing import Callable
 
 from molmo.train.config import ConfigError, DataConfig, DataSource, GroupOptim, OptimConfig, TrainConfig
+from molmo.train.runs import run_dir
 
 # Released sizes: model preset and the ViT layers / base checkpoints they start from.
 RELEASED = {"7b-d": "molmo-7b-d", "7b-o": "molmo-7b-o", "72b": "molmo-72b", "1b": "molmoe-1b"}
@@ -67,9 +72,10 @@ def released_sft(size: str) -> TrainConfig:
 
 
 # --------------------------------------------------------------------------- the embedded tiny model
-# Sized for 2 CPU cores: fp32 (CPUs without AMX run bf16 matmuls tens of times slower), few crops, short
-# sequences. Stage 0 (`tiny-vision`) pre-trains the ViT with dense labels from the generators' scenes.
+# Sized for 2 CPU cores: few crops, short sequences; bf16 autocast where the machine computes it fast
+# (`precision="auto"`: some CPUs run bf16 matmuls tens of times slower than fp32). Stage 0 (`tiny-vision`) pre-trains the ViT with dense labels from the generators' scenes.
 TINY_SIZE = 200_000  # distinct generated images per generator source
+TINY_MODEL = "tiny-molmo-qk"  # the candidate the chain trains; `tiny-molmo` describes the shipped model
 
 TINY_DATA = DataConfig(stage="sft", sequence_length=448, max_crops=4, num_workers=1, seed=6198)
 TINY_PREPROCESSOR = {"overlap_margins": (2, 2)}  # 8x8-patch crops need margins below 8 patches
@@ -100,17 +106,16 @@ def _tiny_sources(stage: str) -> tuple[tuple[DataSource, ...], tuple[DataSource,
 
 def tiny_vision() -> "VisionPretrainConfig":
     from molmo.train.vision_pretrain import VisionPretrainConfig
-    return VisionPretrainConfig(model="tiny-molmo", steps=2000, out_dir="runs/tiny-vision")
+    return VisionPretrainConfig(model=TINY_MODEL, steps=2000, precision="auto", out_dir=str(run_dir("tiny-vision")))
 
 
 def tiny_vision_regions() -> "VisionPretrainConfig":
     """The vision stage's second part: `tiny-vision`'s ViT continued with the per-region heads (object shape,
-    hand direction, bar value), with more clocks. The v3 candidate's ViT is the step-1400 save of an
-    1800-step run of it."""
+    hand direction, bar value), with more clocks."""
     return dataclasses.replace(
-        tiny_vision(), init_vit="runs/tiny-vision/vit.safetensors", region_weight=1.0, steps=1400,
+        tiny_vision(), init_vit=str(run_dir("tiny-vision") / "vit.safetensors"), region_weight=1.0, steps=1400,
         sources=(("points", 0.35, {}), ("clocks", 0.45, {}), ("docs", 0.2, {"doc_kind": "bar"})),
-        out_dir="runs/tiny-vision-regions")
+        out_dir=str(run_dir("tiny-vision-regions")))
 
 
 def tiny_pretrain() -> TrainConfig:
@@ -120,7 +125,8 @@ def tiny_pretrain() -> TrainConfig:
     train, val = _tiny_sources("pretrain")
     sft_text = tuple(s for s in _tiny_sources("sft")[0] if not s.options.get("difficulty") and not s.stage)
     return TrainConfig(
-        model="tiny-molmo", init_vit="runs/tiny-vision-regions/vit.safetensors", preprocessor=TINY_PREPROCESSOR,
+        model=TINY_MODEL, init_vit=str(run_dir("tiny-vision-regions") / "vit.safetensors"),
+        preprocessor=TINY_PREPROCESSOR,
         data=dataclasses.replace(TINY_DATA, sources=train, validation=val, stage="pretrain",
                                  tokenizer_sources=sft_text),
         # The connector learns 10x slower than the LLM. At 2e-3, on captions that list objects one by one, its
@@ -129,7 +135,7 @@ def tiny_pretrain() -> TrainConfig:
         optim=OptimConfig(connector=GroupOptim(2e-4, 50), vit=GroupOptim(2e-4, 50), llm=GroupOptim(2e-3, 50),
                           freeze_embedding=False, freeze_vit=True),
         steps=200, global_batch=16, micro_batch=8, residual_dropout=0.0, response_residual_dropout=0.0,
-        z_loss=1e-4, precision="fp32", out_dir="runs/tiny-pretrain", save_every=50, eval_every=50,
+        z_loss=1e-4, precision="auto", out_dir=str(run_dir("tiny-pretrain")), save_every=50, eval_every=50,
         eval_batches=2)
 
 
@@ -137,14 +143,15 @@ def tiny_sft() -> TrainConfig:
     """Multitask fine-tuning of the embedded model on points / counting, clocks, bar charts and captions."""
     train, val = _tiny_sources("sft")
     return TrainConfig(
-        model="tiny-molmo", init="runs/tiny-pretrain/model", preprocessor=TINY_PREPROCESSOR,
+        model=TINY_MODEL, init=str(run_dir("tiny-pretrain") / "model"), preprocessor=TINY_PREPROCESSOR,
         data=dataclasses.replace(TINY_DATA, sources=train, validation=val),
         # The connector is held almost still, so the image tokens keep what caption pre-training gave them
         # while the language model learns to use them.
         optim=OptimConfig(connector=GroupOptim(1e-5, 50), vit=GroupOptim(2e-4, 50), llm=GroupOptim(1e-3, 50),
                           freeze_embedding=False, freeze_vit=True),
         steps=650, global_batch=16, micro_batch=8, residual_dropout=0.0, response_residual_dropout=0.0,
-        z_loss=1e-4, precision="fp32", out_dir="runs/tiny-sft", save_every=50, eval_every=100, eval_batches=2)
+        z_loss=1e-4, precision="auto", out_dir=str(run_dir("tiny-sft")), save_every=50, eval_every=100,
+        eval_batches=2)
 
 
 PRESETS: dict[str, Callable[[], TrainConfig]] = {

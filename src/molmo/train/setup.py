@@ -31,7 +31,9 @@ TOKENIZER_SAMPLE = 300  # examples per source whose formatted text trains a from
 
 
 def preprocessor_for(cfg: TrainConfig, model: Molmo, checkpoint: Path | None) -> PreprocessorConfig:
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.preprocessor.items()}
+    # The exported preprocessor_config.json states the crop budget training used, so inference defaults to it.
+    overrides = {"max_crops": cfg.data.max_crops,
+                 **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.preprocessor.items()}}
     if checkpoint is not None and (checkpoint / "preprocessor_config.json").exists():
         base = PreprocessorConfig.from_json(checkpoint / "preprocessor_config.json")
     elif checkpoint is not None:

@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 
 from molmo.model.loss import token_loss
+from molmo.precision import fast_bf16
 from molmo.train import checkpointing
 from molmo.train.config import TrainConfig
 from molmo.train.lora import apply_lora
@@ -90,6 +91,10 @@ def validation_loss(model, cfg: TrainConfig, processor, rank: int, world: int, d
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) the configured training; returns the exported checkpoint directory (or out_dir)."""
     rank, world, device = _dist_setup()
+    if cfg.precision == "auto":  # resolved once, so the run folder's config.json says what the run used
+        cfg = dataclasses.replace(cfg, precision="bf16" if fast_bf16(device) else "fp32")
+        if rank == 0:
+            print(f"precision: {cfg.precision} (auto on {device.type})", flush=True)
     out = Path(cfg.out_dir)
     torch.manual_seed(cfg.seed)
     model, processor, tokenizer_dir = build_model_and_processor(cfg)

@@ -42,6 +42,7 @@ from molmo.model.config import MolmoConfig, preset
 from molmo.model.connector import VisionBackbone
 from molmo.model.init import init_weights
 from molmo.model.molmo import Molmo
+from molmo.precision import fast_bf16
 from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.crops import _resize, normalize, patchify, resize_and_pad
 from molmo.train import checkpointing
@@ -84,7 +85,8 @@ class VisionPretrainConfig:
     weight_decay: float = 0.05
     seed: int = 0
     workers: int = 1
-    precision: str = "fp32"  # "bf16" only where the CPU/GPU has fast bf16 matmuls
+    precision: str = "auto"  # "bf16" | "fp32" | "auto": bf16 where the device computes it fast (molmo.precision)
+    device: str = "auto"  # "auto": the GPU when there is one, else the CPU
     out_dir: str = "runs/tiny-vision"
     log_every: int = 25
     save_every: int = 200  # the ViT weights are rewritten (atomically) this often, and at the end
@@ -220,7 +222,7 @@ def dense_loss(patch_logits: torch.Tensor, image_logits: torch.Tensor, region_lo
             t = target[covered] / target[covered].sum(-1, keepdim=True)
             losses[name] = -(t * F.log_softmax(out[name][covered], -1)).sum(-1).mean()
     losses["centre"] = F.binary_cross_entropy_with_logits(out["centre"].squeeze(-1), b["centre"].float(),
-                                                          pos_weight=torch.tensor(8.0))
+                                                          pos_weight=patch_logits.new_tensor(8.0))
     for name, pred, weight in (("value", torch.sigmoid(out["value"].squeeze(-1)), 10.0),
                                ("offset", torch.sigmoid(out["offset"]), 10.0), ("hands", out["hands"], 1.0),
                                ("face_time", out["face_time"], 1.0),
@@ -302,6 +304,10 @@ def _save_vit(vit: nn.Module, path: Path, cfg: VisionPretrainConfig, step: int) 
 def train_vision(cfg: VisionPretrainConfig) -> Path:
     """Run the stage and write out_dir/vit.safetensors (+ config and a metrics log). Returns the weights path."""
     torch.manual_seed(cfg.seed)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
+    if cfg.precision == "auto":  # resolved once; vision_config.json records what the run used
+        cfg = dataclasses.replace(cfg, precision="bf16" if fast_bf16(device) else "fp32")
+    print(f"vision stage on {device.type}, precision {cfg.precision}", flush=True)
     mcfg = preset(cfg.model)
     model = Molmo(mcfg)
     init_weights(model, seed=cfg.seed)  # the same init the later stages would start from
@@ -316,6 +322,7 @@ def train_vision(cfg: VisionPretrainConfig) -> Path:
             vit.positional_embedding[-grid * grid:] = sincos_positions(grid, mcfg.vision.width)
     feat_dim = mcfg.vision.width * len(mcfg.connector.vit_layers)
     heads = DenseHeads(feat_dim)
+    vit.to(device), heads.to(device)
     decay, no_decay = [], []  # the fine-tuning recipe's rule (optim.decays)
     for name, p in [*vit.named_parameters(), *heads.named_parameters()]:
         (decay if decays(name, p) else no_decay).append(p)
@@ -329,14 +336,16 @@ def train_vision(cfg: VisionPretrainConfig) -> Path:
     start = checkpointing.resume(out, trained, opt, new_prefixes=("heads.counts", "heads.time"))
     data = DenseViews(cfg, preprocessor_for_model(mcfg), grid, start)
     loader = DataLoader(data, batch_size=cfg.images_per_step * cfg.views_per_image, collate_fn=collate_views,
-                        num_workers=cfg.workers, persistent_workers=cfg.workers > 0)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+                        num_workers=cfg.workers, persistent_workers=cfg.workers > 0,
+                        pin_memory=device.type == "cuda")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
     log_path = out / "metrics.jsonl"
     kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] < start] if start else []
     log = open(log_path, "w")  # a resumed run drops the records logged after its checkpoint
     log.writelines(line + "\n" for line in kept)
     t0 = time.time()
     for step, batch in zip(range(start, cfg.steps), loader):
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         for group in opt.param_groups:
             group["lr"] = cfg.lr * lr_factor(cfg, step)
         with autocast:

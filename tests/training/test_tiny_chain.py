@@ -1,0 +1,90 @@
+"""The tiny-molmo chain (training/tiny-molmo/chain.py): stages run in order from the previous stage's committed
+artifact, each finished stage is packaged (bf16 weights, resolved config, metrics, command), and a machine that
+has only the artifacts goes on from the last one. Every stage is cut to a few steps here."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("tiny_chain", ROOT / "training" / "tiny-molmo" / "chain.py")
+chain = sys.modules["tiny_chain"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(chain)
+
+SMALL_VISION = ("--steps=2", "--images_per_step=1", "--views_per_image=2", "--workers=0", "--save_every=1",
+                "--log_every=1")
+SMALL_TRAIN = ("--steps=2", "--global_batch=2", "--micro_batch=2", "--save_every=1", "--eval_every=0",
+               "--data.num_workers=0", "--data.sequence_length=256", "--data.max_crops=1")
+# The shipped tokenizer instead of one trained on hundreds of generated images per source.
+SHIPPED = Path(__import__("molmo.api", fromlist=["DEFAULT_MODEL_DIR"]).DEFAULT_MODEL_DIR)
+SMALL = {"tiny-vision": SMALL_VISION, "tiny-vision-regions": SMALL_VISION,
+         "tiny-pretrain": SMALL_TRAIN + (f"--tokenizer={SHIPPED}",), "tiny-sft": SMALL_TRAIN}
+
+
+@pytest.fixture(scope="module")
+def finished_chain(tmp_path_factory):
+    root = tmp_path_factory.mktemp("chain")
+    places = chain.Places(root / "runs", root / "artifacts")
+    chain.run_chain(places, extra=SMALL, evaluate=False)
+    return places
+
+
+def test_every_stage_is_packaged_from_the_previous_artifact(finished_chain):
+    places = finished_chain
+    for stage in chain.STAGES:
+        art = places.artifact(stage)
+        info = json.loads((art / "stage.json").read_text())
+        assert info["stage"] == stage.name and info["steps"] == 2
+        assert info["precision"] in ("bf16", "fp32")  # "auto" was resolved by the run
+        assert (art / "command.txt").read_text().startswith(f"molmo train {stage.name} ")
+        weights = load_file(str(chain.weights(stage, art) / ("" if stage.vision else "model.safetensors")))
+        assert {t.dtype for t in weights.values()} == {torch.bfloat16}
+        if stage.previous:  # started from the previous stage's artifact, not its run folder
+            prev = chain.BY_NAME[stage.previous]
+            assert str(chain.weights(prev, places.artifact(prev)).relative_to(places.artifacts.parent)) in \
+                (art / "command.txt").read_text()
+    sft = json.loads((places.artifact(chain.STAGES[-1]) / "train_config.json").read_text())
+    assert sft["data"]["max_crops"] == 1
+    shipped_pre = json.loads((places.artifact(chain.STAGES[-1]) / "model" / "preprocessor_config.json").read_text())
+    assert shipped_pre["max_crops"] == 1  # the crop budget training used, so inference defaults to it
+
+
+def test_collect_never_replaces_an_artifact_silently(finished_chain):
+    with pytest.raises(SystemExit, match="already holds an artifact"):
+        chain.collect(chain.STAGES[0], finished_chain)
+
+
+def test_a_new_machine_goes_on_from_the_last_committed_stage(finished_chain, tmp_path):
+    """Only the artifacts travel: with tiny-sft's removed and no run folders at all, only tiny-sft trains."""
+    import shutil
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(finished_chain.artifacts, artifacts)
+    shutil.rmtree(artifacts / "tiny-sft")
+    places = chain.Places(tmp_path / "runs", artifacts)
+    assert [chain.progress(s, places) for s in chain.STAGES] == ["committed"] * 3 + ["not run"]
+    chain.run_chain(places, extra=SMALL, evaluate=False)
+    assert sorted(p.name for p in places.runs.iterdir()) == ["tiny-sft"]
+    assert chain.committed(chain.STAGES[-1], places)
+
+
+def test_a_stage_someone_else_is_training_is_waited_for(tmp_path, monkeypatch):
+    places = chain.Places(tmp_path / "runs", tmp_path / "artifacts")
+    run = places.run(chain.STAGES[0])
+    run.mkdir(parents=True)
+    (run / chain.LOCK).write_text("1\n")  # pid 1 is always alive
+    naps = []
+
+    def nap(seconds):
+        naps.append(seconds)
+        (run / chain.LOCK).unlink()  # the other process ends; its run finished
+        (run / "vision_config.json").write_text("{}")
+    monkeypatch.setattr(chain.time, "sleep", nap)
+    chain.train_stage(chain.STAGES[0], places)
+    assert naps == [30]
