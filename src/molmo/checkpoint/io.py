@@ -5,6 +5,10 @@
 - Our own format: `config.json` (with `"format": "molmo"`) + `model.safetensors` in our names, written
   atomically (temporary folder, then rename), plus any tokenizer / pre-processor files given.
 
+Loading builds the model on the meta device, allocates it once in the requested dtype and device, and
+streams each tensor from the shards into it (checkpoint/streaming.py): peak memory is the model plus one
+32 MB buffer (plus one MoE expert tensor), not a state dict and an fp32 model besides.
+
     model, cfg = load_molmo("Molmo-7B-D-0924", dtype=torch.bfloat16)
     save_molmo(model, "out/ckpt")
 """
@@ -16,12 +20,14 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from molmo.checkpoint.integrity import check_finite, verify_folder, write_checksums
-from molmo.checkpoint.names import to_ours
+from molmo.checkpoint.names import released_target
+from molmo.checkpoint.streaming import ShardFormatError, ShardReader, TensorSource, stream_into
 from molmo.model.config import MolmoConfig, from_hf_config
 from molmo.model.molmo import Molmo
 
@@ -41,7 +47,8 @@ def read_config(path: str | Path) -> MolmoConfig:
         raise CheckpointError(f"{cfg_file}: cannot read Molmo config ({e!r})") from e
 
 
-def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+def shard_paths(path: str | Path) -> list[Path]:
+    """The safetensors files of a checkpoint directory (from the index when sharded)."""
     path = Path(path)
     index = path / "model.safetensors.index.json"
     if index.is_file():
@@ -49,23 +56,27 @@ def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
         missing = [s for s in shards if not (path / s).is_file()]
         if missing:
             raise CheckpointError(f"{path}: shard file(s) listed in the index are missing: {missing}")
-        state: dict[str, torch.Tensor] = {}
-        for shard in shards:
-            state.update(load_file(str(path / shard)))
-        return state
+        return [path / s for s in shards]
     single = path / "model.safetensors"
     if not single.is_file():
         raise CheckpointError(f"{path}: no model.safetensors or model.safetensors.index.json")
-    return load_file(str(single))
+    return [single]
 
 
-def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Strict load with a message naming every missing, unexpected and mis-shaped tensor."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    bad_shape = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-                 for k in expected if k in state and state[k].shape != expected[k].shape]
+def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """Every tensor in memory, in the file's names (converters; loading a model streams instead)."""
+    state: dict[str, torch.Tensor] = {}
+    for shard in shard_paths(path):
+        state.update(load_file(str(shard)))
+    return state
+
+
+def check_names(expected: dict[str, torch.Size], found: dict[str, tuple[int, ...]], source: str) -> None:
+    """Raise naming every missing, unexpected and mis-shaped tensor."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    bad_shape = [f"{k}: checkpoint {tuple(found[k])} vs model {tuple(expected[k])}"
+                 for k in expected if k in found and tuple(found[k]) != tuple(expected[k])]
     if missing or unexpected or bad_shape:
         parts = []
         if missing:
@@ -75,28 +86,80 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: s
         if bad_shape:
             parts.append(f"shape mismatch {len(bad_shape)}: {bad_shape[:8]}")
         raise CheckpointError(f"{source}: tensors do not match the model config — " + "; ".join(parts))
-    model.load_state_dict(state, strict=True)
 
 
-def load_molmo(path: str | Path, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
-               ) -> tuple[Molmo, MolmoConfig]:
+def load_plan(path: str | Path, config: MolmoConfig | None = None) -> dict[str, TensorSource]:
+    """Our parameter name -> where it lies in the shards (reads only the headers)."""
+    path = Path(path)
+    config = config or read_config(path)
+    ours_format = json.loads((path / "config.json").read_text()).get("format") == "molmo"
+    plan, unknown = {}, []
+    for shard in shard_paths(path):
+        try:
+            reader = ShardReader(shard)
+        except ShardFormatError as e:
+            raise CheckpointError(str(e)) from None
+        for name in reader.tensors:
+            ours, layout = (name, None) if ours_format else released_target(name, config)
+            if ours is None:
+                unknown.append(name)
+            else:
+                plan[ours] = TensorSource(reader, name, layout)
+    if unknown:
+        raise CheckpointError(f"{path}: checkpoint has {len(unknown)} tensor(s) with unknown names, "
+                              f"e.g. {unknown[:5]}")
+    return plan
+
+
+def _planned_shapes(plan: dict[str, TensorSource], config: MolmoConfig) -> dict[str, tuple[int, ...]]:
+    shapes = {}
+    for name, src in plan.items():
+        shape = src.info.shape
+        if src.layout is not None:  # shape after the layout change, computed on the meta device
+            shape = tuple(src.layout(torch.empty(shape, device="meta")).shape)
+        shapes[name] = shape
+    return shapes
+
+
+def build_on_meta(config: MolmoConfig, dtype: torch.dtype) -> Molmo:
+    """The model's structure without memory, in `dtype` (allocate with `materialize`)."""
+    with torch.device("meta"):
+        model = Molmo(config)
+    return model.to(dtype)
+
+
+def materialize(model: Molmo, device: str | torch.device) -> Molmo:
+    """Allocate a meta model's storage (uninitialised) and recompute the non-persistent buffers."""
+    model = model.to_empty(device=device)
+    model.llm.rotary.reset_buffers()
+    return model
+
+
+def _finite_then(on_tensor: Callable[[str, torch.Tensor], None] | None, path: Path
+                 ) -> Callable[[str, torch.Tensor], None]:
+    """The NaN/Inf check per loaded tensor, in 4M-element pieces (a whole-tensor `isfinite` of the 7B
+    embedding would add ~0.5 GB to the loading peak), then the caller's hook."""
+    def hook(name: str, tensor: torch.Tensor) -> None:
+        for piece in tensor.reshape(-1).split(1 << 22):
+            check_finite([(name, piece)], path)
+        if on_tensor is not None:
+            on_tensor(name, tensor)
+    return hook
+
+
+def load_molmo(path: str | Path, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+               on_tensor: Callable[[str, torch.Tensor], None] | None = None) -> tuple[Molmo, MolmoConfig]:
+    """Stream a checkpoint into a model allocated once in `dtype` on `device`. on_tensor(name, tensor) is
+    called for every loaded tensor (e.g. integrity checks)."""
     path = Path(path)
     config = read_config(path)
     verify_folder(path)  # checksums and file structure first: one line naming a damaged file
-    state = read_tensors(path)
-    ours = json.loads((path / "config.json").read_text()).get("format") == "molmo"
-    if not ours:
-        try:
-            state = to_ours(state, config)
-        except KeyError as e:
-            raise CheckpointError(f"{path}: {e.args[0]}") from e
-    with torch.device("meta"):
-        model = Molmo(config)
-    model = model.to_empty(device="cpu")
-    model.llm.rotary.reset_buffers()
-    load_state(model, {k: v.float() for k, v in state.items()}, str(path))
-    check_finite(model.state_dict().items(), path)
-    return model.to(device=device, dtype=dtype).eval(), config
+    plan = load_plan(path, config)
+    model = build_on_meta(config, dtype)
+    check_names({k: v.shape for k, v in model.state_dict().items()}, _planned_shapes(plan, config), str(path))
+    model = materialize(model, device)
+    stream_into(model, plan, _finite_then(on_tensor, path))
+    return model.eval(), config
 
 
 def save_molmo(model: Molmo, path: str | Path, extra_files: dict[str, str | Path] | None = None) -> Path:

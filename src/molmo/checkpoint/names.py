@@ -2,6 +2,7 @@
 names. Kept apart from the model so the model code stays free of external naming (torchtitan style).
 
     ours = to_ours(released_state_dict, config)   # names and, for MoE experts, layouts
+    ours_name, layout = released_target(name, config)  # one tensor (the streaming loader)
     released = to_released(model.state_dict(), config)
     released_module_name("llm.blocks.0.attn.att_proj") == "model.transformer.blocks.0.att_proj"   # (and back)
 """
@@ -9,6 +10,7 @@ names. Kept apart from the model so the model code stays free of external naming
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 import torch
 
@@ -47,22 +49,32 @@ def released_to_ours_name(name: str) -> str | None:
     return None
 
 
+Layout = Callable[[torch.Tensor], torch.Tensor]
+
+
+def released_target(name: str, config: MolmoConfig) -> tuple[str | None, Layout | None]:
+    """(our name or None if unknown, a function from the file's layout to ours or None if the bytes already
+    match ours row for row)."""
+    m = _EXPERTS.match(name if name.startswith("model.") else "model." + name)
+    if m:
+        layer, kind = m.groups()
+        e, h, d = config.llm.num_experts, config.llm.ffn_hidden, config.llm.d_model
+        ours = f"llm.blocks.{layer}.mlp.{_EXPERT_TO_OURS[kind]}"
+        if kind == "w2":  # [E*h, d] -> [E, d, h]
+            return ours, lambda t: t.reshape(e, h, d).transpose(1, 2).contiguous()
+        return ours, lambda t: t.reshape(e, h, d)
+    return released_to_ours_name(name), None
+
+
 def to_ours(state: dict[str, torch.Tensor], config: MolmoConfig) -> dict[str, torch.Tensor]:
     """Rename a released state dict; unknown names raise with the full list."""
     out, unknown = {}, []
-    e, h, d = config.llm.num_experts, config.llm.ffn_hidden, config.llm.d_model
     for name, tensor in state.items():
-        m = _EXPERTS.match(name if name.startswith("model.") else "model." + name)
-        if m:
-            layer, kind = m.groups()
-            t = tensor.reshape(e, h, d)
-            out[f"llm.blocks.{layer}.mlp.{_EXPERT_TO_OURS[kind]}"] = t.transpose(1, 2).contiguous() if kind == "w2" else t
-            continue
-        ours = released_to_ours_name(name)
+        ours, layout = released_target(name, config)
         if ours is None:
             unknown.append(name)
         else:
-            out[ours] = tensor
+            out[ours] = layout(tensor) if layout is not None else tensor
     if unknown:
         raise KeyError(f"checkpoint has {len(unknown)} tensor(s) with unknown names, e.g. {unknown[:5]}")
     return out
