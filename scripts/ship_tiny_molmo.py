@@ -103,8 +103,9 @@ def ship(model_dir: Path, out: Path, runs: Path | None = None) -> Path:
     missing = [str(p) for p in extra.values() if not p.exists()]
     if missing:
         raise FileNotFoundError(f"{model_dir} lacks {missing}; ship an exported training checkpoint")
-    if (out / "MODEL_CARD.md").exists():  # the folder is replaced whole: keep the card
-        extra["MODEL_CARD.md"] = out / "MODEL_CARD.md"
+    for kept in ("MODEL_CARD.md", "model_info.json"):  # the folder is replaced whole: keep the card and its verdict
+        if (out / kept).exists():
+            extra[kept] = out / kept
     state = {k: v.to(torch.bfloat16) for k, v in model.state_dict().items()}
     save_state(state, config, out, extra)
     if runs is not None:

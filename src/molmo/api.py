@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 import molmo
+from molmo.checkpoint.info import ModelInfo
 from molmo.data import templates
 from molmo.data.formatter import DEFAULT_INFERENCE_LENGTH, inference_caption_prompt
 from molmo.data.points import Point, parse_points
@@ -163,10 +164,11 @@ class Molmo:
     """A loaded model + tokenizer + pre-processor, with one-call question answering."""
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, preprocessor: PreprocessorConfig,
-                 name: str = "molmo", max_pixels: int = DEFAULT_MAX_PIXELS):
+                 name: str = "molmo", max_pixels: int = DEFAULT_MAX_PIXELS, info: ModelInfo | None = None):
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
+        self.info = info or ModelInfo(name)  # what the folder says about the model (`info.notice()`)
         self.max_pixels = max_pixels
         ctx = model.config.llm.max_position_embeddings
         self.processor = ChatProcessor(MolmoProcessor(tokenizer, preprocessor, max_sequence_length=ctx))
@@ -222,7 +224,10 @@ class Molmo:
             pre = PreprocessorConfig.released().replace(base_image_input_size=tuple(config.vision.image_size),
                                                         patch_size=config.vision.patch_size,
                                                         overlap_margins=(margin, margin))
-        return cls(model, tokenizer, pre, name=name or hub_name or path.name)
+        info = ModelInfo.from_dir(path, name or hub_name)
+        if adapter is not None:  # the card's verdict is about the base weights, not the adapted ones
+            info = ModelInfo(f"{info.label} + adapter {Path(adapter).name}")
+        return cls(model, tokenizer, pre, name=name or hub_name or path.name, info=info)
 
     # ---------------------------------------------------------------- one-call helpers
     def ask(self, image: ImageSource | None, question: str, *, style: str | None = None, max_new_tokens: int = 200,

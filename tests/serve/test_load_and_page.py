@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from molmo.checkpoint.info import ModelInfo
 from molmo.serve.server import BackgroundServer, ServerSettings, create_app
 
 from .conftest import png_bytes
@@ -110,34 +111,76 @@ class PipeBrowser:
         os.close(self._from_chrome)
 
 
-def test_page_in_headless_chromium(api_model, scripted, tmp_path):
+SHAPES = REPO / "src" / "molmo" / "assets" / "samples" / "shapes.png"  # 384 x 288
+
+
+def test_page_in_headless_chromium(api_model, scripted, tmp_path, monkeypatch):
+    """The page end to end in a real browser: streamed answer shown without point markup, markers and labels
+    drawn inside the canvas, the loaded model and its notice in the header, a bad upload clearing the image."""
     binary = _chromium()
     if binary is None:
-        pytest.skip("no chromium binary on PATH (install Debian's `chromium` package to run the browser test)")
-    scripted(' <points x1="10.0" y1="20.0" x2="80.5" y2="90.0" alt="cats">cats</points>', api_model.tokenizer)
-    image = "data:image/png;base64," + base64.b64encode(png_bytes((160, 120))).decode()
+        pytest.skip("SKIPPED the web-page browser test: no Chromium found (/usr/lib/chromium/chromium or chromium, "
+                    "chromium-browser, google-chrome on PATH); `apt-get install chromium` to run it")
+    monkeypatch.setattr(api_model, "info", ModelInfo("tiny-test", version="v0", reads_images=False,
+                                                     summary="a random test model"))
+    # the second point sits near the right edge: its label must be drawn left of the marker, inside the canvas
+    scripted(' <points x1="10.0" y1="20.0" x2="92.0" y2="90.0" alt="cats">cats</points>', api_model.tokenizer)
+    image = "data:image/png;base64," + base64.b64encode(SHAPES.read_bytes()).decode()
     with BackgroundServer(create_app(api_model, ServerSettings())) as server:
         browser = PipeBrowser(binary, tmp_path / "profile")
         try:
-            browser.open(f"{server.url}/?q=Point%20to%20the%20cats.&autoask=1&image={urllib.parse.quote(image, safe='')}")
-            deadline, state = time.monotonic() + 60, None
-            while time.monotonic() < deadline and state not in ("1", "error"):
-                time.sleep(0.2)
-                state = browser.evaluate("document.body.dataset.done || ''")
+            browser.open(f"{server.url}/?q=Point%20to%20the%20cats.")
+            # the image is too big for a query string (?image=): hand it to the page's own loader, then ask
+            wait_for(browser, "typeof showImage === 'function' && $('model').textContent !== ''")
+            browser.evaluate(f"showImage({json.dumps(image)})")
+            wait_for(browser, "imageEl !== null")
+            browser.evaluate("ask()")
+            state = wait_for(browser, "document.body.dataset.done || ''", until=("1", "error"))
             answer = browser.evaluate("document.getElementById('answer').textContent")
             meta = browser.evaluate("document.getElementById('meta').textContent")
-            # the first marker is drawn at (16, 24) px of the 160x120 image: pink pixels there now
+            header = browser.evaluate("document.getElementById('model').textContent")
+            notice = browser.evaluate("document.getElementById('notice').textContent")
+            icon = browser.evaluate("document.querySelector('link[rel=icon]').href")
+            # the first marker is drawn at (38.4, 57.6) px of the 384x288 image: pink pixels there now
             pixel = browser.evaluate("Array.from(document.getElementById('canvas').getContext('2d')"
-                                     ".getImageData(12, 24, 1, 1).data)")
+                                     ".getImageData(35, 57, 1, 1).data)")
+            # marker 2 at (353.3, 259.2), r = 7: its label "cats" ends 3 px left of the marker
+            label_pink = browser.evaluate(
+                "(() => { const d = document.getElementById('canvas').getContext('2d').getImageData(310, 252, 33, 14)"
+                ".data; let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 1] < 90) n++; "
+                "return n; })()")
             shot = base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"])
+            # a file that is not an image: the previous image and answer go, the error says why
+            browser.evaluate("loadFile(new File(['hello'], 'notes.txt', {type: 'text/plain'}))")
+            cleared = browser.evaluate("[canvas.style.display, imageDataUrl, $('answer').textContent, "
+                                       "$('error').textContent]")
         finally:
             browser.close()
     if os.environ.get("MOLMO_SCREENSHOT"):  # e.g. MOLMO_SCREENSHOT=/tmp/page.png to look at the page
         Path(os.environ["MOLMO_SCREENSHOT"]).write_bytes(shot)
     assert state == "1", browser_error_hint(answer, meta)
-    assert answer.startswith("<points") and "2 point(s)" in meta
+    assert answer == "cats" and "2 point(s)" in meta  # the label, not the <points ...> markup
     assert pixel[0] > 200 and pixel[1] < 80  # the marker colour (#ff0066)
+    assert label_pink > 15, "the label of the right-edge point is not drawn left of its marker"
+    assert header == "model: tiny-test (v0)"
+    assert notice.startswith("note: tiny-test (v0) is a random test model") and "reads images" in notice
+    assert icon.startswith("data:image/svg+xml")
+    assert cleared == ["none", None, "", "Not an image: notes.txt"]
     assert len(shot) > 1000
+
+
+def wait_for(browser: PipeBrowser, expression: str, until=(True,), timeout: float = 60):
+    """Poll a page expression until it gives one of `until` (also while the page is still loading)."""
+    deadline, value = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            value = browser.evaluate(expression)
+        except RuntimeError:  # no execution context yet
+            value = None
+        if value in until:
+            return value
+        time.sleep(0.2)
+    return value
 
 
 def browser_error_hint(answer: str, meta: str) -> str:

@@ -70,6 +70,11 @@ _ATTR = re.compile(r'(\w+)="([^"]*)"')
 _TOTAL = re.compile(r"a total of (\d+)")
 
 
+def strip_point_tags(text: str) -> str:
+    """The answer as a reader sees it: each `<point(s) …>label</point(s)>` replaced by its label."""
+    return _TAG.sub(lambda m: m.group(3), text)
+
+
 def parse_points(text: str, image_size: tuple[int, int] | None = None, strict: bool = False) -> ParsedPoints:
     """All points in `<point>` / `<points>` tags (0–100 → pixels when image_size is given) and the count of a
     point-then-count answer (`… a total of N.`, or 0 for `There are none.`). With strict=True, malformed tags

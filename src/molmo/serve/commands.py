@@ -85,6 +85,13 @@ def summary(answer: Answer) -> str:
     return "\n".join(lines)
 
 
+def announce(model: Molmo, file=sys.stderr) -> None:
+    """Which model answers, and the model card's warning while the model does not read images."""
+    print(f"model: {model.info.label}", file=file)
+    if model.info.notice():
+        print(model.info.notice(), file=file)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         model = Molmo.from_pretrained(args.model, dtype=args.dtype, device=args.device, revision=args.revision,
@@ -92,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     except (ModelNotFoundError, ValueError) as e:
         print(f"molmo {args.command}: {e}", file=sys.stderr)
         return 2
+    announce(model, file=sys.stdout if args.command == "demo" else sys.stderr)  # stdout of ask & co: the answer
     kw = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, max_crops=args.max_crops)
     if args.command == "demo":
         return run_demo(model, Path(args.out), **kw)
@@ -104,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"molmo {args.command}: {e}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+        print(json.dumps({"model": model.info.label, **answer.to_dict()}, ensure_ascii=False))
     else:
         print()
         if summary(answer):
@@ -120,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_demo(model: Molmo, out: Path, **kw) -> int:
+    from molmo.data.points import strip_point_tags
     from molmo.serve.draw import draw_points
 
     if not SAMPLES_DIR.is_dir():
@@ -134,6 +143,6 @@ def run_demo(model: Molmo, out: Path, **kw) -> int:
         if summary(answer):
             print("  " + summary(answer).replace("\n", "\n  "))
         target = out / f"{i:02d}-{command}-{Path(file).stem}.png"
-        draw_points(image, answer.points, title=answer.text or "(no answer)").save(target)
+        draw_points(image, answer.points, title=strip_point_tags(answer.text) or "(no answer)").save(target)
         print(f"  overlay: {target}")
     return 0

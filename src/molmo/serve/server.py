@@ -252,7 +252,8 @@ def create_app(model: Molmo, settings: ServerSettings | None = None) -> FastAPI:
 
     @app.get("/v1/models")
     async def models():
-        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "molmo"}]}
+        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "molmo",
+                                            "molmo": model.info.to_dict(show_path=False)}]}
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
