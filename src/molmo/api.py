@@ -264,10 +264,10 @@ class Molmo:
         return self._raw(image, inference_caption_prompt(length), **kw)
 
     def point(self, image: ImageSource, label: str, **kw: Any) -> Answer:
-        return self.ask(image, POINT_TEMPLATE.format(label=_label(label)), **kw)
+        return self.ask(image, POINT_TEMPLATE.format(label=templates.plural_label(_label(label))), **kw)
 
     def count(self, image: ImageSource, label: str, **kw: Any) -> Answer:
-        return self.ask(image, COUNT_TEMPLATE.format(label=_label(label)), **kw)
+        return self.ask(image, COUNT_TEMPLATE.format(label=templates.plural_label(_label(label))), **kw)
 
     def _raw(self, image: ImageSource, text: str, *, max_new_tokens: int = 200, temperature: float = 0.0,
              top_p: float = 1.0, stop: Sequence[str] | str | None = None, max_crops: int | None = None,

@@ -193,3 +193,30 @@ def test_molmo_predictor_groups_by_settings(monkeypatch):
              EvalItem("3", None, "c", "vqa2", 12, 36)]
     assert p.predict(items) == ["vqa2:a", "pointing:b", "vqa2:c"]
     assert sorted(c[:3] for c in calls) == [("pointing", 192, 12), ("vqa2", 12, 36)]
+
+
+def test_limit_and_per_task_spread_over_the_tasks(tmp_path):
+    """A file grouped by task (all points first): --limit still tests every task, --per-task caps each."""
+    Image.new("RGB", (40, 30)).save(tmp_path / "a.png")
+    rows = ([{"image": "a.png", "task": "point", "label": "yellow circle", "points": [[5, 5]]}] * 6
+            + [{"image": "a.png", "task": "count", "label": "box", "points": []}] * 6
+            + [{"image": "a.png", "question": "What time?", "answer": "3:15", "metric": "clock"}] * 6
+            + [{"image": "a.png", "question": "How many?", "answer": "2", "metric": "exact"}] * 6)
+    data = tmp_path / "grouped.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tasks = lambda items: [runner.task_of(g, it) for g, it in items]  # noqa: E731
+    limited = runner.own_data_items(data, limit=8)
+    assert sorted(tasks(limited)) == sorted(["point", "count", "clock", "qa/exact"] * 2)
+    assert tasks(runner.own_data_items(data, per_task=1)) == ["point", "count", "clock", "qa/exact"]
+    assert len(runner.own_data_items(data, per_task=3, limit=5)) == 5
+    prompts = {it.prompt for _, it in runner.own_data_items(data, per_task=1)}
+    assert {"Point to yellow circles.", "How many boxes are there?"} <= prompts  # labels pluralised
+
+
+def test_plural_label():
+    from molmo.data.templates import plural_label
+
+    cases = {"yellow circle": "yellow circles", "red circles": "red circles", "box": "boxes", "cherry": "cherries",
+             "person": "people", "cup of tea": "cups of tea", "diamonds in the right half": "diamonds in the right half",
+             "star in the left half": "stars in the left half", "sheep": "sheep", "glass": "glasses"}
+    assert {k: plural_label(k) for k in cases} == cases

@@ -89,3 +89,47 @@ NO_POINTING = [
     "Reply in text only: ", "Don't mark anything, just answer: ", "Answer plainly: ",
     "No pointing needed: ", "Answer without marking the image: ", "Just say the answer: ", "No coordinates: ",
 ]
+
+# ------------------------------------------------------------------ labels in "How many {label} …" prompts
+_IRREGULAR = {"person": "people", "man": "men", "woman": "women", "child": "children", "mouse": "mice",
+              "foot": "feet", "tooth": "teeth", "goose": "geese", "leaf": "leaves", "knife": "knives",
+              "wife": "wives", "half": "halves", "shelf": "shelves", "wolf": "wolves", "loaf": "loaves",
+              "potato": "potatoes", "tomato": "tomatoes", "hero": "heroes", "ox": "oxen", "die": "dice"}
+_UNCHANGED = {"sheep", "fish", "deer", "series", "species", "aircraft", "moose", "bison", "salmon", "trout",
+              *_IRREGULAR.values()}
+
+
+_HEAD_ENDS = {"of", "in", "on", "at", "with", "near", "under", "above", "below", "behind", "inside", "from", "by",
+              "that", "which", "next", "without", "between", "around", "over", "beside"}
+
+
+def _plural_word(word: str) -> str:
+    low = word.lower()
+    if not low.isalpha() or low in _UNCHANGED:
+        return word
+    if low in _IRREGULAR:
+        return word[0] + _IRREGULAR[low][1:]
+    if low.endswith("is"):
+        return word[:-2] + "es"  # "analysis" -> "analyses"
+    if low.endswith("s") and not low.endswith(("ss", "us")):
+        return word  # already plural: "circles", "cats"
+    if low.endswith(("s", "x", "z", "ch", "sh")):
+        return word + "es"
+    if low.endswith("y") and len(low) > 1 and low[-2] not in "aeiou":
+        return word[:-1] + "ies"
+    return word + "s"
+
+
+def plural_label(label: str) -> str:
+    """English plural of a label's head noun, for prompts like "How many {label} are there?": "yellow circle"
+    -> "yellow circles", "cup of tea" -> "cups of tea", "person" -> "people", "star in the left half" -> "stars in
+    the left half"; plurals stay as they are."""
+    label = " ".join(label.split())
+    words = label.split(" ")
+    cut = next((i for i, w in enumerate(words) if i and w.lower() in _HEAD_ENDS), len(words))
+    head, sep, tail = " ".join(words[:cut]), " " if cut < len(words) else "", " ".join(words[cut:])
+    words = head.split(" ")
+    if not words[-1]:
+        return label
+    words[-1] = _plural_word(words[-1])
+    return " ".join(words) + sep + tail

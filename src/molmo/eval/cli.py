@@ -14,6 +14,7 @@ import json
 import os
 import sys
 
+from molmo.cli_args import positive_int
 from molmo.eval.benchmarks import BENCHMARKS, SUITES, BenchmarkDataError
 
 
@@ -26,11 +27,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--data", help="own-data JSONL file to evaluate")
     parser.add_argument("--data-dir", help="folder holding one sub-folder per benchmark (with --bench)")
     parser.add_argument("--out", required=True, help="output folder (predictions are cached here; reruns resume)")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-crops", type=int, default=None, help="override every item's crop budget")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="items per batched generate call")
+    parser.add_argument("--max-crops", type=positive_int, default=None,
+                        help="override every item's crop budget (default: each benchmark's own, 12 for own data)")
     parser.add_argument("--blind", action="store_true",
                         help="blind baseline: give the model a blank grey image of the same size instead")
-    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N items of each set")
+    parser.add_argument("--limit", type=positive_int, default=None,
+                        help="evaluate at most N items: with --data taken evenly across its tasks (the first of "
+                             "each task, then the second, ...); with --bench the first N of each benchmark")
+    parser.add_argument("--per-task", type=positive_int, default=None,
+                        help="with --data: evaluate at most N items of each task (point, count, clock, caption, "
+                             "and each qa metric)")
     parser.add_argument("--judge-url", default=None, help="OpenAI-compatible endpoint for caption F1 (default: exact judge)")
     parser.add_argument("--judge-model", default=None, help="model name for --judge-url")
 
@@ -51,13 +58,15 @@ def run(args: argparse.Namespace, predictor=None) -> int:
     from molmo.eval import runner
 
     try:
-        if args.batch_size < 1:
-            raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+        if args.bench and args.per_task:
+            raise ValueError("--per-task applies to --data (own-data files); use --limit with --bench")
         if args.bench and not args.data_dir:
             raise ValueError("--bench needs --data-dir (the folder with one sub-folder per benchmark)")
         names = runner.expand_benchmark_names(args.bench) if args.bench else None
         if args.data:
-            items = runner.own_data_items(args.data, max_crops=args.max_crops)  # refuse bad files before loading
+            # refuse bad files (and missing or unreadable images) before loading the model
+            items = runner.own_data_items(args.data, max_crops=args.max_crops, limit=args.limit,
+                                          per_task=args.per_task)
             if not items:
                 raise ValueError(f"{args.data}: no scorable lines")
         judge = _judge(args)
@@ -69,7 +78,7 @@ def run(args: argparse.Namespace, predictor=None) -> int:
                                                  args.limit, args.max_crops)
         else:
             metrics = runner.evaluate_own_data(args.data, predictor, args.out, args.batch_size, args.limit,
-                                               args.max_crops, judge=judge)
+                                               args.max_crops, judge=judge, per_task=args.per_task)
     except (OwnDataError, BenchmarkDataError, ValueError, FileNotFoundError) as e:
         print(f"molmo eval: {e}", file=sys.stderr)
         return 2

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from molmo.data.formatter import DEFAULT_STYLE, multiple_choice_prompt
 from molmo.data.owndata import read_own_data
-from molmo.data.templates import CAPTION, POINT_COUNT, POINTING
+from molmo.data.templates import CAPTION, POINT_COUNT, POINTING, plural_label
 from molmo.eval.benchmarks import (BENCHMARKS, LOW_RES_CROPS, POINT_TOKENS, EvalItem, expand_benchmark_names,
                                    load_benchmark, paper_average)
 from molmo.eval.caption_f1 import ExactJudge, Judge, caption_f1
@@ -188,10 +188,33 @@ def parse_clock_answer(answer: str) -> tuple[int, int, int]:
     return int(m.group(1)), int(m.group(2)), int(m.group(3)) if m.group(3) else -1
 
 
-def own_data_items(path: str | Path, max_crops: int | None = None, limit: int | None = None
-                   ) -> list[tuple[str, EvalItem]]:
-    """(group, item) per scorable annotation; raises OwnDataError on an invalid file. Multi-turn `messages`
-    lines are skipped (only single-turn ones are scored, as `qa`)."""
+def task_of(group: str, item: EvalItem) -> str:
+    """The finer task an item belongs to for sampling: its group, split by metric (`qa/exact`, `qa/relaxed`)."""
+    metric = item.reference.get("metric")
+    return f"{group}/{metric}" if group == "qa" and metric else group
+
+
+def balanced_subset(items: list[tuple[str, EvalItem]], limit: int | None = None, per_task: int | None = None
+                    ) -> list[tuple[str, EvalItem]]:
+    """At most `per_task` items of each task, then at most `limit` in all taken round-robin over the tasks (the
+    first of each, then the second, …), so a file grouped by task still tests every task. File order is kept."""
+    by_task: dict[str, list[int]] = defaultdict(list)
+    for i, (group, item) in enumerate(items):
+        by_task[task_of(group, item)].append(i)
+    queues = [idx[:per_task] if per_task is not None else idx for idx in by_task.values()]
+    chosen: list[int] = []
+    for rank in range(max((len(q) for q in queues), default=0)):
+        chosen += [q[rank] for q in queues if rank < len(q)]
+    if limit is not None:
+        chosen = chosen[:limit]
+    return [items[i] for i in sorted(chosen)]
+
+
+def own_data_items(path: str | Path, max_crops: int | None = None, limit: int | None = None,
+                   per_task: int | None = None) -> list[tuple[str, EvalItem]]:
+    """(group, item) per scorable annotation, `limit` / `per_task` spread evenly over the tasks
+    (`balanced_subset`); raises OwnDataError on an invalid file. Multi-turn `messages` lines are skipped (only
+    single-turn ones are scored, as `qa`). Point and count prompts use the plural label."""
     crops = max_crops or LOW_RES_CROPS
     out: list[tuple[str, EvalItem]] = []
     for ex in read_own_data(path):
@@ -200,7 +223,8 @@ def own_data_items(path: str | Path, max_crops: int | None = None, limit: int | 
             ref: dict = {"image_size": list(ex.image_size)}
             if a.kind in ("point", "count"):
                 templates = POINTING if a.kind == "point" else POINT_COUNT
-                group, prompt, tokens = a.kind, a.question or templates[0].format(label=a.label), POINT_TOKENS
+                prompt = a.question or templates[0].format(label=plural_label(a.label))
+                group, tokens = a.kind, POINT_TOKENS
                 ref["points"] = a.points
             elif a.kind == "caption":
                 group, prompt, tokens = "caption", a.question or CAPTION[1], CAPTION_MAX_NEW_TOKENS
@@ -228,7 +252,7 @@ def own_data_items(path: str | Path, max_crops: int | None = None, limit: int | 
             item = EvalItem(id=f"{ex.id}#{k}", image=ex.image, prompt=prompt, style=style, max_new_tokens=tokens,
                             max_crops=crops, reference=ref)
             out.append((group, item))
-    return out[:limit] if limit else out
+    return balanced_subset(out, limit, per_task)
 
 
 def score_qa(prediction: str, ref: dict) -> float:
@@ -267,9 +291,10 @@ GROUP_ORDER = ("point", "count", "clock", "caption", "qa")
 
 
 def evaluate_own_data(path: str | Path, predictor: Predictor, out: str | Path, batch_size: int = 8,
-                      limit: int | None = None, max_crops: int | None = None, judge: Judge | None = None) -> dict:
+                      limit: int | None = None, max_crops: int | None = None, judge: Judge | None = None,
+                      per_task: int | None = None) -> dict:
     judge = judge or ExactJudge()
-    grouped = own_data_items(path, max_crops=max_crops, limit=limit)
+    grouped = own_data_items(path, max_crops=max_crops, limit=limit, per_task=per_task)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     preds = predict_all([(f"own::{it.id}", it) for _, it in grouped], predictor, out_dir, batch_size)

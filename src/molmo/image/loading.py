@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import BinaryIO, Union
@@ -21,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 64_000_000  # decompression-bomb guard
+_PIL_GUARD = threading.Lock()  # Pillow's own bomb guard is a module global; it is set to our limit per open
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, BinaryIO, Image.Image, np.ndarray]
 
@@ -86,12 +88,8 @@ def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.
     else:
         if isinstance(src, (str, os.PathLike)):
             name = str(src)
-            path = Path(src)
-            if not path.is_file():
-                raise ImageError(f"{name}: no such image file")
-            if path.stat().st_size == 0:
-                raise ImageError(f"{name}: the file is empty (0 bytes)")
-            fp: BinaryIO = open(path, "rb")
+            _check_path(Path(src), name)
+            fp: BinaryIO = open(src, "rb")
         elif isinstance(src, (bytes, bytearray)):
             if len(src) == 0:
                 raise ImageError("image data is empty (0 bytes)")
@@ -101,13 +99,11 @@ def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.
         else:
             raise ImageError(f"cannot load an image from a {type(src).__name__}")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                img = Image.open(fp)  # reads the header only
-                _check_size(img.width, img.height, max_pixels, name)  # before decoding any pixels
-                img.load()
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise ImageError(f"{name}: image is too large (decompression bomb guard): {e}") from e
+            img = _open_header(fp, max_pixels)
+            _check_size(img.width, img.height, max_pixels, name)  # before decoding any pixels
+            img.load()
+        except Image.DecompressionBombError as e:
+            raise _too_many_pixels(name, max_pixels) from e
         except UnidentifiedImageError as e:
             raise ImageError(f"{name}: not a readable image file (unknown or corrupt format)") from e
         except (OSError, SyntaxError, ValueError) as e:
@@ -117,6 +113,50 @@ def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.
         return _from_pil(img)
     except ImageError as e:
         raise ImageError(f"{name}: {e}") from e
+
+
+def _open_header(fp, max_pixels: int) -> Image.Image:
+    """`Image.open` (header only) with Pillow's decompression-bomb guard at our limit, so that one limit applies:
+    between 1x and 2x it only warns (silenced: `_check_size` reports the exact size), above 2x it raises."""
+    with _PIL_GUARD, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels
+        try:
+            return Image.open(fp)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def check_image_file(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Refuse a path that cannot be an image (missing, a folder, empty, unreadable header, too many pixels)
+    without decoding it: commands call this before loading a model."""
+    name = str(path)
+    _check_path(Path(path), name)
+    try:
+        with open(path, "rb") as fp:
+            img = _open_header(fp, max_pixels)
+            _check_size(img.width, img.height, max_pixels, name)
+    except Image.DecompressionBombError as e:
+        raise _too_many_pixels(name, max_pixels) from e
+    except UnidentifiedImageError as e:
+        raise ImageError(f"{name}: not a readable image file (unknown or corrupt format)") from e
+    except OSError as e:
+        raise ImageError(f"{name}: cannot read the file ({e.strerror or e})") from e
+
+
+def _check_path(path: Path, name: str) -> None:
+    if path.is_dir():
+        raise ImageError(f"{name} is a folder, not an image file")
+    if not path.is_file():
+        raise ImageError(f"{name}: no such image file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{name}: the file is empty (0 bytes)")
+
+
+def _too_many_pixels(name: str, max_pixels: int) -> ImageError:
+    # Pillow raises this (before we know the exact size) only above twice the limit it was given: ours
+    return ImageError(f"{name}: image has over {2 * max_pixels:,} pixels, over the limit of {max_pixels:,} "
+                      f"(raise max_pixels if this is intended)")
 
 
 def _check_size(width: int, height: int, max_pixels: int, name: str) -> None:
