@@ -48,7 +48,7 @@ class OwnDataError(ValueError):
     def __init__(self, problems: list[str]):
         self.problems = problems
         shown = "\n".join(problems[:50]) + (f"\n… and {len(problems) - 50} more" if len(problems) > 50 else "")
-        super().__init__(f"{len(problems)} invalid line(s):\n{shown}")
+        super().__init__(problems[0] if len(problems) == 1 else f"{len(problems)} invalid line(s):\n{shown}")
 
 
 def _check_points(points, size) -> str | None:
@@ -150,8 +150,14 @@ def _line_problem(row: dict, root: Path, sizes: dict, deep: bool = False) -> str
         return "a question/answer line needs a non-empty 'question' (or give 'task' or 'messages')"
     if not isinstance(row.get("answer"), str):
         return "a question/answer line needs an 'answer' string"
-    if row.get("metric") == "mc" and not isinstance(row.get("options"), list):
-        return "'mc' lines need an 'options' list"
+    if row.get("metric") == "mc":
+        options, idx = row.get("options"), row.get("answer_idx")
+        if not isinstance(options, list) or not 2 <= len(options) <= 7 or not all(isinstance(o, str) for o in options):
+            return "'mc' lines need an 'options' list of 2 to 7 strings"
+        if idx is not None and (not isinstance(idx, int) or isinstance(idx, bool) or not 0 <= idx < len(options)):
+            return f"'answer_idx' must be an index into 'options' (0 to {len(options) - 1}), got {idx!r}"
+        if idx is None and row["answer"] not in options:
+            return "an 'mc' line's 'answer' must be one of its 'options' (or give 'answer_idx')"
     return None
 
 
@@ -159,15 +165,21 @@ def _lines(path: Path):
     """(line number, text or None, problem) for each line, decoded as UTF-8 line by line."""
     for n, raw in enumerate(path.read_bytes().splitlines(), 1):
         try:
-            yield n, raw.decode("utf-8"), None
+            yield n, raw.decode("utf-8-sig" if n == 1 else "utf-8"), None  # a BOM is not part of the JSON
         except UnicodeDecodeError as e:
             yield n, None, f"not valid UTF-8: byte 0x{raw[e.start]:02x} at column {e.start + 1} (save the file as UTF-8)"
 
 
 def _parse(path: Path, deep: bool = False) -> tuple[list[tuple[int, dict]], list[str]]:
     rows, problems, sizes = [], [], {}
+    if path.is_dir():
+        hint = f" (e.g. {path / 'data.jsonl'})" if (path / "data.jsonl").is_file() else ""
+        raise OwnDataError([f"{path} is a folder; give the own-data JSONL file{hint}"])
     if not path.is_file():
         raise OwnDataError([f"{path}: no such file"])
+    with open(path, "rb") as f:
+        if b"\0" in f.read(8192):
+            raise OwnDataError([f"{path}: a binary file, not own-data JSONL (UTF-8 text, one JSON object per line)"])
     for n, line, bad in _lines(path):
         if bad:
             problems.append(f"{path}:{n}: {bad}")
