@@ -88,6 +88,8 @@ def draw_points(image: ImageSource, points: Sequence[Point], title: str | None =
         draw.text((x, y), str(i), fill=MARKER_EDGE, font=font, anchor="mm")
         if p.label and not shared:
             _label_point(draw, x, y, radius, p.label, font, (w, h))
+    if shared and title and " ".join(title.split()).lower() == shared.lower():
+        title = None  # a bare point answer reads as its label: the legend says it
     band_font = _font(max(12, min(h // 30, w // 28)))
     lines = _wrap(draw, " ".join(title.split()), band_font, w - 2 * PAD, TITLE_LINES) if title else []
     legend = f"{shared}: {len(points)} point{'s' if len(points) != 1 else ''}" if shared else None
