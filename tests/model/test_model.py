@@ -194,3 +194,8 @@ def test_tiny_molmo_preset_describes_the_shipped_model():
     assert dataclasses.replace(ours.connector, image_scale=1.0) == dataclasses.replace(shipped.connector,
                                                                                        image_scale=1.0)
     assert preset("tiny-molmo-qk").llm == dataclasses.replace(shipped.llm, qk_norm=True)
+    # the crop budget it was trained with, so commands without --max-crops give it what it saw
+    from molmo.preprocess.config import PreprocessorConfig
+    from molmo.train.presets import TINY_DATA
+    assert PreprocessorConfig.from_json(DEFAULT_MODEL_DIR / "preprocessor_config.json").max_crops == \
+        TINY_DATA.max_crops
