@@ -5,6 +5,7 @@
     molmo data show data/points --out points.html [--n 50] [--sample]
     molmo data validate train.jsonl              # prints file:line: reason for every problem, exit 1 if any
     molmo data validate train.jsonl --deep       # also decodes every image in full
+    molmo data validate train.jsonl --model allenai/Molmo-7B-D-0924   # + examples too long for the model
     molmo data download pixmo-points/train.parquet --out images/ [--workers 16] [--retries 3] [--timeout 5]
     molmo data mixture 3.2-synthetic [--sizes sizes.json]   # rates of a mixture preset
 """
@@ -51,6 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     val = sub.add_parser("validate", help="check an own-data JSONL file")
     val.add_argument("file")
     val.add_argument("--deep", action="store_true", help="decode every image in full (catches truncated files)")
+    val.add_argument("--model", default=None,
+                     help="checkpoint folder or Hub id: also report examples too long for its sequence length")
+    val.add_argument("--sequence-length", type=int, default=None, help="with --model (default: its context)")
+    val.add_argument("--max-crops", type=int, default=None, help="with --model (default: its crop budget)")
 
     dl = sub.add_parser("download", help="download the images of PixMo tables (resumable)")
     dl.add_argument("tables", nargs="+", help="PixMo parquet/JSON/JSONL files or folders with image_url columns")
@@ -105,6 +110,20 @@ def _validate(args) -> int:
     if problems:
         print(f"{len(problems)} problem(s)", file=sys.stderr)
         return 1
+    if getattr(args, "model", None):
+        from molmo.checkpoint.hub import HubError, resolve_model
+        from molmo.train.fit import own_data_plan, processor_for_checkpoint
+
+        try:
+            processor, context, crops = processor_for_checkpoint(resolve_model(args.model))
+        except (HubError, ValueError) as e:
+            print(f"molmo data validate: {e}", file=sys.stderr)
+            return 2
+        plan = own_data_plan(args.file, processor, max_crops=args.max_crops or crops,
+                             sequence_length=args.sequence_length or context)
+        print(plan.summary())
+        if plan.skipped:
+            return 1
     print(f"{args.file}: OK")
     return 0
 

@@ -29,6 +29,7 @@ from molmo.data.formatter import Formatter
 from molmo.data.owndata import read_own_data, row_to_annotation
 from molmo.preprocess.collate import collate
 from molmo.train.config import DataConfig, DataSource, TrainConfig
+from molmo.train.fit import fit_example, warn_skipped
 
 
 class DataError(ValueError):
@@ -154,33 +155,40 @@ class MixtureDataset(Dataset):
     def __len__(self) -> int:
         return 1 << 62
 
+    MAX_SKIP = 100  # consecutive too-long examples before the run stops
+
     def __getitem__(self, g: int) -> dict[str, np.ndarray]:
+        """Example g, whole: a too-long example gets a lower crop budget, or is skipped (with a warning) for
+        the next item of its source. Answers are never cut (molmo.train.fit)."""
         k, i, epoch = self.locate(g)
+        n = len(self.collections[k])
+        for j in range(i, i + min(n, self.MAX_SKIP)):
+            out = self._example(k, j % n, epoch)
+            if out is not None:
+                return out
+        raise DataError(f"source {k}: {min(n, self.MAX_SKIP)} consecutive examples from item {i} are longer than "
+                        f"sequence_length {self.cfg.sequence_length} even with one crop")
+
+    def _example(self, k: int, i: int, epoch: int) -> dict[str, np.ndarray] | None:
         example = self.collections[k][i]
+        source = example.source or f"data source {k}"
         try:  # a bad example stops training with its source named; nothing is skipped silently
             lists = self.formatters[k].format(example, index=i, epoch=epoch)
-            out = self.processor.process(example.image, message_lists=lists, max_crops=self.cfg.max_crops,
-                                         multi_annotation_weighting=self.cfg.multi_annotation_weighting)
+
+            def process(crops: int) -> dict[str, np.ndarray]:
+                return self.processor.process(example.image, message_lists=lists, max_crops=crops,
+                                              multi_annotation_weighting=self.cfg.multi_annotation_weighting)
+
+            fit = fit_example(process, self.cfg.max_crops or self.processor.config.max_crops,
+                              self.cfg.sequence_length)
         except Exception as e:
-            raise DataError(f"{example.source or 'data source ' + str(k)}: example {example.id or i!r} "
+            raise DataError(f"{source}: example {example.id or i!r} "
                             f"({example.image if isinstance(example.image, (str, Path)) else 'in-memory image'}): "
                             f"{type(e).__name__}: {e}") from e
-        return truncate(out, self.cfg.sequence_length)
-
-
-def truncate(example: dict[str, np.ndarray], length: int) -> dict[str, np.ndarray]:
-    """Cut sequences to `length` tokens; image features whose position falls outside are dropped."""
-    if len(example["input_ids"]) <= length:
-        return example
-    out = dict(example)
-    for key in ("input_ids", "labels", "loss_masks", "position_ids", "subsegment_ids"):
-        if key in out:
-            out[key] = out[key][:length]
-    if "image_input_idx" in out:
-        idx = out["image_input_idx"].copy()
-        idx[idx >= length] = -100
-        out["image_input_idx"] = idx
-    return out
+        if fit is None:
+            warn_skipped(source, str(example.id or i), f"over {self.cfg.sequence_length} tokens")
+            return None
+        return fit[0]
 
 
 class StepSampler(Sampler[int]):

@@ -4,9 +4,12 @@ LoRA adapters or in full, through the normal trainer (resume, atomic checkpoints
     molmo finetune --data my.jsonl --lora                       # rank-8 adapters on the embedded model
     molmo finetune --data my.jsonl --val my_val.jsonl --init /models/Molmo-7B-D-0924 --lora --rank 16 --steps 500
     molmo finetune --data my.jsonl --steps 100 --lr 1e-5        # full fine-tuning
+    molmo finetune --data my.jsonl --init allenai/Molmo-7B-D-0924 --lora   # a Hub id works as --init
 
 Writes OUT/model (merged, loads with `Molmo.from_pretrained(OUT/model)` or `--model OUT/model`), OUT/adapter
-(LoRA only), OUT/loss.png and OUT/metrics.jsonl.
+(LoRA only, PEFT format: `--adapter OUT/adapter` with the base), OUT/loss.png and OUT/metrics.jsonl.
+Examples are never cut: the default sequence length is the model's context, and before training the log says
+which examples keep their answer whole with fewer crops and which are skipped (`molmo data validate --model`).
 """
 
 from __future__ import annotations
@@ -35,15 +38,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=8, help="examples per optimizer step")
     parser.add_argument("--micro-batch", type=int, default=None)
     parser.add_argument("--max-crops", type=int, default=None, help="crop budget (default: the checkpoint's)")
-    parser.add_argument("--sequence-length", type=int, default=1024)
+    parser.add_argument("--sequence-length", type=int, default=None,
+                        help="tokens per example (default: the model's context); a longer example keeps its "
+                             "answer whole with fewer crops, or is skipped and reported")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--out", default="runs/finetune")
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
     from molmo.api import DEFAULT_MODEL_DIR
-    from molmo.preprocess.config import PreprocessorConfig
     from molmo.checkpoint.hub import HubError, resolve_model
+    from molmo.train.fit import own_data_plan, processor_for_checkpoint
     try:
         init = resolve_model(args.init, args.revision) if args.init else DEFAULT_MODEL_DIR
     except HubError as e:
@@ -53,15 +58,22 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     for flag, path in (("--data", args.data), ("--val", args.val)):
         if path:
             read_own_data(path, deep=True)  # every line and every image now, naming file, line and reason
-    pre = init / "preprocessor_config.json"
-    max_crops = args.max_crops or (PreprocessorConfig.from_json(pre).max_crops if pre.exists() else 12)
+    processor, context, default_crops = processor_for_checkpoint(init)
+    max_crops = args.max_crops or default_crops
+    length = args.sequence_length or context
+    if length > context:
+        raise ConfigError(f"--sequence-length {length} exceeds the model's context of {context} tokens")
+    for path in (args.data, args.val):
+        if path:  # answers are never cut: say up front which examples get fewer crops or are skipped
+            print(f"{path}: {own_data_plan(path, processor, max_crops=max_crops, sequence_length=length).summary()}",
+                  flush=True)
     lr = args.lr if args.lr is not None else (1e-4 if args.lora else 1e-5)
     group = GroupOptim(lr, args.warmup)
     val = (DataSource("val", "owndata", path=args.val),) if args.val else ()
     return TrainConfig(
         init=str(init),
         data=DataConfig(sources=(DataSource("own", "owndata", path=args.data),), validation=val, stage="sft",
-                        sequence_length=args.sequence_length, max_crops=max_crops),
+                        sequence_length=length, max_crops=max_crops),
         optim=OptimConfig(connector=group, vit=group, llm=group, freeze_embedding=False),
         lora=LoraConfig(rank=args.rank, alpha=args.alpha, base_model=str(args.init or init)) if args.lora else LoraConfig(),
         steps=args.steps, global_batch=args.batch, micro_batch=args.micro_batch or args.batch,
