@@ -3,6 +3,7 @@ exact strings where the recipe fixes them, reproducibility and rates where it dr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 
@@ -109,14 +110,25 @@ def test_demo_style_prefix_rate_is_about_ten_percent():
     assert abs(prefixed / n - 0.1) < 5 * np.sqrt(0.09 / n)
 
 
-def test_no_pointing_prefix_only_on_how_many_questions():
+def test_no_pointing_prefix_only_on_how_many_questions_of_its_two_datasets():
     fmt = Formatter(seed=2)
-    for i in range(30):
-        user = fmt.format(qa("How many cats are there?", "3", "vqa2"), index=i)[0][0]
-        body = user.removeprefix(" User: vqa2: ").removesuffix(" Assistant:")
+    for i in range(30):  # AskModelAnything (user_qa): the demo-style prefix is drawn too, so strip either form
+        user = fmt.format(qa("How many cats are there?", "3", "user_qa"), index=i)[0][0]
+        body = user.removeprefix(" User: ").removeprefix("user_qa: ").removesuffix(" Assistant:")
         assert body != "How many cats are there?" and body.endswith("How many cats are there?")
         assert body[: -len("How many cats are there?")] in templates.NO_POINTING
-    assert fmt.format(qa("What is it?", "a cat", "vqa2"))[0][0] == " User: vqa2: What is it? Assistant:"
+    msgs = [{"role": "user", "content": "What is it?"}, {"role": "assistant", "content": "A cat."},
+            {"role": "user", "content": "How many legs?"}, {"role": "assistant", "content": "4"}]
+    capqa = RawExample(image=None, annotations=[Annotation(kind="messages", messages=msgs, style="synthetic_qa")],
+                       image_size=SIZE)
+    turns = fmt.format(capqa)[0]  # CapQA: the matching (second) question gets it, the first does not
+    assert turns[0] == " User: synthetic_qa: What is it? Assistant:"
+    assert turns[2][len(" User: "):-len("How many legs? Assistant:")] in templates.NO_POINTING
+    for style in ("vqa2", "tally_qa", "text_vqa", "pixmo_docs_charts"):  # other counting questions: verbatim
+        for i in range(10):
+            assert fmt.format(qa("How many cats are there?", "3", style), index=i)[0][0] == \
+                f" User: {style}: How many cats are there? Assistant:"
+    assert fmt.format(qa("What is it?", "a cat", "user_qa"), index=1)[0][0].endswith(" What is it? Assistant:")
 
 
 def test_messages_prefix_only_first_turn_and_shuffle_keeps_all():
@@ -146,7 +158,7 @@ def test_length_hint_statistics():
 def test_pretrain_prefixes_and_no_length_fraction():
     ex = RawExample(image=None, annotations=[Annotation(kind="caption", answer="y" * 300),
                                              Annotation(kind="transcript", answer="z" * 30)])
-    outs = [Formatter(stage="pretrain", seed=s).format(ex) for s in range(2000)]
+    outs = [Formatter(stage="pretrain", seed=s, shuffle_messages=False).format(ex) for s in range(2000)]
     caption_prefixes = [o[0][0] for o in outs]
     assert all(o[0][1] == " " + "y" * 300 and o[1][0].startswith(" transcript ") for o in outs)
     no_len = sum(p == " long_caption :" for p in caption_prefixes) / len(outs)
@@ -238,3 +250,29 @@ def test_read_own_data_groups_by_image(tmp_path):
     assert [x.kind for x in a.annotations] == ["qa", "count", "mc"] and a.image_size == (100, 50)
     assert b.annotations[0].kind == "caption"
     assert Formatter().format_annotation(a.annotations[2], a.image_size, np.random.RandomState(0))[1] == " B"
+
+
+def test_pretrain_packs_the_caption_and_one_random_transcript_in_shuffled_order():
+    transcripts = [f"spoken {k}" for k in range(4)]
+    ex = RawExample(image=None, annotations=[Annotation(kind="caption", answer="the caption")] +
+                    [Annotation(kind="transcript", answer=t) for t in transcripts])
+    outs = [Formatter(stage="pretrain", seed=95818, dataset_size=10).format(ex, index=i) for i in range(400)]
+    assert all(len(o) == 2 for o in outs)  # caption + ONE transcript
+    answers = [[c[1].strip() for c in o] for o in outs]
+    assert all(sum(a == "the caption" for a in o) == 1 and sum(a in transcripts for a in o) == 1 for o in answers)
+    drawn = Counter(a for o in answers for a in o if a in transcripts)
+    assert set(drawn) == set(transcripts) and min(drawn.values()) > 60  # uniform over the 4 transcripts
+    first = Counter(o[0] == "the caption" for o in answers)
+    assert 150 < first[True] < 250  # order shuffled
+    assert Formatter(stage="pretrain", seed=95818, dataset_size=10).format(ex, index=7) == outs[7]  # seeded
+
+
+def test_tied_reference_answers_are_drawn_at_random_seeded_majority_otherwise():
+    tied = Annotation(kind="qa", question="What colour?", answer="blue", style="vqa2",
+                      meta={"answers": ["blue", "red", "red", "blue", "green"]})
+    ex = RawExample(image=None, annotations=[tied], image_size=SIZE)
+    picks = [Formatter(seed=50189, dataset_size=100).format(ex, index=i)[0][1] for i in range(200)]
+    assert set(picks) == {" blue", " red"} and 60 < picks.count(" red") < 140
+    assert picks == [Formatter(seed=50189, dataset_size=100).format(ex, index=i)[0][1] for i in range(200)]
+    majority = dataclasses.replace(tied, meta={"answers": ["red", "red", "blue"]})
+    assert {Formatter(seed=s).format(RawExample(None, [majority], SIZE))[0][1] for s in range(30)} == {" red"}

@@ -89,3 +89,33 @@ def test_sampler_needs_real_sizes_for_fixed_size_members():
     mix = mixture("m", {"g": (1.0, [("a", 100), "b"])})
     with pytest.raises(ValueError, match="real number of examples"):
         MixtureSampler(mix, {"b": 3})
+
+
+def test_every_epoch_is_a_fresh_permutation_without_repeats():
+    sampler = MixtureSampler({"a": 0.7, "b": 0.3}, {"a": 13, "b": 4}, seed=95818, chunk=64)
+    stream = sampler.indices(2000)
+    for name, size in sampler.sizes.items():
+        draws = [(i, e) for n, i, e in stream if n == name]
+        epochs = {}
+        for i, e in draws:
+            epochs.setdefault(e, []).append(i)
+        complete = [v for e, v in sorted(epochs.items()) if e < max(epochs)]
+        assert len(complete) >= 3
+        assert all(sorted(v) == list(range(size)) for v in complete), name  # no repeat within an epoch
+        assert len({tuple(v) for v in complete}) > 1  # reshuffled every epoch
+        last = epochs[max(epochs)]
+        assert len(set(last)) == len(last)  # the unfinished epoch has no repeat either
+
+
+def test_resume_mid_epoch_gives_the_same_next_items_and_state_is_checked():
+    sizes = {"a": 50, "b": 7}
+    sampler = MixtureSampler({"a": 0.5, "b": 0.5}, sizes, seed=50189, chunk=32)
+    stream = sampler.indices(300)
+    for start in (1, 31, 32, 33, 97, 250):  # inside and at the edges of the drawing chunks
+        resumed = MixtureSampler({"a": 0.5, "b": 0.5}, sizes, seed=50189, chunk=32)
+        position = resumed.check_state(sampler.state(start))
+        assert resumed.indices(300 - start, start=position) == stream[start:]
+    with pytest.raises(ValueError, match="sizes: checkpoint"):
+        MixtureSampler({"a": 0.5, "b": 0.5}, {"a": 51, "b": 7}, seed=50189).check_state(sampler.state(10))
+    with pytest.raises(ValueError, match="seed: checkpoint"):
+        MixtureSampler({"a": 0.5, "b": 0.5}, sizes, seed=1).check_state(sampler.state(10))

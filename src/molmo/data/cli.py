@@ -6,6 +6,7 @@
     molmo data validate train.jsonl              # prints file:line: reason for every problem, exit 1 if any
     molmo data validate train.jsonl --deep       # also decodes every image in full
     molmo data validate train.jsonl --model allenai/Molmo-7B-D-0924   # + examples too long for the model
+    molmo data download --root /data pixmo-cap pixmo-points pixmo-points-eval   # hub tables + images (layout)
     molmo data download pixmo-points/train.parquet --out images/ [--workers 16] [--retries 3] [--timeout 5]
     molmo data mixture 3.2-synthetic [--sizes sizes.json]   # rates of a mixture preset
 """
@@ -57,9 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     val.add_argument("--sequence-length", type=int, default=None, help="with --model (default: its context)")
     val.add_argument("--max-crops", type=int, default=None, help="with --model (default: its crop budget)")
 
-    dl = sub.add_parser("download", help="download the images of PixMo tables (resumable)")
-    dl.add_argument("tables", nargs="+", help="PixMo parquet/JSON/JSONL files or folders with image_url columns")
-    dl.add_argument("--out", required=True, help="image folder (files named sha256(url))")
+    dl = sub.add_parser("download", help="fetch PixMo sets into a data root, or the images of local tables (resumable)")
+    dl.add_argument("tables", nargs="+", help="with --root: PixMo set names (pixmo-cap, pixmo-points, …); else "
+                    "PixMo parquet/JSON/JSONL files or folders with image_url columns")
+    dl.add_argument("--root", default=None, help="data root: tables to ROOT/pixmo/<set>/, images to ROOT/pixmo/images/")
+    dl.add_argument("--out", default=None, help="image folder for local tables (files named sha256(url))")
     dl.add_argument("--workers", type=int, default=8)
     dl.add_argument("--retries", type=int, default=3)
     dl.add_argument("--timeout", type=float, default=5.0)
@@ -129,15 +132,34 @@ def _validate(args) -> int:
 
 
 def _download(args) -> int:
-    from molmo.data.download import DownloadConfig, download_images, urls_from_tables
+    from molmo.data.download import DownloadConfig, download_images, download_pixmo, urls_from_tables
     from molmo.data.pixmo import PixMoError
 
+    cfg = DownloadConfig(retries=args.retries, timeout=args.timeout, backoff=args.backoff, workers=args.workers)
+    if args.root:
+        failed = 0
+        for name in args.tables:
+            try:
+                report = download_pixmo(name, args.root, cfg)
+            except (PixMoError, ValueError, OSError) as e:
+                print(f"molmo data download: {name}: {e}", file=sys.stderr)
+                return 2
+            if report is not None:
+                failed += len(report.failed)
+                print(f"{name}: images downloaded {report.downloaded}, already present {report.skipped}, "
+                      f"failed {len(report.failed)}")
+            else:
+                print(f"{name}: tables in {Path(args.root) / 'pixmo'}")
+        return 0 if not failed else 1  # failed images are left out of training (recipe-spec §2.1)
+    if not args.out:
+        print("molmo data download: give --root (PixMo set names) or --out (image folder for local tables)",
+              file=sys.stderr)
+        return 2
     try:
         items = urls_from_tables(args.tables)
     except (PixMoError, ValueError) as e:
         print(f"molmo data download: {e}", file=sys.stderr)
         return 2
-    cfg = DownloadConfig(retries=args.retries, timeout=args.timeout, backoff=args.backoff, workers=args.workers)
     report = download_images(items, args.out, cfg)
     print(f"downloaded {report.downloaded}, already present {report.skipped}, failed {len(report.failed)}"
           + (f" (listed in {Path(args.out) / 'missing.jsonl'})" if report.failed else ""))

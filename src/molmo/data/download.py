@@ -1,11 +1,20 @@
-"""Resumable image downloader for the URL-based PixMo sets (recipe-spec §2.1): each image is saved as
-`<out>/<sha256(url)>` (the name the PixMo readers look for), written atomically (temporary file + rename),
-checked against the row's `image_sha256` when there is one, retried with exponential backoff on network
-errors and 5xx/429 answers. Files already present are skipped, so an interrupted run simply restarts.
-What still failed is listed in `<out>/missing.jsonl` ({"url", "sha256", "reason"} per line).
+"""The data root layout and its downloader. `molmo data download --root ROOT NAME…` fetches PixMo tables from the
+Hugging Face hub into ROOT/pixmo/<name>/ and their images into ROOT/pixmo/images/; the released training
+presets read every source from that one root (`--data_root=ROOT`):
 
+    ROOT/pixmo/<name>/…            the hub dataset's files (parquet, any depth; `train-*` / `validation-*` splits)
+    ROOT/pixmo/images/<sha256(url)> downloaded images of the URL-based sets
+    ROOT/academic/<name>/…         academic tables + images (molmo.data.academic; placed by hand, see `SOURCES`)
+    ROOT/benchmarks/…              evaluation data (molmo.eval.benchmarks)
+
+Images (recipe-spec §2.1) are saved as `<out>/<sha256(url)>` (the name the PixMo readers look for), written
+atomically (temporary file + rename), checked against the row's `image_sha256` when there is one, retried with
+exponential backoff on network errors and 5xx/429 answers. Files already present are skipped, so an
+interrupted run simply restarts. What still failed is listed in `<out>/missing.jsonl`.
+
+    molmo data download --root /data pixmo-cap pixmo-points pixmo-points-eval      # tables + images
     report = download_images(urls_from_tables(["pixmo-points/train.parquet"]), "images/", workers=16)
-    molmo data download pixmo-points/train.parquet --out images/ --workers 16
+    molmo data download pixmo-points/train.parquet --out images/ --workers 16      # images of local tables
 """
 
 from __future__ import annotations
@@ -27,6 +36,59 @@ from molmo.data.pixmo import read_tables, url_hash
 
 USER_AGENT = "molmo-data-downloader/1.0"
 MISSING_MANIFEST = "missing.jsonl"
+PIXMO_IMAGES = "pixmo/images"
+# PixMo set (reader name) -> (hub dataset, URL-based: images must be downloaded)
+PIXMO_HUB = {
+    "cap": ("allenai/pixmo-cap", True), "ask_model_anything": ("allenai/pixmo-ask-model-anything", True),
+    "cap_qa": ("allenai/pixmo-cap-qa", True), "points": ("allenai/pixmo-points", True),
+    "points_eval": ("allenai/pixmo-points-eval", True), "point_explanations": ("allenai/pixmo-point-explanations", True),
+    "docs": ("allenai/pixmo-docs", False), "count": ("allenai/pixmo-count", True), "clocks": ("allenai/pixmo-clocks", False),
+}
+# Academic sets: where to get them (they go to ROOT/academic/<name>/ in the columns molmo.data.academic reads).
+ACADEMIC_SOURCES = {
+    "vqa2": "VQA v2 (visualqa.org) with COCO 2014 images", "text_vqa": "hub facebook/textvqa",
+    "okvqa": "hub HuggingFaceM4/OK-VQA", "chart_qa": "hub HuggingFaceM4/ChartQA", "doc_qa": "hub HuggingFaceM4/DocumentVQA",
+    "info_qa": "InfographicVQA (rrc.cvc.uab.es, manual)", "ai2d": "AI2D (allenai)", "a_okvqa_mc": "hub HuggingFaceM4/A-OKVQA",
+    "a_okvqa_da": "hub HuggingFaceM4/A-OKVQA", "android_control": "AndroidControl (google-research, tfrecords)",
+    "science_qa": "hub derek-thomas/ScienceQA", "tabmwp": "TabMWP (lupantech)", "st_qa": "ST-VQA task 3 (manual)",
+    "tally_qa": "TallyQA (manoja328) with COCO / Visual Genome images", "dv_qa": "DVQA (kushalkafle)",
+    "figure_qa": "FigureQA (Maluuba)", "plot_qa": "PlotQA (NiteshMethani)",
+}
+
+
+def pixmo_dir(root: str | Path, name: str) -> Path:
+    return Path(root) / "pixmo" / name
+
+
+def academic_dir(root: str | Path, name: str) -> Path:
+    return Path(root) / "academic" / name
+
+
+def fetch_hint(kind: str, name: str, root: str | Path) -> str:
+    """How a user gets a missing source into the layout (a command for PixMo, a place and a source otherwise)."""
+    if kind == "pixmo" and name in PIXMO_HUB:
+        return f"molmo data download --root {root} pixmo-{name.replace('_', '-')}"
+    if kind == "academic":
+        return f"put its tables and images under {academic_dir(root, name)} (source: {ACADEMIC_SOURCES.get(name, '?')})"
+    return "check the source's path"
+
+
+def download_pixmo(name: str, root: str | Path, cfg: "DownloadConfig | None" = None, progress: bool = True,
+                   snapshot=None) -> "DownloadReport | None":
+    """Tables of one PixMo set from the hub into ROOT/pixmo/<name>/, then (URL-based sets) its images into
+    ROOT/pixmo/images/. `snapshot` replaces huggingface_hub.snapshot_download (tests)."""
+    key = name.lower().replace("-", "_").removeprefix("pixmo_")
+    if key not in PIXMO_HUB:
+        raise ValueError(f"unknown PixMo set {name!r}; expected one of {sorted('pixmo-' + k.replace('_', '-') for k in PIXMO_HUB)}")
+    repo, url_based = PIXMO_HUB[key]
+    if snapshot is None:
+        from huggingface_hub import snapshot_download as snapshot
+    target = pixmo_dir(root, key)
+    snapshot(repo_id=repo, repo_type="dataset", local_dir=str(target), allow_patterns=["*.parquet", "*.json", "*.jsonl"])
+    if not url_based:
+        return None
+    return download_images(urls_from_tables([target]), Path(root) / PIXMO_IMAGES, cfg or DownloadConfig(),
+                           progress=progress)
 
 
 @dataclass(frozen=True)

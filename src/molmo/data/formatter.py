@@ -7,9 +7,11 @@ styles (pointing, point_count, user_qa, long_caption) get their prefix 10 % of t
 never, every other style always. All randomness comes from a per-example RNG seeded with
 `seed + index + dataset_size * epoch`, so every draw is reproducible.
 
-Differences from the released code (its bugs are not reproduced): a "no pointing" prefix goes on the
-matching counting question, not always on the first question (CapQA bug); ScienceQA hints are not
-duplicated.
+Pre-training packs the caption and ONE randomly drawn transcript per image, in shuffled order; SFT packs every
+annotation of the example, shuffled. A question with several reference answers is trained on the most frequent
+one, ties drawn at random (recipe-spec §1.6). Differences from the released code (its bugs are not reproduced):
+a "no pointing" prefix goes on the matching counting question, not always on the first question (CapQA bug);
+ScienceQA hints are not duplicated.
 
     fmt = Formatter(stage="sft", seed=50189)
     message_lists = fmt.format(example, index=7, epoch=0)   # [[" User: …", " …"], ...]
@@ -31,6 +33,9 @@ DEMO_STYLES = {"point_count", "pointing", "user_qa", "long_caption"}
 NEVER_PREFIX = {"android_control", "demo"}
 EVAL_RENAMES = {"eval_short_answer": "vqa2", "eval_multiple_choice": "a_okvqa_mc"}
 DEFAULT_INFERENCE_LENGTH = 65
+# Styles whose "how many …" questions get a "no pointing" instruction: AskModelAnything (and own-data QA, which
+# takes its style) and CapQA, where the released code adds it; counting datasets (TallyQA, VQA v2, …) do not.
+NO_POINTING_STYLES = {"user_qa", "synthetic_qa"}
 LETTERS = "ABCDEFG"
 # Style used when an own-data line gives none.
 DEFAULT_STYLE = {"qa": "user_qa", "point": "pointing", "count": "point_count", "caption": "long_caption",
@@ -60,11 +65,9 @@ class Formatter:
     def format(self, example: RawExample, index: int = 0, epoch: int = 0) -> list[list[str]]:
         rng = self.rng(index, epoch)
         if self.stage == "pretrain":
-            convs = [self._pretrain(a, rng) for a in example.annotations if a.kind in ("caption", "transcript")]
-            if not convs:
-                raise ValueError(f"example {example.id!r} has no caption or transcript for pre-training")
-            return convs
-        convs = [self.format_annotation(a, example.image_size, rng) for a in example.annotations]
+            convs = [self._pretrain(a, rng) for a in pretrain_annotations(example, rng)]
+        else:
+            convs = [self.format_annotation(a, example.image_size, rng) for a in example.annotations]
         if self.shuffle_messages and len(convs) > 1:
             order = rng.permutation(len(convs))
             convs = [convs[i] for i in order]
@@ -120,7 +123,9 @@ class Formatter:
         if kind == "mc":
             return multiple_choice_prompt(a.question or "", a.options or [], letters=a.style != "ai2_diagram_no_letter"), \
                 self._mc_answer(a)
-        question = self._no_pointing(a.question or "", rng)
+        question = self._no_pointing(a.question or "", a.style, rng)
+        if len(a.meta.get("answers") or ()) > 1:  # several reference answers: the most frequent, ties at random
+            return question, select_best_answer([str(x) for x in a.meta["answers"]], rng)
         return question, a.answer if a.answer is not None else ""
 
     def _mc_answer(self, a: Annotation) -> str:
@@ -128,8 +133,8 @@ class Formatter:
         return LETTERS[idx] if a.style != "ai2_diagram_no_letter" else (a.options or [])[idx].upper()
 
     @staticmethod
-    def _no_pointing(question: str, rng: np.random.RandomState) -> str:
-        if re.fullmatch(r"how many.*", question.lower(), flags=re.S):
+    def _no_pointing(question: str, style: str | None, rng: np.random.RandomState) -> str:
+        if style in NO_POINTING_STYLES and re.fullmatch(r"how many.*", question.lower(), flags=re.S):
             return templates.NO_POINTING[rng.randint(len(templates.NO_POINTING))] + question
         return question
 
@@ -137,11 +142,22 @@ class Formatter:
         out = []
         for i, m in enumerate(a.messages or []):
             if m["role"] == "user":
-                text = self._no_pointing(m["content"], rng)
+                text = self._no_pointing(m["content"], style, rng)
                 out.append(self.prompt(text, style, rng) if i == 0 else f" User: {text} Assistant:")
             else:
                 out.append(f" {m['content']}")
         return out
+
+
+def pretrain_annotations(example: RawExample, rng: np.random.RandomState) -> list[Annotation]:
+    """What one pre-training example packs (recipe-spec §1.9, §3.2): its caption(s) and ONE transcript drawn at
+    random (PixMo-Cap has several transcripts per image)."""
+    captions = [a for a in example.annotations if a.kind == "caption"]
+    transcripts = [a for a in example.annotations if a.kind == "transcript"]
+    chosen = captions + ([transcripts[rng.randint(len(transcripts))]] if transcripts else [])
+    if not chosen:
+        raise ValueError(f"example {example.id!r} has no caption or transcript for pre-training")
+    return chosen
 
 
 def multiple_choice_prompt(question: str, options: list[str], letters: bool = True) -> str:
@@ -164,4 +180,5 @@ def inference_caption_prompt(length: int = DEFAULT_INFERENCE_LENGTH) -> str:
     return f" long_caption {length}:"
 
 
-__all__ = ["Formatter", "NONE_TEXT", "length_hint", "multiple_choice_prompt", "select_best_answer"]
+__all__ = ["Formatter", "NONE_TEXT", "length_hint", "multiple_choice_prompt", "pretrain_annotations",
+           "select_best_answer"]

@@ -4,6 +4,7 @@ A mixture is named groups of datasets with fixed group rates; inside a group eac
 proportional to sqrt(size), where size is the dataset's number of examples unless the member fixes it
 (`("pixmo_cap", 50000)`). The sampler draws a dataset for every slot with `RandomState(seed).choice(p=rates)`
 and walks each dataset through a permutation reshuffled every epoch of that dataset (`seed + epoch * 1771`).
+Training draws its examples from this sampler (molmo.train.data) and keeps its state in the checkpoint.
 
     mix = preset_mixture("3.2-synthetic")
     rates = mix.rates(sizes)                                   # {"pixmo_points": 0.071, ...}
@@ -21,7 +22,8 @@ from typing import Iterator, Mapping
 import numpy as np
 
 EPOCH_SEED_STRIDE = 1771  # released code: per-dataset permutation seed = seed + epoch * 1771
-SFT_DATA_SEED = 50189
+SFT_DATA_SEED = 50189  # the released launch scripts' data seeds
+PRETRAIN_DATA_SEED = 95818
 
 
 @dataclass(frozen=True)
@@ -122,15 +124,23 @@ def preset_mixture(name: str) -> Mixture:
 
 
 class MixtureSampler:
-    """Deterministic stream of (dataset_name, example_index, epoch) for a mixture and dataset sizes.
+    """Deterministic stream of (dataset_name, example_index, epoch) for sampling rates and dataset sizes.
 
-    Every draw depends only on (seed, position), so two samplers with the same arguments yield the same
-    stream, and `indices(n, start=k)` resumes at position k."""
+    Slot g of the stream draws its dataset with `RandomState(seed).choice(p=rates)` (in chunks); the k-th draw of
+    a dataset of size n takes position k % n of that dataset's permutation for epoch k // n, seeded
+    `seed + epoch * 1771`: every epoch visits each example exactly once, in a fresh order. Every draw depends only
+    on (seed, rates, sizes, position), so `iterate(start)` resumes exactly at position `start`; `state(position)`
+    is what a training checkpoint stores and `check_state` verifies on resume."""
 
-    def __init__(self, mix: Mixture, sizes: Mapping[str, int], seed: int = SFT_DATA_SEED, drop_missing: bool = False,
-                 chunk: int = 4096):
-        self.mixture = mix
-        self.rates = mix.rates(sizes, drop_missing)
+    def __init__(self, mix: "Mixture | Mapping[str, float]", sizes: Mapping[str, int], seed: int = SFT_DATA_SEED,
+                 drop_missing: bool = False, chunk: int = 4096):
+        if isinstance(mix, Mixture):
+            self.rates = mix.rates(sizes, drop_missing)
+        else:
+            total = float(sum(mix.values()))
+            if total <= 0 or any(r < 0 for r in mix.values()):
+                raise ValueError(f"sampling rates must be >= 0 and not all zero, got {dict(mix)}")
+            self.rates = {n: float(r) / total for n, r in mix.items()}
         self.names = list(self.rates)
         missing = [n for n in self.names if not sizes.get(n)]
         if missing:
@@ -155,13 +165,18 @@ class MixtureSampler:
 
     def iterate(self, start: int = 0) -> Iterator[tuple[str, int, int]]:
         rng = np.random.RandomState(self.seed)
-        seen = {n: 0 for n in self.names}  # examples drawn so far from each dataset
+        seen = np.zeros(len(self.names), np.int64)  # examples drawn so far from each dataset
         position = 0
         while True:
-            for choice in rng.choice(len(self.names), size=self.chunk, p=self._p):
+            choices = rng.choice(len(self.names), size=self.chunk, p=self._p)
+            if position + self.chunk <= start:  # skipping to a resume point: count draws, no Python loop
+                seen += np.bincount(choices, minlength=len(self.names))
+                position += self.chunk
+                continue
+            for choice in choices:
                 name = self.names[choice]
-                k = seen[name]
-                seen[name] += 1
+                k = int(seen[choice])
+                seen[choice] += 1
                 if position >= start:
                     epoch, offset = divmod(k, self.sizes[name])
                     yield name, int(self.permutation(name, epoch)[offset]), epoch
@@ -170,6 +185,22 @@ class MixtureSampler:
     def indices(self, n: int, start: int = 0) -> list[tuple[str, int, int]]:
         it = self.iterate(start)
         return [next(it) for _ in range(n)]
+
+    def state(self, position: int) -> dict:
+        """What a checkpoint stores to resume the stream at `position`."""
+        return {"position": int(position), "seed": self.seed, "sizes": dict(self.sizes),
+                "rates": {n: round(r, 12) for n, r in self.rates.items()}}
+
+    def check_state(self, saved: dict) -> int:
+        """The position to resume at; raises ValueError naming what changed when the saved stream differs
+        (another seed, or datasets of other sizes or rates: the resumed run would see other data)."""
+        mine = self.state(saved.get("position", 0))
+        changed = [k for k in ("seed", "sizes", "rates") if k in saved and saved[k] != mine[k]]
+        if changed:
+            detail = "; ".join(f"{k}: checkpoint {saved[k]} vs now {mine[k]}" for k in changed)
+            raise ValueError(f"the data stream differs from the checkpoint's ({detail}); resuming would not "
+                             "continue with the same examples")
+        return int(saved.get("position", 0))
 
 
 __all__ = ["Mixture", "MixtureGroup", "MixtureMember", "MixtureSampler", "PRESETS", "mixture", "preset_mixture"]

@@ -34,6 +34,7 @@ percent values above 100 raise PixMoError (they mean the file is in pixels).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
 import json
@@ -53,6 +54,11 @@ TABLE_SUFFIXES = (".parquet", ".json", ".jsonl")
 POINT_PLACEHOLDER = "<|POINT|>"
 CLOCK_PROMPT = "What time is being shown?"
 DOCS_CONFIGS = ("charts", "tables", "diagrams", "other")
+SPLITS = ("train", "validation", "test")
+HOLDOUT_SEED = 96817  # the released loader's train/validation split seed
+# Images held out of the training split of the sets without a published validation split (recipe-spec §2.1).
+HOLDOUT_IMAGES = {"pixmo-cap": 2048, "pixmo-ask-model-anything": 2048, "pixmo-cap-qa": 2048, "pixmo-points": 2048,
+                  "pixmo-point-explanations": 1024}
 # EXIF orientations that swap width and height (5-8: transposed / rotated by 90 degrees).
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 
@@ -62,12 +68,20 @@ class PixMoError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------- tables
-def table_files(path: str | Path) -> list[Path]:
+def table_files(path: str | Path, split: str | None = None) -> list[Path]:
+    """The table files of a file or a folder (searched at any depth, as a hub snapshot lays them out). With
+    `split`, a folder whose files are named by split (`train-…`, `validation-…`, `test-…`) gives that split's."""
     path = Path(path)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix in TABLE_SUFFIXES)
+        files = sorted(p for p in path.rglob("*") if p.suffix in TABLE_SUFFIXES and p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(path).parts))
         if not files:
             raise PixMoError(f"{path}: directory holds no {'/'.join(TABLE_SUFFIXES)} files")
+        named = [p for p in files if p.name.startswith(SPLITS)]
+        if split is not None and named:
+            files = [p for p in named if p.name.startswith(split)]
+            if not files:
+                raise PixMoError(f"{path}: no {split!r} table files (found {sorted({p.name for p in named})[:4]})")
         return files
     if not path.is_file():
         raise PixMoError(f"{path}: no such file")
@@ -104,8 +118,8 @@ def read_table(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def read_tables(path: str | Path) -> list[tuple[Path, list[dict[str, Any]]]]:
-    return [(f, read_table(f)) for f in table_files(path)]
+def read_tables(path: str | Path, split: str | None = None) -> list[tuple[Path, list[dict[str, Any]]]]:
+    return [(f, read_table(f)) for f in table_files(path, split)]
 
 
 def require_columns(rows: list[dict], required: Iterable[str], file: Path, dataset: str) -> None:
@@ -196,14 +210,39 @@ def to_pixels(points: list[tuple[float, float]], size: tuple[int, int], scale: s
 
 
 # ---------------------------------------------------------------------------------------------- grouping
-class _Grouper:
-    """Collects annotations per image key (in first-seen order) and resolves the image once per key."""
+def holdout_keys(keys: Iterable[str], n_val: int, dataset: str, seed: int = HOLDOUT_SEED) -> set[str]:
+    """The `n_val` image keys of the validation split: those with the smallest seeded hash, so the split depends
+    only on the images present, not on row order."""
+    keys = list(keys)
+    if n_val >= len(keys):
+        raise PixMoError(f"{dataset} has {len(keys)} image(s): cannot hold out {n_val} for validation "
+                         "(pass a smaller n_val)")
+    ranked = sorted(keys, key=lambda k: hashlib.sha256(f"{seed}:{k}".encode("utf-8")).digest())
+    return set(ranked[:n_val])
 
-    def __init__(self, dataset: str, image_dir: str | Path | None):
+
+def excluded_urls(path: str | Path | None) -> set[str]:
+    """image_url values of a table (e.g. pixmo-points-eval, whose images are kept out of training)."""
+    if path is None:
+        return set()
+    return {row["image_url"] for _, rows in read_tables(path) for row in rows if row.get("image_url")}
+
+
+class _Grouper:
+    """Collects annotations per image key (in first-seen order) and resolves the image once per key.
+    `split` ("train" / "validation", None = all) holds `n_val` images out of training; `exclude` keys are
+    dropped (e.g. the pointing-eval images)."""
+
+    def __init__(self, dataset: str, image_dir: str | Path | None, split: str | None = None, n_val: int | None = None,
+                 exclude: set[str] | None = None):
         self.dataset = dataset
         self.image_dir = Path(image_dir) if image_dir is not None else None
         if self.image_dir is not None and not self.image_dir.is_dir():
             raise PixMoError(f"image folder {self.image_dir} does not exist")
+        if split not in (None, "train", "validation"):
+            raise ValueError(f"unknown split {split!r}; expected 'train', 'validation' or None (all rows)")
+        self.split, self.n_val = split, HOLDOUT_IMAGES.get(dataset, 0) if n_val is None else n_val
+        self.exclude = exclude or set()
         self.groups: "OrderedDict[str, RawExample]" = OrderedDict()
         self.missing: set[str] = set()
 
@@ -214,7 +253,7 @@ class _Grouper:
         return (path, image_size(path)) if path is not None else (None, None)
 
     def example(self, key: str, file: Path, resolve: Callable[[], tuple[Any, tuple[int, int] | None]]) -> RawExample | None:
-        if key in self.missing:
+        if key in self.missing or key in self.exclude:
             return None
         if key not in self.groups:
             image, size = resolve()
@@ -227,7 +266,11 @@ class _Grouper:
     def result(self) -> list[RawExample]:
         if self.missing:
             log.warning("%s: dropped %d image(s) that are not in %s", self.dataset, len(self.missing), self.image_dir)
-        return [ex for ex in self.groups.values() if ex.annotations]
+        examples = [ex for ex in self.groups.values() if ex.annotations]
+        if self.split is None or not self.n_val:
+            return examples
+        held = holdout_keys((ex.id for ex in examples), self.n_val, self.dataset)
+        return [ex for ex in examples if (ex.id in held) == (self.split == "validation")]
 
 
 def _need_size(ex: RawExample, file: Path, dataset: str) -> tuple[int, int]:
@@ -238,9 +281,10 @@ def _need_size(ex: RawExample, file: Path, dataset: str) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------------------------- readers
-def read_cap(path, image_dir=None, transcripts: bool = True) -> list[RawExample]:
-    g = _Grouper("pixmo-cap", image_dir)
-    for file, rows in read_tables(path):
+def read_cap(path, image_dir=None, transcripts: bool = False, split=None, n_val=None) -> list[RawExample]:
+    """Captions only by default (fine-tuning); `transcripts=True` adds every transcript (pre-training draws one)."""
+    g = _Grouper("pixmo-cap", image_dir, split, n_val)
+    for file, rows in read_tables(path, "train"):
         require_columns(rows, ["image_url", "caption"], file, "pixmo-cap")
         for row in rows:
             ex = g.example(row["image_url"], file, lambda: g.resolve_url(row["image_url"]))
@@ -253,9 +297,9 @@ def read_cap(path, image_dir=None, transcripts: bool = True) -> list[RawExample]
     return g.result()
 
 
-def read_ask_model_anything(path, image_dir=None) -> list[RawExample]:
-    g = _Grouper("pixmo-ask-model-anything", image_dir)
-    for file, rows in read_tables(path):
+def read_ask_model_anything(path, image_dir=None, split=None, n_val=None) -> list[RawExample]:
+    g = _Grouper("pixmo-ask-model-anything", image_dir, split, n_val)
+    for file, rows in read_tables(path, "train"):
         require_columns(rows, ["image_url", "question", "answer"], file, "pixmo-ask-model-anything")
         for row in rows:
             ex = g.example(row["image_url"], file, lambda: g.resolve_url(row["image_url"]))
@@ -265,9 +309,9 @@ def read_ask_model_anything(path, image_dir=None) -> list[RawExample]:
     return g.result()
 
 
-def read_cap_qa(path, image_dir=None) -> list[RawExample]:
-    g = _Grouper("pixmo-cap-qa", image_dir)
-    for file, rows in read_tables(path):
+def read_cap_qa(path, image_dir=None, split=None, n_val=None) -> list[RawExample]:
+    g = _Grouper("pixmo-cap-qa", image_dir, split, n_val)
+    for file, rows in read_tables(path, "train"):
         require_columns(rows, ["image_url", "messages"], file, "pixmo-cap-qa")
         for i, row in enumerate(rows):
             msgs = row["messages"]
@@ -285,17 +329,19 @@ COLLECTION_SUBSETS = {"basic": "pointing", "high_frequency": "counting"}
 
 
 def read_points(path, image_dir=None, mode: str = "pointing", subset: str | None = None,
-                point_scale: str = "percent", eval_set: bool = False) -> list[RawExample]:
+                point_scale: str = "percent", eval_set: bool = False, split=None, n_val=None,
+                exclude: str | Path | None = None) -> list[RawExample]:
     """One annotation per label row: `mode="pointing"` -> point annotations, `"point_count"` -> count
     annotations (we do not reproduce the released name/style inversion, §7.5). `subset` = "basic" keeps
-    `collection_method == "pointing"` rows, "high_frequency" keeps "counting" rows, None keeps all."""
+    `collection_method == "pointing"` rows, "high_frequency" keeps "counting" rows, None keeps all.
+    `exclude`: a table (pixmo-points-eval) whose images are left out."""
     name = "pixmo-points-eval" if eval_set else "pixmo-points"
     if mode not in ("pointing", "point_count"):
         raise ValueError(f"unknown mode {mode!r}; expected 'pointing' or 'point_count'")
     if subset is not None and subset not in COLLECTION_SUBSETS:
         raise ValueError(f"unknown subset {subset!r}; expected one of {sorted(COLLECTION_SUBSETS)} or None")
-    g = _Grouper(name, image_dir)
-    for file, rows in read_tables(path):
+    g = _Grouper(name, image_dir, split, n_val, excluded_urls(exclude))
+    for file, rows in read_tables(path, None if eval_set else "train"):
         require_columns(rows, ["image_url", "label", "points"], file, name)
         for i, row in enumerate(rows):
             method = row.get("collection_method")
@@ -337,10 +383,12 @@ def explanation_answer(response: str, alt_text: list[str], inline_text: list[str
     return "".join(out)
 
 
-def read_point_explanations(path, image_dir=None) -> list[RawExample]:
+def read_point_explanations(path, image_dir=None, split=None, n_val=None, split_groups: bool = True) -> list[RawExample]:
+    """One image's questions, split in two examples when it has several (the first ceil(n/2), then the rest),
+    as the released loader does; this also doubles what the mixture rate counts for such images."""
     name = "pixmo-point-explanations"
-    g = _Grouper(name, image_dir)
-    for file, rows in read_tables(path):
+    g = _Grouper(name, image_dir, split, n_val)
+    for file, rows in read_tables(path, "train"):
         require_columns(rows, ["image_url", "question", "parsed_response", "alt_text", "inline_text", "points"],
                         file, name)
         for i, row in enumerate(rows):
@@ -351,7 +399,17 @@ def read_point_explanations(path, image_dir=None) -> list[RawExample]:
             ex = g.example(row["image_url"], file, lambda: g.resolve_url(row["image_url"]))
             if ex is not None:
                 ex.annotations.append(Annotation(kind="qa", question=row["question"], answer=answer, style="point_qa"))
-    return g.result()
+    examples = g.result()
+    return [half for ex in examples for half in split_in_halves(ex)] if split_groups else examples
+
+
+def split_in_halves(example: RawExample) -> list[RawExample]:
+    n = len(example.annotations)
+    if n < 2:
+        return [example]
+    first = (n + 1) // 2
+    return [dataclasses.replace(example, annotations=example.annotations[:first], id=f"{example.id}#0"),
+            dataclasses.replace(example, annotations=example.annotations[first:], id=f"{example.id}#1")]
 
 
 def _docs_questions(value: Any, file: Path, row: int) -> list[tuple[str, str]]:
@@ -363,9 +421,12 @@ def _docs_questions(value: Any, file: Path, row: int) -> list[tuple[str, str]]:
                      "or {question: [...], answer: [...]}")
 
 
-def read_docs(path, config: str | None = None) -> list[RawExample]:
-    """PixMo-Docs: images embedded. `config` (charts/tables/diagrams/other) picks the style; by default it is
-    guessed from the path (a directory or file name containing the config name)."""
+def read_docs(path, config: str | None = None, split: str | None = None) -> list[RawExample]:
+    """PixMo-Docs: images embedded. `config` (charts/tables/diagrams/other) picks the style (and, in a hub
+    snapshot folder, the config's subfolder); by default it is guessed from the path. `split` picks the
+    `train-…` / `validation-…` files."""
+    if config is not None and Path(path, config).is_dir():
+        path = Path(path, config)
     if config is None:
         config = next((c for c in DOCS_CONFIGS if c in str(path).lower()), None)
         if config is None:
@@ -373,7 +434,7 @@ def read_docs(path, config: str | None = None) -> list[RawExample]:
     if config not in DOCS_CONFIGS:
         raise ValueError(f"unknown pixmo-docs config {config!r}; expected one of {DOCS_CONFIGS}")
     out = []
-    for file, rows in read_tables(path):
+    for file, rows in read_tables(path, split):
         require_columns(rows, ["image", "questions"], file, "pixmo-docs")
         for i, row in enumerate(rows):
             image = embedded_image(row["image"], file)
@@ -386,14 +447,15 @@ def read_docs(path, config: str | None = None) -> list[RawExample]:
     return out
 
 
-def read_count(path, image_dir=None, mode: str = "pointing", point_scale: str = "pixels") -> list[RawExample]:
+def read_count(path, image_dir=None, mode: str = "pointing", point_scale: str = "pixels",
+               split: str | None = None) -> list[RawExample]:
     """PixMo-Count: one label per row, points in pixels. Validation/test rows have no points, only the
     verified `count`: they become count annotations whose `answer` is the number (evaluation only)."""
     name = "pixmo-count"
     if mode not in ("pointing", "point_count"):
         raise ValueError(f"unknown mode {mode!r}; expected 'pointing' or 'point_count'")
     g = _Grouper(name, image_dir)
-    for file, rows in read_tables(path):
+    for file, rows in read_tables(path, split):
         require_columns(rows, ["image_url", "label", "count"], file, name)
         for row in rows:
             ex = g.example(row["image_url"], file, lambda: g.resolve_url(row["image_url"]))

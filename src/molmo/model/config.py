@@ -89,6 +89,7 @@ class LLMConfig:
     norm_topk_prob: bool = False
     residual_dropout: float = 0.0
     response_residual_dropout: float = 0.0
+    attention_dropout: float = 0.0  # on attention probabilities, training only (released OLMoE/MolmoE: 0.1)
 
 
 @dataclass(frozen=True)

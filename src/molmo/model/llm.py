@@ -71,7 +71,8 @@ class Attention(nn.Module):
             k, v = cache.update(layer, k, v)
         gqa = cfg.heads != cfg.kv_heads  # kv head j serves query heads j*G .. j*G+G-1 (G = heads / kv_heads)
         if isinstance(mask, torch.Tensor) or mask is None:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa,
+                                                 dropout_p=cfg.attention_dropout if self.training else 0.0)
         else:  # a FlexAttention BlockMask (training on GPU)
             out = flex_attention_forward(q, k, v, mask)
         return self.attn_out(out.transpose(1, 2).reshape(b, t, self.q_dim))

@@ -69,7 +69,8 @@ def latest(out: Path) -> Path | None:
     return good[-1]
 
 
-def save(out: Path, step: int, model, optimizer, rank: int) -> Path:
+def save(out: Path, step: int, model, optimizer, rank: int, extra: dict | None = None) -> Path:
+    """`extra` (e.g. the data sampler's state) is stored beside the step in trainer_state.json."""
     root = Path(out) / "checkpoints"
     final, tmp = root / f"step_{step:07d}", root / f"step_{step:07d}.tmp"
     if rank == 0:
@@ -80,7 +81,7 @@ def save(out: Path, step: int, model, optimizer, rank: int) -> Path:
     dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=str(tmp))
     _barrier()
     if rank == 0:
-        (tmp / "trainer_state.json").write_text(json.dumps({"step": step}))
+        (tmp / "trainer_state.json").write_text(json.dumps({"step": step, **(extra or {})}))
         write_checksums(tmp, [p.name for p in tmp.iterdir() if p.is_file()])
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
@@ -92,6 +93,12 @@ def save(out: Path, step: int, model, optimizer, rank: int) -> Path:
                 shutil.rmtree(old, ignore_errors=True)
     _barrier()
     return final
+
+
+def trainer_state(out: Path) -> dict:
+    """The latest checkpoint's trainer_state.json ({} when there is no checkpoint)."""
+    path = latest(out)
+    return json.loads((path / "trainer_state.json").read_text()) if path is not None else {}
 
 
 def resume(out: Path, model, optimizer, new_prefixes: tuple[str, ...] = ()) -> int:

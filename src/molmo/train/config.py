@@ -1,5 +1,6 @@
 """Training configuration: small frozen dataclasses for the optimizer, the data and the run, plus dotted
-command-line overrides (`--optim.connector.lr=1e-4`, `--data.sequence_length=512`, `--steps=100`).
+command-line overrides (`--optim.connector.lr=1e-4`, `--data.sequence_length=512`, `--steps=100`,
+`--data.sources.0.options={"n_val": 64}`, `--data_root=/data`).
 
     cfg = presets.get("tiny-sft")
     cfg = apply_overrides(cfg, ["--steps=50", "--optim.llm.lr=3e-4"])
@@ -65,12 +66,24 @@ class DataConfig:
     validation: tuple[DataSource, ...] = ()
     mixture: str = ""  # a named mixture (molmo.data.mixture.PRESETS) whose rates weight the sources by name
     tokenizer_sources: tuple[DataSource, ...] = ()  # more text for a from-scratch tokenizer (e.g. the SFT mix)
+    root: str = ""  # `--data_root`: relative source paths resolve against it (the `molmo data download` layout)
     stage: str = "sft"  # "pretrain" (caption prefixes, no roles) | "sft"
     sequence_length: int = 2304
     max_crops: int = 12
-    multi_annotation_weighting: str = "root_subsegments"
+    multi_annotation_weighting: str = "root_subsegments"  # or "none" (pre-training: no sqrt(1/n) weighting)
     num_workers: int = 0
-    seed: int = 6198
+    seed: int = 6198  # sampling, permutations and per-example formatter draws
+
+
+@dataclass(frozen=True)
+class InferenceEvalConfig:
+    """Generation evaluations during training (`molmo.eval` benchmarks read from `data_dir`, default
+    `<data root>/benchmarks`); `every` = 0 turns them off."""
+    every: int = 0
+    benchmarks: tuple[str, ...] = ()
+    data_dir: str = ""
+    max_examples: int = 2048
+    batch_size: int = 4
 
 
 @dataclass(frozen=True)
@@ -83,11 +96,13 @@ class TrainConfig:
     data: DataConfig = DataConfig()
     optim: OptimConfig = OptimConfig()
     steps: int = 1000
+    epochs: int = 0  # > 0: steps = epochs * (n + global_batch - 1) // global_batch, n = training examples
     global_batch: int = 128  # examples per optimizer step, over all ranks
     micro_batch: int = 4  # examples per forward/backward on one rank
     seed: int = 6198
     residual_dropout: float = 0.0
     response_residual_dropout: float = 0.1
+    attention_dropout: float = 0.0  # on the LLM's attention probabilities (the released MolmoE-1B: 0.1)
     z_loss: float = 1e-4
     # "bf16": autocast bf16 with fp32 master weights and reductions; "fp32"; "auto": bf16 where the device
     # computes it fast (molmo.precision), resolved when the run starts
@@ -99,6 +114,8 @@ class TrainConfig:
     save_every: int = 1000
     eval_every: int = 0  # validation loss every N steps (0 = never)
     eval_batches: int = 8
+    eval_examples: int = 0  # > 0: validation loss over this many examples (overrides eval_batches)
+    inference_eval: InferenceEvalConfig = InferenceEvalConfig()
     log_every: int = 1
     tensorboard: bool = False
     wandb: str = ""  # a W&B project name; empty = off
@@ -155,12 +172,17 @@ def _convert(tp: Any, value: Any, name: str) -> Any:
     return value
 
 
+ALIASES = {"data_root": "data.root"}
+
+
 def apply_overrides(cfg: Any, overrides: list[str]) -> Any:
-    """`--a.b.c=value` overrides; values are parsed as JSON when possible (lists, dicts, numbers)."""
+    """`--a.b.c=value` overrides; values are parsed as JSON when possible (lists, dicts, numbers).
+    `--data_root=DIR` is short for `--data.root=DIR`."""
     for item in overrides:
         if not item.startswith("--") or "=" not in item:
             raise ConfigError(f"bad override {item!r}: expected --key.sub=value")
         key, raw = item[2:].split("=", 1)
+        key = ALIASES.get(key.replace("-", "_"), key)
         try:
             value = json.loads(raw)
         except ValueError:
@@ -170,6 +192,11 @@ def apply_overrides(cfg: Any, overrides: list[str]) -> Any:
 
 
 def _set(obj: Any, path: list[str], value: Any, full: str) -> Any:
+    if isinstance(obj, tuple) and path[0].isdigit() and len(path) > 1:  # `--data.sources.0.path=…`
+        k = int(path[0])
+        if k >= len(obj):
+            raise ConfigError(f"override {full!r}: index {k} is out of range (there are {len(obj)})")
+        return obj[:k] + (_set(obj[k], path[1:], value, full),) + obj[k + 1:]
     if not dataclasses.is_dataclass(obj):
         raise ConfigError(f"override {full!r}: {type(obj).__name__} has no sub-fields")
     names = {f.name: f for f in dataclasses.fields(obj)}

@@ -2,9 +2,10 @@
 the mixture deterministically, format (molmo.data.formatter), pre-process (molmo.preprocess) and collate.
 
 Example `g` of the run (0, 1, 2, … over the whole global batch sequence) is fully determined by
-(data seed, g): which source, which item, which formatter draws. Step `s` on rank `r` of `w` uses examples
-`s*global_batch + r*device_batch …`, so any world size sees the same global batch and a resumed run
-continues with the same data.
+(data seed, g): which source (drawn at the mixture's rates), which item (each source walked in a fresh seeded
+permutation per epoch, molmo.data.mixture.MixtureSampler), which formatter draws. Step `s` on rank `r` of `w`
+uses examples `s*global_batch + r*device_batch …`, so any world size sees the same global batch; the
+sampler's state goes into the checkpoint and a resumed run continues with the same data.
 
     loader = build_loader(cfg, processor, rank=0, world_size=1, start_step=0)
     for step_batches in loader: ...   # a list of micro-batches (dicts of tensors) per optimizer step
@@ -83,8 +84,55 @@ class KindFilter:
                         f"{end - 1} (is the kind right for this source?)")
 
 
-def open_source(src: DataSource) -> Any:
+PATH_OPTIONS = ("image_dir", "exclude")  # reader options that name files: relative ones resolve against the root
+
+
+def resolve_source(src: DataSource, root: str = "") -> DataSource:
+    """The source with its path (and path options) resolved against the data root; URL-based PixMo sets get
+    the root's image folder (`molmo data download` layout) unless they name one."""
+    from molmo.data.download import PIXMO_HUB, PIXMO_IMAGES
+    if not root or src.kind.split(":")[0] not in ("pixmo", "academic"):
+        return src
+    options = dict(src.options)
+    reader = src.kind.partition(":")[2]
+    if src.kind.startswith("pixmo:") and PIXMO_HUB.get(reader, (None, False))[1]:
+        options.setdefault("image_dir", PIXMO_IMAGES)
+    for key in PATH_OPTIONS:
+        if isinstance(options.get(key), str):
+            options[key] = str(Path(root) / options[key])
+    return dataclasses.replace(src, path=str(Path(root) / src.path) if src.path else src.path, options=options)
+
+
+def missing_data(data: DataConfig) -> list[str]:
+    """One line per PixMo / academic source (training or validation) whose files are not there, with how to
+    get them; [] when everything is in place."""
+    from molmo.data.download import fetch_hint
+    lines, seen = [], set()
+    for src in (*data.sources, *data.validation):
+        kind, _, reader = src.kind.partition(":")
+        if kind not in ("pixmo", "academic"):
+            continue
+        resolved = resolve_source(src, data.root)
+        wanted = [("data", resolved.path)] + [(k, resolved.options[k]) for k in PATH_OPTIONS if resolved.options.get(k)]
+        missing = [f"{what} {path}" for what, path in wanted if not path or not Path(path).exists()]
+        hint = fetch_hint(kind, reader, data.root or "DATA_ROOT")
+        if missing and (src.name, hint) not in seen:
+            seen.add((src.name, hint))
+            lines.append(f"  {src.name} ({src.kind}): missing {', '.join(missing)} -> {hint}")
+    return lines
+
+
+def require_data(data: DataConfig) -> None:
+    """Fail before any training step when a source's files are missing, naming every such source."""
+    lines = missing_data(data)
+    if lines:
+        root = f" under --data_root={data.root}" if data.root else " (no --data_root given)"
+        raise DataError(f"{len(lines)} data source(s) not found{root}:\n" + "\n".join(lines))
+
+
+def open_source(src: DataSource, root: str = "") -> Any:
     """A sized, indexable collection of RawExample for one configured source."""
+    src = resolve_source(src, root)
     items = _open_items(src)
     return KindFilter(items, src.kinds, src.name) if src.kinds else items
 
@@ -108,76 +156,89 @@ def _open_items(src: DataSource) -> Any:
                     f"pixmo:NAME or academic:NAME")
 
 
-def mixture_rates(sources: tuple[DataSource, ...], sizes: list[int], mixture: str = "") -> np.ndarray:
-    """Explicit rates where given, the rest proportional to sqrt(size) (recipe-spec §2.3), normalised. With a
-    named mixture (`molmo.data.mixture.PRESETS`) its group rates and fixed sizes decide, by source name."""
+def mixture_rates(sources: tuple[DataSource, ...], sizes: list[int], mixture: str = "") -> dict[str, float]:
+    """Sampling rate of every source by name: explicit rates where given, the rest proportional to sqrt(size)
+    (recipe-spec §2.3), normalised. With a named mixture (`molmo.data.mixture.PRESETS`) its group rates and
+    fixed sizes decide, by source name."""
+    names = [s.name for s in sources]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise DataError(f"source names must be unique; repeated: {dupes}")
     if mixture:
         from molmo.data.mixture import preset_mixture
-        by_name = preset_mixture(mixture).rates({s.name: n for s, n in zip(sources, sizes)}, drop_missing=True)
-        missing = [s.name for s in sources if s.name not in by_name]
+        by_name = preset_mixture(mixture).rates(dict(zip(names, sizes)), drop_missing=True)
+        missing = [n for n in names if n not in by_name]
         if missing:
             raise DataError(f"sources {missing} are not members of mixture {mixture!r}")
-        return np.array([by_name[s.name] for s in sources]) / sum(by_name[s.name] for s in sources)
-    rates = np.array([s.rate if s.rate is not None else math.sqrt(n) for s, n in zip(sources, sizes)], float)
+        rates = np.array([by_name[n] for n in names])
+    else:
+        rates = np.array([s.rate if s.rate is not None else math.sqrt(n) for s, n in zip(sources, sizes)], float)
     if rates.sum() <= 0:
         raise DataError("mixture rates sum to zero")
-    return rates / rates.sum()
+    return dict(zip(names, (rates / rates.sum()).tolist()))
+
+
+def example_weight(example: RawExample, source: str) -> float:
+    """The loss weight of one example: its annotations' common weight (e.g. ChartQA's human / augmented
+    balance, recipe-spec §1.9); packed annotations with different weights are refused (one weight per example)."""
+    weights = {a.weight for a in example.annotations}
+    if len(weights) > 1:
+        raise DataError(f"source {source!r}: example {example.id!r} packs annotations with different loss weights "
+                        f"{sorted(weights)}")
+    return weights.pop() if weights else 1.0
 
 
 class MixtureDataset(Dataset):
-    """Map-style dataset over global example indices: g -> processed example (numpy arrays)."""
+    """Map-style dataset over (source, item, epoch) keys -> processed example (numpy arrays); `sampler` is the
+    mixture's deterministic stream of such keys (molmo.data.mixture.MixtureSampler)."""
 
     def __init__(self, sources: tuple[DataSource, ...], data_cfg: DataConfig, processor: Any, seed: int):
+        from molmo.data.mixture import MixtureSampler
         if not sources:
             raise DataError("no data sources configured (data.sources is empty)")
-        self.collections = [open_source(s) for s in sources]
+        self.collections = [open_source(s, data_cfg.root) for s in sources]
         for s, c in zip(sources, self.collections):
             if len(c) == 0:
                 raise DataError(f"source {s.name!r} ({s.kind} {s.path}) has no examples")
-        self.rates = mixture_rates(sources, [len(c) for c in self.collections], data_cfg.mixture)
-        self.cumulative = np.cumsum(self.rates)
+        sizes = [len(c) for c in self.collections]
+        self.names = [s.name for s in sources]
+        self.rates = mixture_rates(sources, sizes, data_cfg.mixture)
+        self.sampler = MixtureSampler(self.rates, dict(zip(self.names, sizes)), seed=seed)
         self.cfg, self.processor, self.seed = data_cfg, processor, seed
-        self.formatters = [Formatter(stage=s.stage or data_cfg.stage, seed=seed + 7919 * k, dataset_size=len(c))
-                           for k, (s, c) in enumerate(zip(sources, self.collections))]
-
-    def locate(self, g: int) -> tuple[int, int, int]:
-        """(source, item, epoch) of global example g: i.i.d. draws from the mixture, items in a per-source
-        permutation that is reshuffled every pass."""
-        rng = np.random.default_rng([self.seed, g])
-        k = int(np.searchsorted(self.cumulative, rng.random() * self.cumulative[-1], side="right"))
-        k = min(k, len(self.collections) - 1)
-        n = len(self.collections[k])
-        draw = int(rng.integers(1 << 62))
-        epoch, pos = divmod(draw % (n * 1000), n)
-        order = np.random.default_rng([self.seed, k, epoch]).permutation(n)
-        return k, int(order[pos]), epoch
+        weighting = data_cfg.multi_annotation_weighting
+        self.weighting = None if weighting in ("", "none") else weighting
+        self.formatters = [Formatter(stage=s.stage or data_cfg.stage, seed=seed, dataset_size=len(c))
+                           for s, c in zip(sources, self.collections)]
+        self._by_name = {n: k for k, n in enumerate(self.names)}
 
     def __len__(self) -> int:
         return 1 << 62
 
     MAX_SKIP = 100  # consecutive too-long examples before the run stops
 
-    def __getitem__(self, g: int) -> dict[str, np.ndarray]:
-        """Example g, whole: a too-long example gets a lower crop budget, or is skipped (with a warning) for
-        the next item of its source. Answers are never cut (molmo.train.fit)."""
-        k, i, epoch = self.locate(g)
+    def __getitem__(self, key: tuple[str, int, int]) -> dict[str, np.ndarray]:
+        """Example (source, item, epoch), whole: a too-long example gets a lower crop budget, or is skipped (with
+        a warning) for the next item of its source. Answers are never cut (molmo.train.fit)."""
+        name, i, epoch = key
+        k = self._by_name[name]
         n = len(self.collections[k])
         for j in range(i, i + min(n, self.MAX_SKIP)):
             out = self._example(k, j % n, epoch)
             if out is not None:
                 return out
-        raise DataError(f"source {k}: {min(n, self.MAX_SKIP)} consecutive examples from item {i} are longer than "
-                        f"sequence_length {self.cfg.sequence_length} even with one crop")
+        raise DataError(f"source {name!r}: {min(n, self.MAX_SKIP)} consecutive examples from item {i} are longer "
+                        f"than sequence_length {self.cfg.sequence_length} even with one crop")
 
     def _example(self, k: int, i: int, epoch: int) -> dict[str, np.ndarray] | None:
         example = self.collections[k][i]
-        source = example.source or f"data source {k}"
+        source = example.source or f"data source {self.names[k]}"
         try:  # a bad example stops training with its source named; nothing is skipped silently
             lists = self.formatters[k].format(example, index=i, epoch=epoch)
 
             def process(crops: int) -> dict[str, np.ndarray]:
                 return self.processor.process(example.image, message_lists=lists, max_crops=crops,
-                                              multi_annotation_weighting=self.cfg.multi_annotation_weighting)
+                                              weight=example_weight(example, self.names[k]),
+                                              multi_annotation_weighting=self.weighting)
 
             fit = fit_example(process, self.cfg.max_crops or self.processor.config.max_crops,
                               self.cfg.sequence_length)
@@ -191,23 +252,29 @@ class MixtureDataset(Dataset):
         return fit[0]
 
 
-class StepSampler(Sampler[int]):
-    """This rank's global example indices, step by step from `start_step`."""
+class StepSampler(Sampler[tuple[str, int, int]]):
+    """This rank's share of the mixture stream, step by step from `start_step`: step s on rank r of w takes
+    stream positions `s*global_batch + r*per_rank …` (so any world size sees the same global batches)."""
 
-    def __init__(self, global_batch: int, rank: int, world_size: int, start_step: int, steps: int,
-                 offset: int = 0):
+    def __init__(self, stream: Any, global_batch: int, rank: int, world_size: int, start_step: int, steps: int):
         if global_batch % world_size:
             raise DataError(f"global_batch {global_batch} is not divisible by the world size {world_size}")
         self.per_rank = global_batch // world_size
-        self.global_batch, self.rank, self.start, self.steps, self.offset = global_batch, rank, start_step, steps, offset
+        self.stream, self.global_batch, self.rank = stream, global_batch, rank
+        self.start, self.steps = start_step, steps
 
-    def __iter__(self) -> Iterator[int]:
-        for s in range(self.start, self.steps):
-            base = self.offset + s * self.global_batch + self.rank * self.per_rank
-            yield from range(base, base + self.per_rank)
+    def __iter__(self) -> Iterator[tuple[str, int, int]]:
+        it = self.stream.iterate(self.start * self.global_batch)
+        for _ in range(self.start, self.steps):
+            batch = [next(it) for _ in range(self.global_batch)]
+            yield from batch[self.rank * self.per_rank:(self.rank + 1) * self.per_rank]
 
     def __len__(self) -> int:
         return (self.steps - self.start) * self.per_rank
+
+    def state(self, step: int) -> dict:
+        """The data state after `step` optimizer steps (stored in the training checkpoint)."""
+        return self.stream.state(step * self.global_batch)
 
 
 @dataclass
@@ -218,17 +285,38 @@ class Collator:
         return collate(examples, pad_to_length=min(self.sequence_length, max(len(e["input_ids"]) for e in examples)))
 
 
-def build_loader(cfg: TrainConfig, processor: Any, rank: int, world_size: int, start_step: int = 0,
-                 validation: bool = False) -> DataLoader:
-    """Micro-batches in order; the trainer groups `device_batch // micro_batch` of them per step."""
+def open_dataset(cfg: TrainConfig, validation: bool = False, processor: Any = None) -> MixtureDataset:
     sources = cfg.data.validation if validation else cfg.data.sources
-    dataset = MixtureDataset(sources, cfg.data, processor, cfg.data.seed + (1 if validation else 0))
-    steps = cfg.eval_batches if validation else cfg.steps
+    return MixtureDataset(sources, cfg.data, processor, cfg.data.seed + (1 if validation else 0))
+
+
+def steps_for(cfg: TrainConfig, n_examples: int) -> int:
+    """The run's length: `steps`, or with `epochs` > 0 the official captioner launch script's rule
+    `epochs * (n + global_batch - 1) // global_batch` (4 epochs of PixMo-Cap: ~22k steps at n ~ 710k)."""
+    if cfg.epochs <= 0:
+        return cfg.steps
+    return cfg.epochs * (n_examples + cfg.global_batch - 1) // cfg.global_batch
+
+
+def validation_batches(cfg: TrainConfig, world_size: int) -> int:
+    """Validation loader steps: enough micro-batches on every rank for `eval_examples` when it is set."""
+    if cfg.eval_examples > 0:
+        return math.ceil(cfg.eval_examples / (cfg.micro_batch * world_size))
+    return cfg.eval_batches
+
+
+def build_loader(cfg: TrainConfig, processor: Any, rank: int, world_size: int, start_step: int = 0,
+                 validation: bool = False, dataset: MixtureDataset | None = None) -> DataLoader:
+    """Micro-batches in order; the trainer groups `device_batch // micro_batch` of them per step. `dataset`:
+    an already opened `open_dataset(cfg, validation)` (opening reads the tables)."""
+    dataset = dataset if dataset is not None else open_dataset(cfg, validation)
+    dataset.processor = processor
+    steps = validation_batches(cfg, world_size) if validation else cfg.steps
     batch = cfg.micro_batch * world_size if validation else cfg.global_batch
     if not validation and (cfg.global_batch // world_size) % cfg.micro_batch:
         raise DataError(f"the per-rank batch {cfg.global_batch // world_size} is not a multiple of "
                         f"micro_batch {cfg.micro_batch}")
-    sampler = StepSampler(batch, rank, world_size, 0 if validation else start_step, steps)
+    sampler = StepSampler(dataset.sampler, batch, rank, world_size, 0 if validation else start_step, steps)
     workers = cfg.data.num_workers
     return DataLoader(dataset, batch_size=cfg.micro_batch, sampler=sampler, collate_fn=Collator(cfg.data.sequence_length),
                       num_workers=workers, persistent_workers=False, prefetch_factor=4 if workers else None)

@@ -68,7 +68,7 @@ def _train_tokenizer(cfg: TrainConfig) -> MolmoTokenizer:
         from molmo.train.data import open_source
         texts = []
         for src in itertools.chain(cfg.data.sources, cfg.data.tokenizer_sources):
-            items = open_source(src)
+            items = open_source(src, cfg.data.root)
             formatters = [Formatter(stage=stage, seed=cfg.data.seed) for stage in ("pretrain", "sft")]
             for i in range(min(len(items), TOKENIZER_SAMPLE)):
                 item = items[i]
@@ -133,19 +133,22 @@ def build_model_and_processor(cfg: TrainConfig) -> tuple[Molmo, MolmoProcessor, 
     return model, processor, tokenizer_dir
 
 
-def set_dropout(model: Molmo, residual: float, response: float) -> None:
-    """Residual dropout is read from the LLM config by each block (recipe-spec §3.1)."""
-    llm = dataclasses.replace(model.config.llm, residual_dropout=residual, response_residual_dropout=response)
+def set_dropout(model: Molmo, residual: float, response: float, attention: float = 0.0) -> None:
+    """Residual and attention dropout are read from the LLM config by each block (recipe-spec §3.1)."""
+    llm = dataclasses.replace(model.config.llm, residual_dropout=residual, response_residual_dropout=response,
+                              attention_dropout=attention)
     model.config = dataclasses.replace(model.config, llm=llm)
     for block in model.llm.blocks:
-        block.cfg = llm
+        block.cfg = block.attn.cfg = llm
 
 
 def use_flex_attention(cfg: TrainConfig, device: torch.device) -> bool:
-    if cfg.attention == "auto":
-        return device.type == "cuda"
+    if cfg.attention == "auto":  # FlexAttention has no attention dropout: SDPA's dense mask then
+        return device.type == "cuda" and not cfg.attention_dropout
     if cfg.attention not in ("sdpa", "flex"):
         raise ConfigError(f"attention must be sdpa, flex or auto, got {cfg.attention!r}")
+    if cfg.attention == "flex" and cfg.attention_dropout:
+        raise ConfigError("attention='flex' cannot apply attention_dropout; use attention='sdpa' or 'auto'")
     return cfg.attention == "flex"
 
 

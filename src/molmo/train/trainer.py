@@ -27,7 +27,7 @@ from molmo.precision import fast_bf16
 from molmo.train import checkpointing
 from molmo.train.config import TrainConfig
 from molmo.train.lora import apply_lora
-from molmo.train.data import build_loader
+from molmo.train.data import build_loader, open_dataset, require_data, steps_for
 from molmo.train.logging import MetricsLogger
 from molmo.train.optim import build_optimizer, clip_per_group, set_learning_rates
 from molmo.train.setup import build_model_and_processor, set_dropout, shard_model
@@ -76,10 +76,10 @@ def micro_batch_loss(model, batch: dict[str, torch.Tensor], z_loss: float, autoc
 
 
 @torch.no_grad()
-def validation_loss(model, cfg: TrainConfig, processor, rank: int, world: int, device) -> float:
+def validation_loss(model, cfg: TrainConfig, processor, rank: int, world: int, device, dataset=None) -> float:
     model.eval()
     totals = torch.zeros(2, device=device)
-    for batch in build_loader(cfg, processor, rank, world, validation=True):
+    for batch in build_loader(cfg, processor, rank, world, validation=True, dataset=dataset):
         batch = _to(batch, device)
         ce, _, w = micro_batch_loss(model, batch, 0.0, _autocast(cfg, device))
         totals += torch.stack([ce.float(), w.float()])
@@ -91,6 +91,10 @@ def validation_loss(model, cfg: TrainConfig, processor, rank: int, world: int, d
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) the configured training; returns the exported checkpoint directory (or out_dir)."""
     rank, world, device = _dist_setup()
+    require_data(cfg.data)  # missing PixMo / academic files fail here, before the model is even built
+    train_data = open_dataset(cfg)
+    cfg = dataclasses.replace(cfg, steps=steps_for(cfg, sum(len(c) for c in train_data.collections)))
+    val_data = open_dataset(cfg, validation=True) if cfg.eval_every and cfg.data.validation else None
     if cfg.precision == "auto":  # resolved once, so the run folder's config.json says what the run used
         cfg = dataclasses.replace(cfg, precision="bf16" if fast_bf16(device) else "fp32")
         if rank == 0:
@@ -98,7 +102,7 @@ def train(cfg: TrainConfig) -> Path:
     out = Path(cfg.out_dir)
     torch.manual_seed(cfg.seed)
     model, processor, tokenizer_dir = build_model_and_processor(cfg)
-    set_dropout(model, cfg.residual_dropout, cfg.response_residual_dropout)
+    set_dropout(model, cfg.residual_dropout, cfg.response_residual_dropout, cfg.attention_dropout)
     if cfg.lora.rank > 0:
         apply_lora(model, cfg.lora)
     model.to(device)
@@ -109,7 +113,12 @@ def train(cfg: TrainConfig) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(cfg.to_json())
     logger = MetricsLogger(out, cfg, rank, start)
-    loader = iter(build_loader(cfg, processor, rank, world, start_step=start))
+    train_loader = build_loader(cfg, processor, rank, world, start_step=start, dataset=train_data)
+    if start:  # the stored data state must describe the same stream, or the resumed run sees other data
+        saved = checkpointing.trainer_state(out).get("data")
+        if saved is not None:
+            train_loader.sampler.stream.check_state(saved)
+    loader = iter(train_loader)
     micro_per_step = cfg.global_batch // world // cfg.micro_batch
     model.train()
     n_params = sum(p.numel() for p in model.parameters())
@@ -146,10 +155,10 @@ def train(cfg: TrainConfig) -> Path:
         if mfu is not None:
             record["mfu"] = mfu
         if cfg.eval_every and step % cfg.eval_every == 0 and cfg.data.validation:
-            record["val_loss"] = validation_loss(model, cfg, processor, rank, world, device)
+            record["val_loss"] = validation_loss(model, cfg, processor, rank, world, device, val_data)
         logger.log(record)
         if step % cfg.save_every == 0 or step == cfg.steps:
-            checkpointing.save(out, step, model, optimizer, rank)
+            checkpointing.save(out, step, model, optimizer, rank, {"data": train_loader.sampler.state(step)})
     logger.close()
     exported = out
     if cfg.export:

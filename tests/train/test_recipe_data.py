@@ -1,0 +1,237 @@
+"""The released recipe's data side on tiny fixture tables written in the `molmo data download` layout: the
+pre-training and fine-tuning examples the training data path builds (one transcript, weighting, captions-only
+PixMo-Cap, the Point-Explanations split, ChartQA loss weights, held-out images), the presets' data root and
+missing-data error, `--print-config`, and the sampler state kept in the training checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+import molmo
+from molmo.cli import main
+from molmo.data.pixmo import url_hash
+from molmo.preprocess.config import PreprocessorConfig
+from molmo.preprocess.processor import MolmoProcessor
+from molmo.tokenizer import MolmoTokenizer
+from molmo.train import presets
+from molmo.train.config import DataConfig, DataSource, apply_overrides
+from molmo.train.data import DataError, StepSampler, open_dataset, steps_for
+
+TINY = Path(molmo.__file__).parent / "assets" / "tiny-molmo"
+N_CAP, N_VAL = 40, 8
+
+
+def _parquet(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), path)
+
+
+def _image(root: Path, url: str, size=(64, 48)) -> None:
+    folder = root / "pixmo" / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (30, 90, 200)).save(folder / url_hash(url), format="PNG")
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    """A data root with PixMo-Cap (3 transcripts per image), Point-Explanations, Points (+ its eval set) and
+    ChartQA (human and augmented rows), as hub snapshots lay them out."""
+    root = tmp_path_factory.mktemp("data_root")
+    cap = []
+    for i in range(N_CAP):
+        _image(root, f"http://cap/{i}")
+        cap.append({"image_url": f"http://cap/{i}", "caption": f"caption {i}",
+                    "transcripts": [f"transcript {i}.{k}" for k in range(3)]})
+    _parquet(root / "pixmo/cap/data/train-00000-of-00001.parquet", cap)
+    expl = []
+    for i, n in enumerate([1, 2, 3, 5]):  # questions per image
+        _image(root, f"http://pe/{i}")
+        expl += [{"image_url": f"http://pe/{i}", "image_sha256": "", "question": f"q{i}.{k}",
+                  "parsed_response": f"answer {i}.{k}", "alt_text": [], "inline_text": [], "points": []}
+                 for k in range(n)]
+    _parquet(root / "pixmo/point_explanations/data/train-00000-of-00001.parquet", expl)
+    points = []
+    for i in range(6):
+        _image(root, f"http://pt/{i}")
+        points.append({"image_url": f"http://pt/{i}", "image_sha256": "", "label": "cat", "count": 1,
+                       "points": [{"x": 50.0, "y": 50.0}], "collection_method": "pointing"})
+    _parquet(root / "pixmo/points/data/train-00000-of-00001.parquet", points)
+    _parquet(root / "pixmo/points_eval/data/test-00000-of-00001.parquet",
+             [{"image_url": "http://pt/0", "image_sha256": "", "label": "cat", "points": [{"x": 50.0, "y": 50.0}]}])
+    png = root / "chart.png"
+    Image.new("RGB", (64, 48), "white").save(png)
+    chart = [{"image": {"bytes": png.read_bytes(), "path": None}, "query": f"value {i}?", "label": [str(i)],
+              "human_or_machine": i % 2} for i in range(6)]
+    _parquet(root / "academic/chart_qa/train.parquet", chart)
+    return root
+
+
+@pytest.fixture(scope="module")
+def processor() -> MolmoProcessor:
+    return MolmoProcessor(MolmoTokenizer.from_dir(TINY), PreprocessorConfig.from_json(TINY / "preprocessor_config.json"))
+
+
+def _small(cfg, root: Path, **data):
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=str(root), max_crops=2, num_workers=0,
+                                                             **data))
+
+
+def _answers(dataset, key) -> list[str]:
+    name, i, epoch = key
+    k = dataset.names.index(name)
+    return [c[1].strip() for c in dataset.formatters[k].format(dataset.collections[k][i], index=i, epoch=epoch)]
+
+
+# ------------------------------------------------------------------------------------------------ pre-training
+def test_pretraining_packs_one_transcript_unweighted_and_holds_out_validation(root, processor):
+    cfg = _small(presets.released_pretrain("7b-d"), root)
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(
+        cfg.data, sources=(dataclasses.replace(cfg.data.sources[0], options={**cfg.data.sources[0].options, "n_val": N_VAL}),),
+        validation=(dataclasses.replace(cfg.data.validation[0], options={**cfg.data.validation[0].options, "n_val": N_VAL}),)))
+    train, val = open_dataset(cfg, processor=processor), open_dataset(cfg, validation=True, processor=processor)
+    assert len(train.collections[0]) == N_CAP - N_VAL and len(val.collections[0]) == N_VAL
+    assert not {e.id for e in train.collections[0]} & {e.id for e in val.collections[0]}  # held out
+    assert steps_for(cfg, N_CAP - N_VAL) == 4 * (N_CAP - N_VAL + 127) // 128 == 4
+    assert steps_for(cfg, 709_000) == 22_160  # ~22k at the released size
+    keys = train.sampler.indices(60)
+    firsts = []
+    for key in keys:
+        answers = _answers(train, key)
+        assert len(answers) == 2 and sum(a.startswith("caption") for a in answers) == 1  # caption + ONE transcript
+        firsts.append(answers[0].startswith("caption"))
+    assert 0 < sum(firsts) < len(firsts)  # order shuffled
+    masks = train[keys[0]]["loss_masks"]
+    assert set(np.unique(masks).tolist()) == {0.0, 1.0}  # no sqrt(1/n) weighting in pre-training
+    assert train.sampler.seed == 95818
+
+
+# ------------------------------------------------------------------------------------------------ fine-tuning
+def _sft(root: Path, names: tuple[str, ...]):
+    cfg = presets.released_sft("7b-d")
+    chosen = []
+    for s in cfg.data.sources:
+        if s.name in names:
+            options = {**s.options, "n_val": 2} if s.options.get("split") else s.options
+            chosen.append(dataclasses.replace(s, options=options))
+    return _small(cfg, root, sources=tuple(chosen))
+
+
+def test_fine_tuning_sources_follow_the_release(root, processor):
+    cfg = _sft(root, ("pixmo_cap", "pixmo_pointing_explanations", "chart_qa_weighted", "pixmo_points"))
+    data = open_dataset(cfg, processor=processor)
+    sizes = dict(zip(data.names, (len(c) for c in data.collections)))
+    cap = data.collections[data.names.index("pixmo_cap")]
+    assert all([a.kind for a in e.annotations] == ["caption"] for e in cap)  # captions only
+    # Point-Explanations: 4 images (1, 2, 3, 5 questions), 2 held out; each image with n > 1 questions gives two
+    # examples: the first ceil(n/2) questions, then the rest; the mixture rate counts those examples.
+    expl = data.collections[data.names.index("pixmo_pointing_explanations")]
+    by_image = {}
+    for e in expl:
+        by_image.setdefault(e.id.split("#")[0], []).append(len(e.annotations))
+    n_q = {f"http://pe/{i}": n for i, n in enumerate([1, 2, 3, 5])}
+    assert len(by_image) == 2
+    for url, halves in by_image.items():
+        n = n_q[url]
+        assert halves == ([n] if n == 1 else [math.ceil(n / 2), n - math.ceil(n / 2)])
+    assert sizes["pixmo_pointing_explanations"] == sum(len(h) for h in by_image.values())
+    points = data.collections[data.names.index("pixmo_points")]
+    assert "http://pt/0" not in {e.id for e in points}  # the pointing-eval image is kept out
+    # ChartQA: human rows weigh 2*20901/28299, augmented ones 2*7398/28299, in the pre-processor's loss mask.
+    k = data.names.index("chart_qa_weighted")
+    seen = set()
+    for i, ex in enumerate(data.collections[k]):
+        masks = data[("chart_qa_weighted", i, 0)]["loss_masks"]
+        weight = float(masks[masks > 0][0])
+        expected = 2 * (20901 if ex.annotations[0].weight > 1 else 7398) / 28299
+        assert weight == pytest.approx(expected, rel=1e-6)
+        seen.add(round(weight, 3))
+    assert seen == {1.477, 0.523}
+    assert data.sampler.seed == 50189 and cfg.data.multi_annotation_weighting == "root_subsegments"
+    two = next(i for i, e in enumerate(expl) if len(e.annotations) == 2)  # SFT keeps the sqrt(1/n) weighting
+    masks = data[("pixmo_pointing_explanations", two, 0)]["loss_masks"]
+    assert float(masks[masks > 0][0]) == pytest.approx(math.sqrt(0.5), rel=1e-6)
+
+
+def test_training_walks_the_stream_per_rank_and_resumes(root, processor):
+    data = open_dataset(_sft(root, ("pixmo_cap", "chart_qa_weighted")), processor=processor)
+    whole = list(StepSampler(data.sampler, 8, 0, 1, 0, 6))
+    halves = [list(StepSampler(data.sampler, 8, r, 2, 0, 6)) for r in range(2)]
+    assert [k for s in range(6) for h in halves for k in h[4 * s:4 * s + 4]] == whole  # any world size
+    resumed = StepSampler(data.sampler, 8, 0, 1, 3, 6)
+    assert data.sampler.check_state(resumed.state(3)) == 24 and list(resumed) == whole[24:]
+
+
+# ------------------------------------------------------------------------------------------------ presets, CLI
+def test_a_preset_missing_data_fails_before_step_one_naming_each_source(tmp_path, capsys):
+    from molmo.train.trainer import train
+    cfg = apply_overrides(presets.get("sft-7b-d"), [f"--data_root={tmp_path}"])
+    with pytest.raises(DataError) as err:
+        train(cfg)  # raises before the 7B model is built
+    message = str(err.value)
+    assert message.startswith(f"31 data source(s) not found under --data_root={tmp_path}")
+    for name in ("pixmo_cap", "pixmo_points_high_freq_counting", "chart_qa_weighted", "android_control"):
+        assert f"  {name} (" in message
+    assert f"molmo data download --root {tmp_path} pixmo-cap" in message
+    assert f"put its tables and images under {tmp_path}/academic/chart_qa" in message
+
+
+def test_print_config_resolves_the_released_presets(root, capsys):
+    assert main(["train", "sft-1b", "--print-config", f"--data_root={root}"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    config, resolved = out["config"], out["resolved"]
+    assert config["data"]["seed"] == 50189 and config["attention_dropout"] == 0.1
+    assert resolved["model"]["llm"]["attention_dropout"] == 0.1 and resolved["model"]["llm"]["residual_dropout"] == 0.1
+    assert config["inference_eval"]["every"] == 2000
+    assert len(resolved["missing"]) == 31 - 7  # in the fixture root: cap, point explanations, chart_qa, the 4 points sets
+    assert resolved["sources"]["pixmo_points"]["exclude"] == str(root / "pixmo/points_eval")
+    n_val = ["--data.sources.0.options={\"transcripts\": true, \"split\": \"train\", \"n_val\": 8}",
+             "--data.validation.0.options={\"transcripts\": true, \"split\": \"validation\", \"n_val\": 8}"]
+    assert main(["train", "pretrain-7b-d", "--print-config", f"--data_root={root}", *n_val]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["config"]["data"]["seed"] == 95818 and out["config"]["data"]["multi_annotation_weighting"] == "none"
+    assert out["config"]["attention_dropout"] == 0.0 and out["config"]["eval_every"] == 1000
+    assert out["resolved"]["examples"] == {"pixmo_cap": N_CAP - N_VAL}
+    assert out["resolved"]["steps"] == 4 * (N_CAP - N_VAL + 127) // 128
+
+
+def test_tiny_presets_keep_their_seeds():
+    assert presets.get("tiny-sft").data.seed == 6198 and presets.get("tiny-pretrain").data.seed == 6198
+    assert presets.get("tiny-sft").inference_eval.every == 0
+
+
+def test_checkpoint_keeps_the_data_state(tiny_cfg):
+    from molmo.train.checkpointing import trainer_state
+    from molmo.train.trainer import train
+    cfg = dataclasses.replace(tiny_cfg, steps=2, save_every=1, export=False, eval_every=0)
+    train(cfg)
+    state = trainer_state(Path(cfg.out_dir))
+    assert state["step"] == 2 and state["data"]["position"] == 2 * cfg.global_batch
+    assert state["data"]["seed"] == cfg.data.seed and state["data"]["sizes"] == {"circles": 24}
+    changed = dataclasses.replace(cfg, steps=3, data=dataclasses.replace(cfg.data, seed=cfg.data.seed + 1))
+    with pytest.raises(ValueError, match="data stream differs"):
+        train(changed)
+
+
+def test_attention_dropout_only_in_training():
+    import torch
+    from molmo.model.config import preset
+    from molmo.model.molmo import Molmo
+    from molmo.train.setup import set_dropout
+    torch.manual_seed(0)
+    model = Molmo(preset("tiny-qwen2"))
+    ids = torch.randint(0, 400, (1, 24))
+    reference = model.eval()(ids).logits
+    set_dropout(model, 0.0, 0.0, attention=0.1)
+    assert all(b.attn.cfg.attention_dropout == 0.1 for b in model.llm.blocks)
+    torch.testing.assert_close(model(ids).logits, reference)  # eval: no dropout
+    model.train()
+    assert not torch.allclose(model(ids).logits, reference)
