@@ -177,7 +177,8 @@ def test_a_preset_missing_data_fails_before_step_one_naming_each_source(tmp_path
     with pytest.raises(DataError) as err:
         train(cfg)  # raises before the 7B model is built
     message = str(err.value)
-    assert message.startswith(f"31 data source(s) not found under --data_root={tmp_path}")
+    assert message.startswith(f"38 data source(s) not found under --data_root={tmp_path}")  # 31 + 7 benchmarks
+    assert f"  eval countbenchqa: missing {tmp_path}/benchmarks/countbenchqa" in message
     for name in ("pixmo_cap", "pixmo_points_high_freq_counting", "chart_qa_weighted", "android_control"):
         assert f"  {name} (" in message
     assert f"molmo data download --root {tmp_path} pixmo-cap" in message
@@ -191,7 +192,9 @@ def test_print_config_resolves_the_released_presets(root, capsys):
     assert config["data"]["seed"] == 50189 and config["attention_dropout"] == 0.1
     assert resolved["model"]["llm"]["attention_dropout"] == 0.1 and resolved["model"]["llm"]["residual_dropout"] == 0.1
     assert config["inference_eval"]["every"] == 2000
-    assert len(resolved["missing"]) == 31 - 7  # in the fixture root: cap, point explanations, chart_qa, the 4 points sets
+    sources_missing = [line for line in resolved["missing"] if not line.startswith("  eval ")]
+    assert len(sources_missing) == 31 - 7  # in the fixture root: cap, point explanations, chart_qa, the 4 points sets
+    assert any(line.startswith("  eval chartqa: missing") for line in resolved["missing"])
     assert resolved["sources"]["pixmo_points"]["exclude"] == str(root / "pixmo/points_eval")
     n_val = ["--data.sources.0.options={\"transcripts\": true, \"split\": \"train\", \"n_val\": 8}",
              "--data.validation.0.options={\"transcripts\": true, \"split\": \"validation\", \"n_val\": 8}"]
@@ -235,3 +238,24 @@ def test_attention_dropout_only_in_training():
     torch.testing.assert_close(model(ids).logits, reference)  # eval: no dropout
     model.train()
     assert not torch.allclose(model(ids).logits, reference)
+
+
+def test_generation_evaluations_run_during_training(tiny_cfg, tmp_path):
+    from molmo.train.config import InferenceEvalConfig
+    from molmo.train.trainer import train
+    bench = tmp_path / "benchmarks" / "clockbench"
+    bench.mkdir(parents=True)
+    Image.new("RGB", (48, 48), "white").save(bench / "face.png")
+    (bench / "data.jsonl").write_text("".join(json.dumps({"image": "face.png", "hour": h, "minute": 5}) + "\n"
+                                              for h in (3, 9)))
+    cfg = dataclasses.replace(tiny_cfg, steps=2, save_every=2, export=False, eval_every=0,
+                              inference_eval=InferenceEvalConfig(every=2, benchmarks=("clockbench",),
+                                                                 data_dir=str(tmp_path / "benchmarks"), max_examples=2))
+    train(cfg)
+    records = [json.loads(line) for line in (Path(cfg.out_dir) / "metrics.jsonl").read_text().splitlines()]
+    assert "eval/clockbench" not in records[0] and 0.0 <= records[1]["eval/clockbench"] <= 1.0
+    predictions = (Path(cfg.out_dir) / "evals" / "step_0000002" / "predictions.jsonl").read_text().splitlines()
+    assert len(predictions) == 2
+    missing = dataclasses.replace(cfg, inference_eval=dataclasses.replace(cfg.inference_eval, data_dir=str(tmp_path)))
+    with pytest.raises(DataError, match="eval clockbench: missing"):
+        train(missing)

@@ -39,6 +39,7 @@ def resolved(cfg: TrainConfig) -> dict[str, Any]:
     from molmo.model.config import preset
     from molmo.preprocess.config import PreprocessorConfig
     from molmo.train.data import DataError, missing_data, open_dataset, resolve_source, steps_for, validation_batches
+    from molmo.train.inference_eval import missing_benchmarks
 
     out: dict[str, Any] = {}
     try:
@@ -57,7 +58,7 @@ def resolved(cfg: TrainConfig) -> dict[str, Any]:
     out["data_root"] = str(Path(root).resolve()) if root else ""
     out["sources"] = {s.name: {"path": resolve_source(s, root).path, **resolve_source(s, root).options}
                       for s in (*cfg.data.sources, *cfg.data.validation)}
-    missing = missing_data(cfg.data)
+    missing = missing_data(cfg.data) + missing_benchmarks(cfg)
     if missing:
         out["missing"] = missing
         out["steps"] = (f"{cfg.epochs} * (n + {cfg.global_batch - 1}) // {cfg.global_batch}, n = training examples "

@@ -122,9 +122,10 @@ def missing_data(data: DataConfig) -> list[str]:
     return lines
 
 
-def require_data(data: DataConfig) -> None:
-    """Fail before any training step when a source's files are missing, naming every such source."""
-    lines = missing_data(data)
+def require_data(data: DataConfig, extra: list[str] = ()) -> None:
+    """Fail before any training step when a source's files are missing, naming every such source (`extra`:
+    more such lines, e.g. the in-training evaluation's benchmarks)."""
+    lines = missing_data(data) + list(extra)
     if lines:
         root = f" under --data_root={data.root}" if data.root else " (no --data_root given)"
         raise DataError(f"{len(lines)} data source(s) not found{root}:\n" + "\n".join(lines))

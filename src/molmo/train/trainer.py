@@ -28,6 +28,7 @@ from molmo.train import checkpointing
 from molmo.train.config import TrainConfig
 from molmo.train.lora import apply_lora
 from molmo.train.data import build_loader, open_dataset, require_data, steps_for
+from molmo.train.inference_eval import InferenceEvals, missing_benchmarks
 from molmo.train.logging import MetricsLogger
 from molmo.train.optim import build_optimizer, clip_per_group, set_learning_rates
 from molmo.train.setup import build_model_and_processor, set_dropout, shard_model
@@ -91,7 +92,9 @@ def validation_loss(model, cfg: TrainConfig, processor, rank: int, world: int, d
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) the configured training; returns the exported checkpoint directory (or out_dir)."""
     rank, world, device = _dist_setup()
-    require_data(cfg.data)  # missing PixMo / academic files fail here, before the model is even built
+    # Missing PixMo / academic files (and evaluation benchmarks) fail here, before the model is even built.
+    require_data(cfg.data, missing_benchmarks(cfg) if world == 1 else [])
+    evals = InferenceEvals.open(cfg, world)
     train_data = open_dataset(cfg)
     cfg = dataclasses.replace(cfg, steps=steps_for(cfg, sum(len(c) for c in train_data.collections)))
     val_data = open_dataset(cfg, validation=True) if cfg.eval_every and cfg.data.validation else None
@@ -156,6 +159,8 @@ def train(cfg: TrainConfig) -> Path:
             record["mfu"] = mfu
         if cfg.eval_every and step % cfg.eval_every == 0 and cfg.data.validation:
             record["val_loss"] = validation_loss(model, cfg, processor, rank, world, device, val_data)
+        if evals is not None and evals.due(step):
+            record.update(evals.run(model, processor.tokenizer, processor.config, step, out))
         logger.log(record)
         if step % cfg.save_every == 0 or step == cfg.steps:
             checkpointing.save(out, step, model, optimizer, rank, {"data": train_loader.sampler.state(step)})
