@@ -8,6 +8,9 @@ the same image become one multi-annotation example. Shapes:
     {"image": "a.jpg", "messages": [{"role": "user", "content": "…"}, {"role": "assistant", "content": "…"}]}
 
 Points are [x, y] or [x, y, r] in pixels of the stored image; point/count lines may carry a "question".
+The ms-swift / LLaMA-Factory shape is read too and converted to a "messages" line: {"messages": [...],
+"images": ["a.png"]} (or sharegpt's "conversations" with "from": "human"/"gpt" and "value"), exactly one image,
+an optional `<image>` placeholder in a user turn (Molmo puts the image first).
 A line may also carry "meta" (free-form JSON, e.g. a generator's scene description) and "options" /
 "answer_idx" for multiple choice.
 
@@ -159,6 +162,35 @@ def _line_problem(row: dict, root: Path, sizes: dict, deep: bool = False) -> str
     return None
 
 
+SWIFT_ROLES = {"user": "user", "assistant": "assistant", "human": "user", "gpt": "assistant"}
+IMAGE_PLACEHOLDER = "<image>"
+
+
+def from_swift(row: dict) -> tuple[dict, str | None]:
+    """An ms-swift / LLaMA-Factory line -> (our "messages" line, None) or (row, the problem)."""
+    images = row["images"]
+    if not isinstance(images, list) or not all(isinstance(i, str) and i for i in images):
+        return row, "'images' must be a list of image paths"
+    if len(images) != 1:
+        return row, f"Molmo takes exactly one image per example; this line has {len(images)} in 'images'"
+    turns = row.get("messages", row.get("conversations"))
+    if not isinstance(turns, list) or not turns:
+        return row, "an 'images' line needs a non-empty 'messages' (or 'conversations') list"
+    messages = []
+    for i, m in enumerate(turns):
+        role = SWIFT_ROLES.get(m.get("role", m.get("from"))) if isinstance(m, dict) else None
+        content = m.get("content", m.get("value")) if isinstance(m, dict) else None
+        if role is None or not isinstance(content, str):
+            return row, (f"message {i} must be {{'role': 'user'|'assistant', 'content': str}} (a system message "
+                         f"is not supported: Molmo has no system prompt)")
+        placeholders = content.count(IMAGE_PLACEHOLDER)
+        if placeholders and (role != "user" or placeholders > 1):
+            return row, f"message {i}: one {IMAGE_PLACEHOLDER} placeholder may appear, in a user turn"
+        messages.append({"role": role, "content": content.replace(IMAGE_PLACEHOLDER, "").strip()})
+    rest = {k: v for k, v in row.items() if k not in ("images", "messages", "conversations")}
+    return {**rest, "image": images[0], "messages": messages}, None
+
+
 def _lines(path: Path):
     """(line number, text or None, problem) for each line, decoded as UTF-8 line by line."""
     for n, raw in enumerate(path.read_bytes().splitlines(), 1):
@@ -192,6 +224,11 @@ def _parse(path: Path, deep: bool = False) -> tuple[list[tuple[int, dict]], list
         if not isinstance(row, dict):
             problems.append(f"{path}:{n}: each line must be a JSON object")
             continue
+        if "images" in row:
+            row, problem = from_swift(row)
+            if problem:
+                problems.append(f"{path}:{n}: {problem}")
+                continue
         problem = _line_problem(row, path.parent, sizes, deep)
         if problem:
             problems.append(f"{path}:{n}: {problem}")

@@ -12,6 +12,9 @@ benchmark folder or its `images/` folder; PixMo sets (which ship URLs) find imag
     items = load_benchmark("chartqa", "/data/benchmarks", limit=50)   # list[EvalItem]
     scores = BENCHMARKS["chartqa"].score(prediction, items[0].reference)
     names = expand_benchmark_names("paper11")                          # the 11 of the paper
+    names = expand_benchmark_names("docvqa_val,mathvista_testmini")    # lmms-eval task names work too
+
+Where to download each benchmark from the Hub: docs/benchmark-data.md.
 """
 
 from __future__ import annotations
@@ -450,6 +453,15 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
 PAPER11 = ("ai2d", "chartqa", "vqav2", "docvqa", "infovqa", "textvqa", "realworldqa", "mmmu", "mathvista",
            "countbenchqa", "pixmo-count")
 SUITES = {"paper11": PAPER11, "all": tuple(BENCHMARKS)}
+# lmms-eval task names -> ours (same data and split; docs/benchmark-data.md says which Hub dataset to fetch).
+LMMS_EVAL_ALIASES = {
+    "ai2d": "ai2d", "chartqa": "chartqa", "vqav2_val": "vqav2", "docvqa_val": "docvqa", "infovqa_val": "infovqa",
+    "textvqa_val": "textvqa", "realworldqa": "realworldqa", "mmmu_val": "mmmu", "mathvista_testmini": "mathvista",
+    "mathvista_testmini_format": "mathvista", "mathvista_testmini_solution": "mathvista", "countbench": "countbenchqa",
+}
+# lmms-eval tasks on splits without public answers: scored by a server, not here.
+_HIDDEN_SPLITS = {"vqav2_test": "vqav2_val", "docvqa_test": "docvqa_val", "infovqa_test": "infovqa_val",
+                  "textvqa_test": "textvqa_val", "mmmu_test": "mmmu_val", "mathvista_test": "mathvista_testmini"}
 
 
 def expand_benchmark_names(spec: str) -> list[str]:
@@ -460,6 +472,11 @@ def expand_benchmark_names(spec: str) -> list[str]:
             names.extend(SUITES[part])
         elif part in BENCHMARKS:
             names.append(part)
+        elif part in LMMS_EVAL_ALIASES:
+            names.append(LMMS_EVAL_ALIASES[part])
+        elif part in _HIDDEN_SPLITS:
+            raise ValueError(f"lmms-eval's {part!r} has no public answers to score locally; use "
+                             f"{_HIDDEN_SPLITS[part]!r} (molmo's {LMMS_EVAL_ALIASES[_HIDDEN_SPLITS[part]]!r})")
         else:
             raise ValueError(f"unknown benchmark {part!r}; known: {sorted(BENCHMARKS)} and suites {sorted(SUITES)}")
     if not names:
