@@ -16,6 +16,7 @@ from molmo.api import Molmo
 from molmo.checkpoint.io import save_molmo
 from molmo.model.config import preset
 from molmo.model.molmo import Molmo as MolmoModel
+from molmo.serve.scheduler import ContinuousBatcher
 from molmo.tokenizer import train_bpe_tokenizer
 
 TRAIN_TEXTS = [
@@ -89,5 +90,11 @@ def scripted(monkeypatch):
                                                finish_reasons=[reason] * rows)
 
         monkeypatch.setattr(generation, "generate", fake_generate)
+
+        def fake_choose(rows, logits):  # the continuous scheduler picks each row's next scripted token
+            eos = tokenizer.eos_token_id
+            return [ids[len(r.tokens)] if len(r.tokens) < len(ids) else eos for r in rows]
+
+        monkeypatch.setattr(ContinuousBatcher, "_choose", staticmethod(fake_choose))
 
     return install

@@ -36,7 +36,7 @@ def chat(url: str | None = None, text: str = "Point to the cats.", **extra) -> d
 @pytest.fixture
 def client(api_model):
     settings = ServerSettings(max_body_bytes=400_000, max_image_pixels=1_000_000, max_tokens=64)
-    with TestClient(create_app(api_model, settings)) as c:
+    with TestClient(create_app(api_model, settings), base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -135,22 +135,20 @@ def test_queue_full_is_429(client, monkeypatch):
 
 
 def test_generation_failure_is_a_json_500_and_serving_goes_on(client, api_model, monkeypatch):
-    real = api_model.generate_requests
-
     def broken(*a, **k):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(api_model, "generate_requests", broken)
+    monkeypatch.setattr(api_model.model, "forward", broken)
     r = client.post("/v1/chat/completions", json=chat(None, "hi"))
     assert r.status_code == 500 and "out of memory" in r.json()["error"]["message"]
     r = client.post("/v1/chat/completions", json=chat(None, "hi", stream=True))
     assert r.status_code == 200 and "generation_failed" in r.text and r.text.rstrip().endswith("[DONE]")
-    monkeypatch.setattr(api_model, "generate_requests", real)
+    monkeypatch.undo()
     assert client.post("/v1/chat/completions", json=chat(None, "hi", max_tokens=2)).status_code == 200
 
 
 def test_api_key_is_required_when_set(api_model):
-    with TestClient(create_app(api_model, ServerSettings(api_key="s3cret"))) as c:
+    with TestClient(create_app(api_model, ServerSettings(api_key="s3cret"))) as c:  # a key: any Host
         r = c.post("/v1/chat/completions", json=chat(None, "hi"))
         assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
         r = c.post("/v1/chat/completions", json=chat(None, "hi", max_tokens=2),
@@ -168,7 +166,7 @@ def test_batcher_groups_concurrent_requests(api_model, image):
     with pytest.raises(QueueFullError, match="limit 4"):
         batcher.submit(reqs[0], prepared[0])
     batcher.start()
-    answers = [f.result(timeout=60) for f in futures]
+    answers = [f.future.result(timeout=60) for f in futures]
     batcher.close()
     assert batcher.stats.batches == 1 and batcher.stats.largest_batch == 4
     assert [a.text for a in answers] == [a.text for a in alone]

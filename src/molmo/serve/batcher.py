@@ -1,10 +1,11 @@
-"""Dynamic batching for the server: concurrent requests wait in a bounded queue; one worker thread takes the
-oldest, waits a short window for more with the same sampling settings (up to `max_batch_size`), and runs
-them as ONE batched generate (`Molmo.generate_requests`), each row keeping its own token limit, stop strings
-and stream callback.
+"""Static batching for the server (the baseline; `molmo.serve.scheduler` batches continuously): concurrent
+requests wait in a bounded queue; one worker thread takes the oldest, waits a short window for more with the
+same sampling settings (up to `max_batch_size`), and runs them as ONE batched generate
+(`Molmo.generate_requests`), each row keeping its own token limit, stop strings and stream callback; a batch
+waits for its longest answer. Also the job, settings and statistics both schedulers share.
 
     batcher = Batcher(model, BatcherSettings(max_batch_size=8, window_s=0.01, max_queue=64)).start()
-    future = batcher.submit(request, prepared, temperature=0.0, top_p=1.0)   # -> concurrent Future[Answer]
+    job = batcher.submit(request, prepared, temperature=0.0, top_p=1.0)   # job.future: Future[Answer]
     batcher.close()
 """
 
@@ -40,11 +41,17 @@ class Job:
     prepared: tuple
     temperature: float
     top_p: float
+    seed: int | None = None
     future: Future = field(default_factory=Future)
+    cancelled: bool = False  # set by the server when the client goes away
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.future.cancel()  # still queued: never starts
 
     @property
-    def key(self) -> tuple[float, float]:  # rows of one generate call share the sampling settings
-        return (self.temperature, self.top_p)
+    def key(self) -> tuple:  # rows of one generate call share the sampling settings
+        return (self.temperature, self.top_p, self.seed)
 
 
 @dataclass
@@ -53,6 +60,7 @@ class BatcherStats:
     rows: int = 0
     largest_batch: int = 0
     failures: int = 0
+    cancelled: int = 0
 
 
 class Batcher:
@@ -64,6 +72,7 @@ class Batcher:
         self._cond = threading.Condition()
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._running = 0
 
     def start(self) -> "Batcher":
         if self._thread is None:
@@ -82,9 +91,13 @@ class Batcher:
     def queued(self) -> int:
         return len(self._jobs)
 
+    @property
+    def running(self) -> int:
+        return self._running
+
     def submit(self, request: GenerationRequest, prepared: tuple, *, temperature: float = 0.0,
-               top_p: float = 1.0) -> Future:
-        job = Job(request, prepared, float(temperature), float(top_p))
+               top_p: float = 1.0, seed: int | None = None) -> Job:
+        job = Job(request, prepared, float(temperature), float(top_p), seed)
         with self._cond:
             if self._closed:
                 raise RuntimeError("the batcher is closed")
@@ -93,7 +106,7 @@ class Batcher:
                                      f"{self.settings.max_queue}); retry later")
             self._jobs.append(job)
             self._cond.notify()
-        return job.future
+        return job
 
     # ---------------------------------------------------------------- worker
     def _take_batch(self) -> list[Job]:
@@ -121,14 +134,17 @@ class Batcher:
             batch = self._take_batch()
             if not batch:
                 return
-            batch = [j for j in batch if j.future.set_running_or_notify_cancel()]
+            batch = [j for j in batch if not j.cancelled and j.future.set_running_or_notify_cancel()]
             if batch:
+                self._running = len(batch)
                 self._run(batch)
+                self._running = 0
 
     def _run(self, batch: list[Job]) -> None:
         try:
             answers = self.model.generate_requests([j.request for j in batch], temperature=batch[0].temperature,
-                                                   top_p=batch[0].top_p, prepared=[j.prepared for j in batch])
+                                                   top_p=batch[0].top_p, seed=batch[0].seed,
+                                                   prepared=[j.prepared for j in batch])
         except Exception as e:  # noqa: BLE001 - reported to the waiting requests
             if len(batch) > 1:  # one bad row must not fail its neighbours: retry each alone
                 for j in batch:
@@ -146,7 +162,7 @@ class Batcher:
     def _run_alone(self, job: Job) -> None:
         try:
             answer = self.model.generate_requests([job.request], temperature=job.temperature, top_p=job.top_p,
-                                                  prepared=[job.prepared])[0]
+                                                  seed=job.seed, prepared=[job.prepared])[0]
         except Exception as e:  # noqa: BLE001
             self.stats.failures += 1
             job.future.set_exception(e)

@@ -1,11 +1,22 @@
-"""`molmo serve`: an OpenAI-compatible HTTP server (FastAPI + uvicorn) with dynamic batching and a web page.
+"""`molmo serve`: an OpenAI-compatible HTTP server (FastAPI + uvicorn) with continuous batching and a web page.
 
     molmo serve --model PATH --host 127.0.0.1 --port 8000 [--api-key KEY] [--allow-remote-images]
+    molmo serve --model allenai/Molmo-7B-D-0924 --served-model-name molmo --served-model-name gpt-4o
 
 Endpoints: `POST /v1/chat/completions` (messages with `image_url` content parts as data URLs; http(s) URLs
-only with --allow-remote-images; `stream`, `temperature`, `top_p`, `max_tokens`, `stop`; each response carries
-a `molmo` field with the points in pixels and the count), `GET /v1/models`, `GET /health`, and the page at `/`.
-Every refusal is a 4xx JSON body `{"error": {"message", "type", "code"}}`. In Python:
+only with --allow-remote-images; `stream`, `temperature`, `top_p`, `max_tokens`, `stop`, `seed`; each response
+carries a `molmo` field with the points in pixels and the count), `GET /v1/models`, `GET /health` and the page
+at `/`. `/health` and `/` never need the API key and never wait for the model: `/health` reports the queue
+(`queued`, `running`, `in_flight`) and answers while generation runs. Every refusal is a 4xx JSON body
+`{"error": {"message", "type", "code"}}`; an overloaded server answers 429 with `Retry-After`.
+
+Hostile input is refused cheaply, before expensive work, in this order: Host header (without an API key only
+loopback names and --allowed-host are served, against DNS rebinding), API key, declared body size, capacity
+(429 before the body is read), body size counted while reading (chunked bodies too), JSON nesting depth, field
+types, prompt characters (before tokenizing), image bytes and declared pixel size (before decoding). Decoding,
+tokenizing and pre-processing run in a bounded worker pool, never on the event loop, and at most
+`max_pixels_in_flight` decoded pixels exist at once. A client that goes away cancels its generation at the next
+decode step. In Python:
 
     app = create_app(Molmo.from_pretrained(path), ServerSettings(api_key="secret"))
 """
@@ -14,165 +25,59 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
+import io
 import json
 import os
 import time
-import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from molmo.api import Answer, GenerationRequest, Molmo
 from molmo.image.loading import ImageError
-from molmo.preprocess.processor import MolmoProcessor, PromptTooLongError
+from molmo.preprocess.processor import PromptTooLongError
 from molmo.serve.batcher import Batcher, BatcherSettings, QueueFullError
+from molmo.serve.protocol import APIError, ImageRef, decode_data, error_body, parse_json, parse_messages, parse_options
+from molmo.serve.remote import fetch_image
+from molmo.serve.scheduler import ContinuousBatcher
 
 STATIC_DIR = Path(__file__).parent / "static"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)
 class ServerSettings:
-    model_name: str | None = None  # the id clients send as "model"; default: the checkpoint folder name
+    model_name: str | None = None  # the id clients send as "model"; default: the checkpoint folder or Hub id
+    served_model_names: tuple[str, ...] = ()  # more accepted ids (aliases)
     api_key: str | None = None
+    allowed_hosts: tuple[str, ...] = ()  # Host names served without an API key, besides loopback; "*": any
     allow_remote_images: bool = False
+    allow_private_image_hosts: bool = False  # remote images from loopback / private / link-local addresses
+    remote_timeout_s: float = 10.0  # the whole download, redirects included
     max_body_bytes: int = 20 * 1024 * 1024
+    max_json_depth: int = 32
+    max_messages: int = 256
+    max_prompt_chars: int | None = None  # None: 8 characters per position of the model's context
+    max_image_bytes: int = 15 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    max_pixels_in_flight: int = 50_000_000  # decoded pixels held by all requests being pre-processed at once
     max_tokens: int = 1024  # the most a request may ask for
     default_max_tokens: int = 200
     max_crops: int | None = None  # None: the pre-processor's default
-    max_batch_size: int = 8
-    batch_window_s: float = 0.01
+    scheduler: str = "continuous"  # or "static": batches that wait for their longest answer
+    max_batch_size: int = 16
+    batch_window_s: float = 0.01  # static batching only
     max_queue: int = 64
-    remote_timeout_s: float = 10.0
-
-
-class APIError(Exception):
-    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", code: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.type, self.code = status, message, type_, code
-
-
-def error_body(message: str, type_: str, code: str | None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type_, "code": code}}
-
-
-# ---------------------------------------------------------------- request parsing
-def decode_image_url(url: str, settings: ServerSettings) -> bytes:
-    if not isinstance(url, str) or not url:
-        raise APIError(400, "image_url.url must be a non-empty string", code="invalid_image_url")
-    if url.startswith("data:"):
-        header, sep, payload = url.partition(",")
-        if not sep:
-            raise APIError(400, "malformed data URL: no comma between header and data", code="invalid_image_url")
-        mime = header[5:].split(";")[0].strip().lower()
-        if not mime.startswith("image/"):
-            raise APIError(415, f"unsupported content type {mime or '(none)'!r} in data URL; send an image/* "
-                                f"data URL (PNG, JPEG, WebP, GIF, ...)", code="unsupported_media_type")
-        if ";base64" not in header:
-            raise APIError(400, "data URL must be base64-encoded (data:image/png;base64,...)", code="invalid_image_url")
-        try:
-            return base64.b64decode(payload, validate=True)
-        except (binascii.Error, ValueError) as e:
-            raise APIError(400, f"image data URL is not valid base64 ({e})", code="invalid_image_url") from e
-    if url.startswith(("http://", "https://")):
-        if not settings.allow_remote_images:
-            raise APIError(400, "remote image URLs are disabled on this server; send the image as a data URL "
-                                "(or start the server with --allow-remote-images)", code="remote_images_disabled")
-        return _fetch(url, settings)
-    raise APIError(400, "image_url.url must be a data: URL or an http(s) URL", code="invalid_image_url")
-
-
-def _fetch(url: str, settings: ServerSettings) -> bytes:
-    try:
-        with urllib.request.urlopen(url, timeout=settings.remote_timeout_s) as r:  # noqa: S310 - opt-in flag
-            kind = (r.headers.get("Content-Type") or "").split(";")[0].lower()
-            if kind and not kind.startswith("image/") and kind != "application/octet-stream":
-                raise APIError(415, f"{url} is served as {kind!r}, not an image", code="unsupported_media_type")
-            data = r.read(settings.max_body_bytes + 1)
-    except APIError:
-        raise
-    except Exception as e:  # noqa: BLE001 - any network failure is the client's URL problem
-        raise APIError(400, f"cannot fetch image {url}: {e}", code="image_fetch_failed") from e
-    if len(data) > settings.max_body_bytes:
-        raise APIError(413, f"remote image is over {settings.max_body_bytes} bytes", code="image_too_large")
-    return data
-
-
-def parse_messages(messages: Any, settings: ServerSettings) -> tuple[str, bytes | None]:
-    """OpenAI chat messages -> (model prompt text, image bytes or None)."""
-    if not isinstance(messages, list) or not messages:
-        raise APIError(400, "'messages' must be a non-empty list", code="invalid_messages")
-    plain: list[dict[str, Any]] = []
-    images: list[bytes] = []
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
-            raise APIError(400, f"messages[{i}] needs a role of 'system', 'user' or 'assistant'", code="invalid_messages")
-        content = m.get("content")
-        if isinstance(content, str):
-            plain.append({"role": m["role"], "content": content})
-            continue
-        if not isinstance(content, list):
-            raise APIError(400, f"messages[{i}].content must be a string or a list of parts", code="invalid_messages")
-        texts = []
-        for j, part in enumerate(content):
-            kind = part.get("type") if isinstance(part, dict) else None
-            if kind == "text" and isinstance(part.get("text"), str):
-                texts.append(part["text"])
-            elif kind == "image_url":
-                url = part.get("image_url")
-                url = url.get("url") if isinstance(url, dict) else url
-                images.append(decode_image_url(url, settings))
-            else:
-                raise APIError(400, f"messages[{i}].content[{j}] must be a text or image_url part", code="invalid_messages")
-        plain.append({"role": m["role"], "content": " ".join(t.strip() for t in texts if t.strip())})
-    if len(images) > 1:
-        raise APIError(400, f"Molmo takes one image per conversation, got {len(images)}", code="too_many_images")
-    if plain[-1]["role"] != "user" or not plain[-1]["content"]:
-        raise APIError(400, "the last message must be a user message with text", code="invalid_messages")
-    return MolmoProcessor.apply_chat_template(plain), (images[0] if images else None)
-
-
-def _number(body: dict, key: str, default: float, lo: float, hi: float, integer: bool = False) -> Any:
-    value = body.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        raise APIError(400, f"'{key}' must be {'an integer' if integer else 'a number'}", code="invalid_parameter")
-    if not lo <= value <= hi:
-        raise APIError(400, f"'{key}' must be between {lo} and {hi}, got {value}", code="invalid_parameter")
-    return value
-
-
-def parse_options(body: dict, settings: ServerSettings) -> dict[str, Any]:
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    if max_tokens is None:
-        max_tokens = min(settings.default_max_tokens, settings.max_tokens)
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        raise APIError(400, f"'max_tokens' must be a positive integer, got {max_tokens!r}", code="invalid_parameter")
-    if max_tokens > settings.max_tokens:
-        raise APIError(400, f"'max_tokens' is {max_tokens} but this server allows at most {settings.max_tokens}",
-                       code="max_tokens_exceeded")
-    stop = body.get("stop")
-    stop = [stop] if isinstance(stop, str) else (stop or [])
-    if not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(s, str) and s for s in stop):
-        raise APIError(400, "'stop' must be a string or a list of up to 4 non-empty strings", code="invalid_parameter")
-    if body.get("n", 1) != 1:
-        raise APIError(400, "only n=1 is supported", code="invalid_parameter")
-    return {"max_tokens": max_tokens, "stop": tuple(stop),
-            "temperature": float(_number(body, "temperature", 0.0, 0.0, 2.0)),
-            "top_p": float(_number(body, "top_p", 1.0, 1e-6, 1.0)),
-            "max_crops": _number(body, "max_crops", settings.max_crops, 1, 64, integer=True),
-            "stream": bool(body.get("stream", False))}
+    prep_workers: int = 2  # threads decoding and pre-processing images, tokenizing
+    retry_after_s: int = 1
 
 
 def molmo_field(answer: Answer) -> dict[str, Any]:
@@ -185,27 +90,77 @@ def usage_field(answer: Answer) -> dict[str, int]:
     return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens, "total_tokens": u.total_tokens}
 
 
+class PixelBudget:
+    """Decoded pixels in flight across requests: an image waits until its pixels fit."""
+
+    def __init__(self, total: int):
+        self.total, self.used = total, 0
+        self._cond = asyncio.Condition()
+
+    async def acquire(self, pixels: int, timeout: float) -> None:
+        async with self._cond:
+            await asyncio.wait_for(self._cond.wait_for(lambda: self.used + pixels <= self.total), timeout)
+            self.used += pixels
+
+    async def release(self, pixels: int) -> None:
+        async with self._cond:
+            self.used -= pixels
+            self._cond.notify_all()
+
+
+def declared_pixels(data: bytes, settings: ServerSettings) -> int:
+    """Width x height from the image header alone, checked against the per-image cap before decoding."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise APIError(400, "invalid image: image data is empty (0 bytes)", code="invalid_image")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            width, height = im.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise APIError(400, "invalid image: not a readable image file (unknown or corrupt format)",
+                       code="invalid_image") from None
+    if width * height > settings.max_image_pixels:
+        raise APIError(400, f"invalid image: {width}x{height} = {width * height} pixels is over the limit of "
+                            f"{settings.max_image_pixels}", code="image_too_large")
+    return width * height
+
+
 # ---------------------------------------------------------------- the app
 def create_app(model: Molmo, settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
-    name = settings.model_name or model.name
+    names = tuple(dict.fromkeys((settings.model_name or model.name,) + tuple(settings.served_model_names)))
+    if settings.max_prompt_chars is None:
+        ctx = model.model.config.llm.max_position_embeddings
+        settings = replace(settings, max_prompt_chars=8 * ctx)
+    if settings.max_image_pixels > settings.max_pixels_in_flight:
+        raise ValueError("max_image_pixels must not exceed max_pixels_in_flight")
+    if settings.scheduler not in ("continuous", "static"):
+        raise ValueError(f"scheduler must be 'continuous' or 'static', got {settings.scheduler!r}")
     model.max_pixels = settings.max_image_pixels
     batch_settings = BatcherSettings(settings.max_batch_size, settings.batch_window_s, settings.max_queue)
+    capacity = settings.max_queue + settings.max_batch_size  # requests admitted at once, in any stage
+    hosts = {h.lower() for h in LOOPBACK_NAMES + tuple(settings.allowed_hosts)}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.batcher = Batcher(model, batch_settings).start()
+        kind = ContinuousBatcher if settings.scheduler == "continuous" else Batcher
+        app.state.batcher = kind(model, batch_settings).start()
+        app.state.pool = ThreadPoolExecutor(settings.prep_workers, thread_name_prefix="molmo-prep")
+        app.state.pixels = PixelBudget(settings.max_pixels_in_flight)
         try:
             yield
         finally:
             app.state.batcher.close()
+            app.state.pool.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="molmo", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="molmo", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
-    app.state.model_name = name
+    app.state.model_name = names[0]
+    app.state.in_flight = 0
 
     def fail(e: APIError) -> JSONResponse:
-        return JSONResponse(error_body(e.message, e.type, e.code), status_code=e.status)
+        return JSONResponse(error_body(e.message, e.type, e.code), status_code=e.status, headers=e.headers)
 
     @app.exception_handler(APIError)
     async def _api_error(request: Request, e: APIError):
@@ -223,20 +178,27 @@ def create_app(model: Molmo, settings: ServerSettings | None = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, e: Exception):  # still JSON, so clients can read what happened
-        return JSONResponse(error_body(f"internal error: {type(e).__name__}: {e}", "server_error", "internal_error"),
+        return JSONResponse(error_body(f"internal error: {type(e).__name__}", "server_error", "internal_error"),
                             status_code=500)
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
-            return fail(APIError(413, f"request body of {int(length)} bytes is over the limit of "
-                                      f"{settings.max_body_bytes} bytes", code="body_too_large"))
+        if not settings.api_key and "*" not in hosts:
+            host = request.headers.get("host", "")
+            name = host[1:].split("]")[0] if host.startswith("[") else host.rsplit(":", 1)[0] if host.count(":") == 1 \
+                else host
+            if name.lower() not in hosts:
+                return fail(APIError(403, f"Host {host[:100]!r} is not served: without an API key only loopback names "
+                                          f"and --allowed-host are (start with --api-key or --allowed-host NAME)",
+                                     "permission_error", "host_not_allowed"))
         if settings.api_key and request.url.path.startswith("/v1/"):
-            auth = request.headers.get("authorization", "")
-            if auth != f"Bearer {settings.api_key}":
+            if request.headers.get("authorization", "") != f"Bearer {settings.api_key}":
                 return fail(APIError(401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
                                      "authentication_error", "invalid_api_key"))
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+            return fail(APIError(413, f"request body of {length[:20]} bytes is over the limit of "
+                                      f"{settings.max_body_bytes} bytes", code="body_too_large"))
         return await call_next(request)
 
     @app.get("/", response_class=HTMLResponse)
@@ -246,96 +208,145 @@ def create_app(model: Molmo, settings: ServerSettings | None = None) -> FastAPI:
     @app.get("/health")
     async def health():
         b = app.state.batcher
-        return {"status": "ok", "model": name, "queued": b.queued, "batches": b.stats.batches,
-                "requests": b.stats.rows, "largest_batch": b.stats.largest_batch,
-                "auth_required": bool(settings.api_key)}
+        return {"status": "ok", "model": names[0], "queued": b.queued, "running": b.running,
+                "in_flight": app.state.in_flight, "capacity": capacity, "scheduler": settings.scheduler,
+                "batches": b.stats.batches, "requests": b.stats.rows, "largest_batch": b.stats.largest_batch,
+                "cancelled": b.stats.cancelled, "auth_required": bool(settings.api_key)}
 
     @app.get("/v1/models")
     async def models():
-        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "molmo",
-                                            "molmo": model.info.to_dict(show_path=False)}]}
+        return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "molmo",
+                                            "molmo": model.info.to_dict(show_path=False)} for n in names]}
+
+    async def off_loop(fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(app.state.pool, fn, *args)
+
+    async def read_body(request: Request) -> bytes:
+        chunks, total = [], 0
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > settings.max_body_bytes:  # counted while reading: chunked bodies stop here too
+                raise APIError(413, f"request body is over the limit of {settings.max_body_bytes} bytes",
+                               code="body_too_large")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def parse(raw: bytes) -> tuple[dict, str, ImageRef | None, str]:
+        body = parse_json(raw, settings.max_json_depth)
+        opts = parse_options(body, settings)
+        requested = body.get("model")
+        if requested is not None and requested not in names:
+            raise APIError(404, f"model {requested[:100]!r} does not exist; this server serves {list(names)}",
+                           code="model_not_found")
+        text, image = parse_messages(body["messages"], settings)
+        return opts, text, image, requested or names[0]
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
-        raw = await request.body()
-        if len(raw) > settings.max_body_bytes:
-            raise APIError(413, f"request body is over the limit of {settings.max_body_bytes} bytes",
-                           code="body_too_large")
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind != "application/json":
-            raise APIError(415, f"Content-Type must be application/json, got {kind or '(none)'!r}",
-                           code="unsupported_media_type")
+        if app.state.in_flight >= capacity:  # before the body is read or parsed: overload costs nothing
+            raise APIError(429, f"the server is at capacity ({capacity} requests in flight); retry later",
+                           "rate_limit_error", "queue_full", headers={"Retry-After": str(settings.retry_after_s)})
+        app.state.in_flight += 1
         try:
-            body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise APIError(400, f"malformed JSON body: {e}", code="invalid_json") from e
-        if not isinstance(body, dict):
-            raise APIError(400, "the JSON body must be an object", code="invalid_json")
-        if "messages" not in body:
-            raise APIError(400, "missing required field 'messages'", code="missing_field")
-        if body.get("model") not in (None, name):
-            raise APIError(404, f"model {body.get('model')!r} does not exist; this server serves {name!r}",
-                           code="model_not_found")
-        opts = parse_options(body, settings)
-        text, image = parse_messages(body["messages"], settings)
-        return await _complete(text, image, opts)
+            kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind != "application/json":
+                raise APIError(415, f"Content-Type must be application/json, got {kind[:60] or '(none)'!r}",
+                               code="unsupported_media_type")
+            raw = await read_body(request)
+            opts, text, image, name = await off_loop(parse, raw)
+            prepared = await prepare(text, image, opts)
+            return await complete(request, prepared, opts, name)
+        finally:
+            app.state.in_flight -= 1
 
-    async def _complete(text: str, image: bytes | None, opts: dict[str, Any]):
+    async def prepare(text: str, image: ImageRef | None, opts: dict[str, Any]) -> tuple[GenerationRequest, tuple]:
+        data = None
+        if image is not None and image.url is not None:
+            data = await fetch_image(image.url, max_bytes=settings.max_image_bytes,
+                                     deadline_s=settings.remote_timeout_s,
+                                     allow_private=settings.allow_private_image_hosts)
+        elif image is not None:
+            data = await off_loop(decode_data, image, settings)
+        pixels = await off_loop(declared_pixels, data, settings) if data is not None else 0
+        req = GenerationRequest(data, text, opts["max_tokens"], opts["stop"], opts["max_crops"])
+        try:
+            await app.state.pixels.acquire(pixels, timeout=30)
+        except asyncio.TimeoutError:
+            raise APIError(503, "the server is busy decoding other images; retry later", "server_error",
+                           "busy", headers={"Retry-After": str(settings.retry_after_s)}) from None
+        try:
+            return req, await off_loop(model.prepare, req)
+        except ImageError as e:
+            raise APIError(400, f"invalid image: {e}", code="invalid_image") from None
+        except PromptTooLongError as e:
+            raise APIError(400, str(e), code="context_length_exceeded") from None
+        finally:
+            await app.state.pixels.release(pixels)
+
+    async def complete(request: Request, prepared: tuple, opts: dict[str, Any], name: str):
+        req, example = prepared
         loop = asyncio.get_running_loop()
         deltas: asyncio.Queue = asyncio.Queue()
-        on_text = (lambda d: loop.call_soon_threadsafe(deltas.put_nowait, d)) if opts["stream"] else None
-        req = GenerationRequest(image, text, opts["max_tokens"], opts["stop"], opts["max_crops"], on_text)
+        if opts["stream"]:
+            req = GenerationRequest(req.image, req.text, req.max_new_tokens, req.stop, req.max_crops,
+                                    lambda d: loop.call_soon_threadsafe(deltas.put_nowait, d))
         try:
-            prepared = await run_in_threadpool(model.prepare, req)
-        except ImageError as e:
-            raise APIError(400, f"invalid image: {e}", code="invalid_image") from e
-        except PromptTooLongError as e:
-            raise APIError(400, str(e), code="context_length_exceeded") from e
-        try:
-            future = app.state.batcher.submit(req, prepared, temperature=opts["temperature"], top_p=opts["top_p"])
+            job = app.state.batcher.submit(req, example, temperature=opts["temperature"], top_p=opts["top_p"],
+                                           seed=opts["seed"])
         except QueueFullError as e:
-            raise APIError(429, str(e), "rate_limit_error", "queue_full") from e
-        done = asyncio.wrap_future(future)
+            raise APIError(429, str(e), "rate_limit_error", "queue_full",
+                           headers={"Retry-After": str(settings.retry_after_s)}) from None
+        done = asyncio.wrap_future(job.future)
         cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-        if not opts["stream"]:
-            try:
-                answer = await done
-            except ValueError as e:
-                raise APIError(400, str(e), code="invalid_request") from e
-            except Exception as e:  # noqa: BLE001 - a failed generation is reported, the server keeps serving
-                raise APIError(500, f"generation failed: {type(e).__name__}: {e}", "server_error",
-                               "generation_failed") from e
-            return {"id": cid, "object": "chat.completion", "created": created, "model": name,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
-                                 "finish_reason": answer.finish_reason}],
-                    "usage": usage_field(answer), "molmo": molmo_field(answer)}
-        return StreamingResponse(_sse(cid, created, deltas, done), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        if opts["stream"]:
+            return StreamingResponse(_sse(cid, created, name, deltas, done, job), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        try:
+            while not done.done():  # poll for a client that went away: its generation stops at the next step
+                await asyncio.wait({done}, timeout=0.2)
+                if not done.done() and await request.is_disconnected():
+                    job.cancel()
+                    raise APIError(499, "client closed the request", code="client_closed")
+            answer = done.result()
+        except (APIError, asyncio.CancelledError):
+            job.cancel()
+            raise
+        except ValueError as e:
+            raise APIError(400, str(e), code="invalid_request") from None
+        except Exception as e:  # noqa: BLE001 - a failed generation is reported, the server keeps serving
+            raise APIError(500, f"generation failed: {type(e).__name__}: {e}", "server_error",
+                           "generation_failed") from None
+        return {"id": cid, "object": "chat.completion", "created": created, "model": name,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
+                             "finish_reason": answer.finish_reason}],
+                "usage": usage_field(answer), "molmo": molmo_field(answer)}
 
-    async def _sse(cid: str, created: int, deltas: asyncio.Queue, done: asyncio.Future):
+    async def _sse(cid: str, created: int, name: str, deltas: asyncio.Queue, done: asyncio.Future, job):
         def chunk(delta: dict, finish: str | None = None, **extra: Any) -> str:
             body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": name,
                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
             return f"data: {json.dumps(body)}\n\n"
 
-        yield chunk({"role": "assistant", "content": ""})
-        while not done.done() or not deltas.empty():
-            getter = asyncio.ensure_future(deltas.get())
-            await asyncio.wait({getter, done}, return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                yield chunk({"content": getter.result()})
-            else:
-                getter.cancel()
         try:
-            answer = done.result()
-        except Exception as e:  # noqa: BLE001 - the stream has started; report in-band
-            yield f"data: {json.dumps(error_body(str(e), 'server_error', 'generation_failed'))}\n\n"
+            yield chunk({"role": "assistant", "content": ""})
+            while not done.done() or not deltas.empty():
+                getter = asyncio.ensure_future(deltas.get())
+                await asyncio.wait({getter, done}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield chunk({"content": getter.result()})
+                else:
+                    getter.cancel()
+            try:
+                answer = done.result()
+            except Exception as e:  # noqa: BLE001 - the stream has started; report in-band
+                yield f"data: {json.dumps(error_body(str(e), 'server_error', 'generation_failed'))}\n\n"
+                yield "data: [DONE]\n\n"
+                return
+            yield chunk({}, answer.finish_reason, usage=usage_field(answer), molmo=molmo_field(answer))
             yield "data: [DONE]\n\n"
-            return
-        while not deltas.empty():
-            yield chunk({"content": deltas.get_nowait()})
-        yield chunk({}, answer.finish_reason, usage=usage_field(answer), molmo=molmo_field(answer))
-        yield "data: [DONE]\n\n"
+        finally:  # also when the client disconnects mid-stream (the generator is closed or cancelled)
+            if not done.done():
+                job.cancel()
 
     return app
 
@@ -389,29 +400,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--api-key", default=os.environ.get("MOLMO_API_KEY"),
                         help="require 'Authorization: Bearer KEY' on /v1/* (default: $MOLMO_API_KEY)")
+    parser.add_argument("--served-model-name", action="append", default=None, metavar="NAME",
+                        help="an id clients may send as 'model' (repeatable; default: the folder name or Hub id)")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="a Host name served without an API key besides loopback (repeatable; '*': any)")
     parser.add_argument("--allow-remote-images", action="store_true", help="accept http(s) image URLs")
+    parser.add_argument("--allow-private-image-hosts", action="store_true",
+                        help="with --allow-remote-images, also fetch from loopback / private / link-local addresses")
+    parser.add_argument("--skip-checksum", action="store_true", help="load weights without verifying checksums.json")
+    parser.add_argument("--scheduler", default=d.scheduler, choices=["continuous", "static"])
     parser.add_argument("--max-batch-size", type=int, default=d.max_batch_size)
     parser.add_argument("--batch-window-ms", type=float, default=d.batch_window_s * 1000)
     parser.add_argument("--max-queue", type=int, default=d.max_queue)
     parser.add_argument("--max-tokens", type=int, default=d.max_tokens, help="the most a request may ask for")
     parser.add_argument("--max-body-mb", type=float, default=d.max_body_bytes / 2**20)
     parser.add_argument("--max-image-pixels", type=int, default=d.max_image_pixels)
+    parser.add_argument("--max-pixels-in-flight", type=int, default=d.max_pixels_in_flight,
+                        help="decoded image pixels held at once by all requests being pre-processed")
+    parser.add_argument("--prep-workers", type=int, default=d.prep_workers, help="pre-processing threads")
     parser.add_argument("--max-crops", type=int, default=None)
 
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
     return ServerSettings(api_key=args.api_key or None, allow_remote_images=args.allow_remote_images,
+                          served_model_names=tuple(args.served_model_name or ()),
+                          allowed_hosts=tuple(args.allowed_host), allow_private_image_hosts=args.allow_private_image_hosts,
                           max_body_bytes=int(args.max_body_mb * 2**20), max_image_pixels=args.max_image_pixels,
-                          max_tokens=args.max_tokens, max_crops=args.max_crops, max_batch_size=args.max_batch_size,
-                          batch_window_s=args.batch_window_ms / 1000, max_queue=args.max_queue)
+                          max_pixels_in_flight=max(args.max_pixels_in_flight, args.max_image_pixels),
+                          max_tokens=args.max_tokens, max_crops=args.max_crops, scheduler=args.scheduler,
+                          max_batch_size=args.max_batch_size, batch_window_s=args.batch_window_ms / 1000,
+                          max_queue=args.max_queue, prep_workers=args.prep_workers)
 
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    if args.skip_checksum:
+        os.environ["MOLMO_SKIP_CHECKSUM"] = "1"
     model = Molmo.from_pretrained(args.model, dtype=args.dtype, device=args.device, revision=args.revision,
                                   adapter=args.adapter)
-    app = create_app(model, settings_from_args(args))
+    settings = settings_from_args(args)
+    if args.served_model_name:  # the aliases replace the default name; the Hub id or folder name stays accepted
+        settings = replace(settings, model_name=args.served_model_name[0],
+                            served_model_names=tuple(args.served_model_name[1:]) + (model.name,))
+    app = create_app(model, settings)
     print(f"molmo: serving {model.name!r} on http://{args.host}:{args.port}/ (OpenAI API under /v1)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

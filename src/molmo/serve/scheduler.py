@@ -1,0 +1,294 @@
+"""Continuous batching (iteration-level scheduling): one worker thread runs decode steps over the requests in
+flight; a new request joins at the next step (its prompt pre-filled, its keys and values merged into the running
+cache) and a finished or cancelled one leaves at once, so nobody waits for the longest answer of a batch.
+
+    scheduler = ContinuousBatcher(model, BatcherSettings(max_batch_size=16, max_queue=64)).start()
+    job = scheduler.submit(request, prepared, temperature=0.0, top_p=1.0, seed=None)
+    answer = job.future.result();  job.cancel()      # cancel: the row leaves at the next step
+    scheduler.close()
+
+Rows share one key/value cache with a common write column: a decode step writes every row's new key at the
+same column, and each row's attention mask marks which columns are its own. Positions come from each row's
+own position ids (keys are rotated when written), so the column order does not matter: when rows join or
+leave, the cache is rebuilt once for that step, keeping only the rows in flight and the columns some row still
+uses. Greedy answers equal one-at-a-time `Molmo.generate_requests`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import torch
+
+from molmo.api import Molmo, StreamDecoder, _cut_at_stop
+from molmo.model.generation import _sample
+from molmo.model.kv_cache import KVCache
+from molmo.model.molmo import default_position_ids
+from molmo.preprocess.collate import collate
+from molmo.serve.batcher import BatcherSettings, BatcherStats, Job, QueueFullError
+
+
+@dataclass
+class Row:
+    """A request in flight: its tokens so far and how it streams."""
+
+    job: Job
+    stream: StreamDecoder | None
+    generator: torch.Generator | None
+    prompt_tokens: int
+    tokens: list[int] = field(default_factory=list)
+    reason: str | None = None  # set when the row finishes: "stop" | "length"
+
+
+class ContinuousBatcher:
+    def __init__(self, model: Molmo, settings: BatcherSettings | None = None):
+        self.model = model
+        self.settings = settings or BatcherSettings()
+        self.stats = BatcherStats()
+        self._jobs: deque[Job] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._rows: list[Row] = []
+        self._cache: KVCache | None = None
+        self._attn: torch.Tensor | None = None  # [rows, capacity] columns each row attends to
+        self._next_pos: torch.Tensor | None = None  # [rows] position id of each row's next input token
+        self._logits: torch.Tensor | None = None  # [rows, vocab] for each row's next token
+        self._device = next(model.model.parameters()).device
+        self._dtype = model.model.llm.embed.embedding.dtype
+
+    def start(self) -> "ContinuousBatcher":
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="molmo-scheduler", daemon=True)
+            self._thread.start()
+        return self
+
+    def close(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def queued(self) -> int:
+        return len(self._jobs)
+
+    @property
+    def running(self) -> int:
+        return len(self._rows)
+
+    def submit(self, request, prepared: tuple, *, temperature: float = 0.0, top_p: float = 1.0,
+               seed: int | None = None) -> Job:
+        job = Job(request, prepared, float(temperature), float(top_p), seed)
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the scheduler is closed")
+            if len(self._jobs) >= self.settings.max_queue:
+                raise QueueFullError(f"{len(self._jobs)} requests are already waiting (limit "
+                                     f"{self.settings.max_queue}); retry later")
+            self._jobs.append(job)
+            self._cond.notify()
+        return job
+
+    # ---------------------------------------------------------------- the loop
+    def _loop(self) -> None:
+        while True:
+            joiners = self._take_joiners()
+            if joiners is None:
+                self._fail_all(RuntimeError("the server is shutting down"))
+                return
+            try:
+                if joiners:
+                    self._join(joiners)
+                if self._rows:
+                    self._step()
+            except Exception as e:  # noqa: BLE001 - reported to every request in flight; the loop goes on
+                self.stats.failures += len(self._rows)
+                self._fail_all(e)
+
+    def _take_joiners(self) -> list[Job] | None:
+        """Waiting jobs that fit into free slots; blocks while nothing runs; None once closed."""
+        with self._cond:
+            while not self._jobs and not self._rows and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                return None
+            joiners = []
+            while self._jobs and len(self._rows) + len(joiners) < self.settings.max_batch_size:
+                job = self._jobs.popleft()
+                if not job.cancelled and job.future.set_running_or_notify_cancel():
+                    joiners.append(job)
+            return joiners
+
+    def _step(self) -> None:
+        """Sample every row's next token, retire finished / cancelled rows, run one decode step for the rest."""
+        rows = self._rows
+        for row, tok in zip(rows, self._choose(rows, self._logits)):
+            if row.job.cancelled:
+                row.reason = "cancelled"
+            else:
+                self._advance_row(row, tok)
+        keep = [i for i, r in enumerate(rows) if r.reason is None]
+        for r in rows:
+            if r.reason is not None:
+                self._finish(r)
+        if len(keep) < len(rows):
+            self._rebuild(keep, None)
+        if not self._rows:
+            return
+        cache, attn = self._cache, self._attn
+        column = cache.length
+        if column + 1 > attn.shape[1]:
+            attn = self._attn = torch.cat([attn, attn.new_zeros(attn.shape[0], attn.shape[1])], dim=1)
+        attn[:, column] = True
+        ids = torch.tensor([[r.tokens[-1]] for r in self._rows], device=self._device)
+        out = self.model.model(ids, attention_mask=attn[:, :column + 1], position_ids=self._next_pos[:, None],
+                               past_key_values=cache, use_cache=True, logits_to_keep=1)
+        self._next_pos += 1
+        self._logits = out.logits[:, -1]
+
+    @staticmethod
+    def _choose(rows: list[Row], logits: torch.Tensor) -> list[int]:
+        """Each row's next token: greedy rows in one argmax, sampling rows with their own settings and seed."""
+        greedy = logits.argmax(dim=-1).tolist()
+        return [greedy[i] if r.job.temperature <= 0 else
+                int(_sample(logits[i:i + 1], r.job.temperature, r.job.top_p, None, r.generator)[0])
+                for i, r in enumerate(rows)]
+
+    def _advance_row(self, row: Row, tok: int) -> None:
+        req = row.job.request
+        if tok in self.model.eos_token_ids:
+            row.reason = "stop"
+            return
+        row.tokens.append(tok)
+        if row.stream is not None:
+            delta = row.stream.push(tok)
+            if delta:
+                req.on_text(delta)
+        if req.stop:
+            decode = self.model.tokenizer.decode
+            text = decode(row.tokens)
+            hits = [text.index(s) for s in req.stop if s in text]
+            if hits:
+                row.reason = "stop"
+                while row.tokens and len(decode(row.tokens)) > min(hits):
+                    row.tokens.pop()  # drop the tokens that spell the stop string
+                return
+        if len(row.tokens) >= req.max_new_tokens:
+            row.reason = "length"
+
+    def _finish(self, row: Row) -> None:
+        job = row.job
+        if row.reason == "cancelled":
+            job.future.cancel() or job.future.set_exception(ConnectionAbortedError("the client went away"))
+            self.stats.cancelled += 1
+            return
+        text, hit = _cut_at_stop(self.model.tokenizer.decode(row.tokens), job.request.stop)
+        if row.stream is not None:
+            delta = row.stream.finish(text.lstrip())
+            if delta:
+                job.request.on_text(delta)
+        size = job.prepared[1]
+        self.stats.rows += 1
+        job.future.set_result(self.model.make_answer(text, size, "stop" if hit else row.reason, row.prompt_tokens,
+                                                     len(row.tokens)))
+
+    # ---------------------------------------------------------------- joining
+    def _join(self, jobs: list[Job]) -> None:
+        try:
+            cache, logits, next_pos = self._prefill(jobs)
+        except Exception as e:  # noqa: BLE001 - one bad prompt must not fail its neighbours: retry alone
+            if len(jobs) == 1:
+                self.stats.failures += 1
+                jobs[0].future.set_exception(e)
+                return
+            for job in jobs:
+                self._join([job])
+            return
+        rows = []
+        for job in jobs:
+            req, example = job.request, job.prepared[0]
+            gen = None
+            if job.seed is not None:
+                gen = torch.Generator(device=self._device)
+                gen.manual_seed(int(job.seed))
+            stream = StreamDecoder(self.model.tokenizer.decode, req.stop) if req.on_text else None
+            rows.append(Row(job, stream, gen, int((example["input_ids"] >= 0).sum())))
+        self.stats.batches += 1
+        self._rebuild(list(range(len(self._rows))), (rows, cache, logits, next_pos))
+        self.stats.largest_batch = max(self.stats.largest_batch, len(self._rows))
+
+    def _prefill(self, jobs: list[Job]) -> tuple[KVCache, torch.Tensor, torch.Tensor]:
+        """The joiners' prompts in one forward (right-padded), as `generate` does its prefill."""
+        batch = collate([job.prepared[0] for job in jobs])
+        input_ids = batch["input_ids"].to(self._device)
+        mask = input_ids != -1
+        lengths = mask.sum(dim=1)
+        images = {k: batch[k].to(self._device) for k in ("images", "image_masks", "image_input_idx")
+                  if batch.get(k) is not None}
+        if "images" in images:
+            images["images"] = images["images"].to(self._dtype)
+        cache = KVCache.allocate(self.model.model.config.llm, len(jobs), input_ids.shape[1], self._dtype, self._device)
+        last_idx = (mask.long().cumsum(1) == lengths[:, None]).long().argmax(dim=1)
+        out = self.model.model(input_ids, attention_mask=mask, position_ids=default_position_ids(mask),
+                               past_key_values=cache, use_cache=True, logits_to_keep=last_idx, **images)
+        cache.valid = mask  # which columns of each joiner's cache are real tokens
+        return cache, out.logits[:, -1], lengths
+
+    def _rebuild(self, keep: list[int], joining: tuple | None) -> None:
+        """One new cache for rows `keep` of the running batch plus the joiners: only columns some row uses."""
+        parts = []  # (keys per layer, values per layer, valid [n, width], logits, next_pos, rows)
+        if keep and self._cache is not None:
+            idx = torch.tensor(keep, device=self._device)
+            valid = self._attn[idx, :self._cache.length]
+            cols = valid.any(dim=0).nonzero().squeeze(1)
+            parts.append(([k[idx][:, :, cols] for k in self._cache.keys], [v[idx][:, :, cols] for v in self._cache.values],
+                          valid[:, cols], self._logits[idx], self._next_pos[idx], [self._rows[i] for i in keep]))
+        if joining is not None:
+            rows, cache, logits, next_pos = joining
+            parts.append((cache.keys, cache.values, cache.valid, logits, next_pos, rows))
+        if not parts:
+            self._rows, self._cache, self._attn, self._logits, self._next_pos = [], None, None, None, None
+            return
+        width = max(p[2].shape[1] for p in parts)
+        rows = [r for p in parts for r in p[5]]
+        room = max(r.job.request.max_new_tokens - len(r.tokens) for r in rows)
+        capacity = width + room + 1
+        sizes = [p[2].shape[0] for p in parts]
+
+        def stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+            ref = tensors[0]
+            out = ref.new_zeros(sum(sizes), ref.shape[1], capacity, ref.shape[3])
+            start = 0
+            for t, n in zip(tensors, sizes):
+                out[start:start + n, :, :t.shape[2]] = t
+                start += n
+            return out
+
+        layers = len(parts[0][0])
+        keys = [stack([p[0][layer] for p in parts]) for layer in range(layers)]
+        values = [stack([p[1][layer] for p in parts]) for layer in range(layers)]
+        attn = torch.zeros(sum(sizes), capacity, dtype=torch.bool, device=self._device)
+        start = 0
+        for p, n in zip(parts, sizes):
+            attn[start:start + n, :p[2].shape[1]] = p[2]
+            start += n
+        self._cache = KVCache(keys, values)
+        self._cache.length = width
+        self._attn, self._rows = attn, rows
+        self._logits = torch.cat([p[3] for p in parts])
+        self._next_pos = torch.cat([p[4] for p in parts])
+
+    def _fail_all(self, error: Exception) -> None:
+        for row in self._rows:
+            if not row.job.future.done():
+                row.job.future.set_exception(error)
+        self._rows, self._cache, self._attn, self._logits, self._next_pos = [], None, None, None, None
+        with self._cond:
+            while self._closed and self._jobs:
+                job = self._jobs.popleft()
+                if job.future.set_running_or_notify_cancel():
+                    job.future.set_exception(error)
