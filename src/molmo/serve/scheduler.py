@@ -121,6 +121,8 @@ class ContinuousBatcher:
                 job = self._jobs.popleft()
                 if not job.cancelled and job.future.set_running_or_notify_cancel():
                     joiners.append(job)
+                else:
+                    self.stats.cancelled += 1
             return joiners
 
     def _step(self) -> None:

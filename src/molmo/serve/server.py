@@ -30,6 +30,7 @@ import json
 import os
 import time
 import uuid
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -94,13 +95,14 @@ class PixelBudget:
     """Decoded pixels in flight across requests: an image waits until its pixels fit."""
 
     def __init__(self, total: int):
-        self.total, self.used = total, 0
+        self.total, self.used, self.peak = total, 0, 0
         self._cond = asyncio.Condition()
 
     async def acquire(self, pixels: int, timeout: float) -> None:
         async with self._cond:
             await asyncio.wait_for(self._cond.wait_for(lambda: self.used + pixels <= self.total), timeout)
             self.used += pixels
+            self.peak = max(self.peak, self.used)
 
     async def release(self, pixels: int) -> None:
         async with self._cond:
@@ -115,8 +117,13 @@ def declared_pixels(data: bytes, settings: ServerSettings) -> int:
     if not data:
         raise APIError(400, "invalid image: image data is empty (0 bytes)", code="invalid_image")
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            width, height = im.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the pixel cap below decides
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+    except Image.DecompressionBombError:
+        raise APIError(400, f"invalid image: over the limit of {settings.max_image_pixels} pixels",
+                       code="image_too_large") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise APIError(400, "invalid image: not a readable image file (unknown or corrupt format)",
                        code="invalid_image") from None
@@ -297,6 +304,7 @@ def create_app(model: Molmo, settings: ServerSettings | None = None) -> FastAPI:
             raise APIError(429, str(e), "rate_limit_error", "queue_full",
                            headers={"Retry-After": str(settings.retry_after_s)}) from None
         done = asyncio.wrap_future(job.future)
+        done.add_done_callback(lambda f: f.cancelled() or f.exception())  # a cancelled job's error is expected
         cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         if opts["stream"]:
             return StreamingResponse(_sse(cid, created, name, deltas, done, job), media_type="text/event-stream",
@@ -327,6 +335,7 @@ def create_app(model: Molmo, settings: ServerSettings | None = None) -> FastAPI:
                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
             return f"data: {json.dumps(body)}\n\n"
 
+        getter = None
         try:
             yield chunk({"role": "assistant", "content": ""})
             while not done.done() or not deltas.empty():
@@ -345,6 +354,8 @@ def create_app(model: Molmo, settings: ServerSettings | None = None) -> FastAPI:
             yield chunk({}, answer.finish_reason, usage=usage_field(answer), molmo=molmo_field(answer))
             yield "data: [DONE]\n\n"
         finally:  # also when the client disconnects mid-stream (the generator is closed or cancelled)
+            if getter is not None:
+                getter.cancel()
             if not done.done():
                 job.cancel()
 
