@@ -286,16 +286,17 @@ def test_chunked_upload_stops_at_the_limit(server):
 
 
 def test_overload_is_a_cheap_429_with_retry_after(api_model):
-    settings = ServerSettings(max_batch_size=1, max_queue=1, max_tokens=64)
+    settings = ServerSettings(max_batch_size=1, max_queue=1, max_tokens=150)
     with BackgroundServer(create_app(api_model, settings)) as s:
-        results = []
+        results, start = [], threading.Barrier(12)
 
         def client():
-            with httpx.Client(timeout=30) as http:
-                r = http.post(s.url + "/v1/chat/completions", json=chat(max_tokens=40))
+            with httpx.Client(timeout=60) as http:
+                start.wait(10)
+                r = http.post(s.url + "/v1/chat/completions", json=chat(max_tokens=150))
                 results.append((r.status_code, r.headers.get("retry-after")))
 
-        threads = [threading.Thread(target=client) for _ in range(8)]
+        threads = [threading.Thread(target=client) for _ in range(12)]
         for t in threads:
             t.start()
         for t in threads:
