@@ -34,7 +34,6 @@ from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.processor import MolmoProcessor, PromptTooLongError, format_prompt
 
 DEFAULT_MODEL_DIR = Path(molmo.__file__).parent / "assets" / "tiny-molmo"
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 POINT_TEMPLATE = templates.POINTING[1]  # "Point to the {label}."
 COUNT_TEMPLATE = templates.POINT_COUNT[0]  # "How many {label} are there?"
 
@@ -185,15 +184,17 @@ class Molmo:
                         local_files_only: bool | None = None, adapter: str | Path | None = None) -> "Molmo":
         """`path`: a checkpoint folder or a Hub id such as "allenai/Molmo-7B-D-0924" (fetched into the Hub
         cache at `revision`; `local_files_only` / HF_HUB_OFFLINE=1 use the cache only). `adapter`: a PEFT LoRA
-        adapter folder or Hub id, merged into the weights after loading."""
+        adapter folder or Hub id, merged into the weights after loading. `dtype`: "float32", "bfloat16",
+        "float16" or "auto" (molmo.precision); `device`: "cpu", "cuda[:N]" or "auto" (cuda when present)."""
         from molmo.checkpoint.hub import HubError, is_hub_id, resolve_model
         from molmo.checkpoint.io import load_molmo
         from molmo.tokenizer import MolmoTokenizer
 
-        if isinstance(dtype, str):
-            if dtype not in DTYPES:
-                raise ValueError(f"unknown dtype {dtype!r}; choose from {sorted(DTYPES)}")
-            dtype = DTYPES[dtype]
+        from molmo.precision import resolve_dtype
+
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = resolve_dtype(dtype, device)  # "auto": bf16 where this device computes it fast, else fp32
         if str(device).startswith("cuda") and not torch.cuda.is_available():
             raise ValueError("device='cuda' was asked for but torch sees no CUDA device")
         hub_name = str(path) if path is not None and is_hub_id(path) else None

@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "and each qa metric)")
     parser.add_argument("--judge-url", default=None, help="OpenAI-compatible endpoint for caption F1 (default: exact judge)")
     parser.add_argument("--judge-model", default=None, help="model name for --judge-url")
+    parser.add_argument("--seed", type=int, default=None, help="generation seed passed to every batch")
+    from molmo.serve.commands import add_device_arguments
+
+    add_device_arguments(parser)
 
 
 def _judge(args):
@@ -70,7 +74,8 @@ def run(args: argparse.Namespace, predictor=None) -> int:
             if not items:
                 raise ValueError(f"{args.data}: no scorable lines")
         judge = _judge(args)
-        predictor = predictor or runner.MolmoPredictor(args.model, revision=args.revision)
+        predictor = predictor or runner.MolmoPredictor(args.model, revision=args.revision, dtype=args.dtype,
+                                                       device=args.device, seed=args.seed)
         if args.blind:
             predictor = runner.BlindPredictor(predictor)
         if names:

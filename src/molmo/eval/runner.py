@@ -56,19 +56,21 @@ class MolmoPredictor:
     """Wraps `molmo.api.Molmo.from_pretrained(model).ask_many(...)`; items of one call are grouped by
     (style, max_new_tokens, max_crops) since those are per-call settings there."""
 
-    def __init__(self, model: str | Path | None = None, **load_kwargs):
+    def __init__(self, model: str | Path | None = None, seed: int | None = None, **load_kwargs):
         from molmo.api import Molmo  # imported lazily: loading weights is only needed for real runs
 
         self.model = Molmo.from_pretrained(model, **load_kwargs) if model else Molmo.from_pretrained(**load_kwargs)
+        self.seed = seed
 
     def predict(self, items: Sequence[EvalItem]) -> list[str]:
         out: list[str | None] = [None] * len(items)
         groups: dict[tuple, list[int]] = defaultdict(list)
         for i, it in enumerate(items):
             groups[(it.style, it.max_new_tokens, it.max_crops)].append(i)
+        seeded = {"seed": self.seed} if self.seed is not None else {}
         for (style, tokens, crops), idx in groups.items():
             answers = self.model.ask_many([items[i].image for i in idx], [items[i].prompt for i in idx],
-                                          style=style, max_new_tokens=tokens, max_crops=crops)
+                                          style=style, max_new_tokens=tokens, max_crops=crops, **seeded)
             for i, a in zip(idx, answers):
                 out[i] = a.text
         return out  # type: ignore[return-value]

@@ -54,8 +54,15 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--max-crops", type=int, default=None, help="high-resolution crop budget")
     parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=None, help="sampling seed (with --temperature > 0)")
+    add_device_arguments(parser)
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """--dtype / --device, shared by ask, eval and serve."""
+    parser.add_argument("--dtype", default="float32", choices=["auto", "float32", "bfloat16", "float16"],
+                        help="weights and compute type; auto: bf16 where this machine computes it fast, else fp32")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when present)")
 
 
 def answer_once(model: Molmo, command: str, image, argument, *, length=None, stream=None, **kw) -> Answer:
@@ -100,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"molmo {args.command}: {e}", file=sys.stderr)
         return 2
     announce(model, file=sys.stdout if args.command == "demo" else sys.stderr)  # stdout of ask & co: the answer
-    kw = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, max_crops=args.max_crops)
+    kw = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, max_crops=args.max_crops,
+              seed=args.seed)
     if args.command == "demo":
         return run_demo(model, Path(args.out), **kw)
     argument = getattr(args, "question", None) or getattr(args, "label", None)

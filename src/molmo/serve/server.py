@@ -407,8 +407,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapter", default=None, help="PEFT LoRA adapter folder or Hub id to apply to --model")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", choices=["auto", "float32", "bfloat16", "float16"])
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (cuda when present)")
     parser.add_argument("--api-key", default=os.environ.get("MOLMO_API_KEY"),
                         help="require 'Authorization: Bearer KEY' on /v1/* (default: $MOLMO_API_KEY)")
     parser.add_argument("--served-model-name", action="append", default=None, metavar="NAME",
