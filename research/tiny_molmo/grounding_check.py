@@ -179,23 +179,31 @@ def run_check(init: str, out: Path, steps: int = 150, train_images: int = 800, t
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--init", required=True, help="checkpoint directory to start from (e.g. runs/tiny-pretrain/model)")
-    p.add_argument("--steps", type=int, default=150)
-    p.add_argument("--out", default="runs/grounding-check")
+    from molmo.cli_args import ArgumentParser, non_negative_int, positive_float, positive_int
+    from molmo.train.runs import run_dir
+
+    p = ArgumentParser(prog="python -m research.tiny_molmo.grounding_check", description=__doc__.splitlines()[0])
+    p.add_argument("--init", default=str(run_dir("tiny-pretrain") / "model"),
+                   help="checkpoint directory to start from (default: `molmo train tiny-pretrain`'s model)")
+    p.add_argument("--steps", type=positive_int, default=150, help="fine-tuning steps")
+    p.add_argument("--out", default="runs/grounding-check", help="run folder")
     p.add_argument("--colours", nargs="+", default=["red"],
                    help="circle colours; with several, each question asks about one (a colour-binding check)")
-    p.add_argument("--train-images", type=int, default=800)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--max-crops", type=int, default=4)
-    p.add_argument("--restate-steps", type=int, default=0,
+    p.add_argument("--train-images", type=positive_int, default=800, help="generated training images")
+    p.add_argument("--batch", type=positive_int, default=8, help="examples per step")
+    p.add_argument("--max-crops", type=positive_int, default=4, help="crop budget per image")
+    p.add_argument("--restate-steps", type=non_negative_int, default=0,
                    help='answer "red 3" instead of "3" for the first N steps (N >= --steps: throughout)')
-    p.add_argument("--connector-lr", type=float, default=None, help="instead of tiny-sft's connector rate (1e-5)")
+    p.add_argument("--connector-lr", type=positive_float, default=None,
+                   help="instead of tiny-sft's connector rate (1e-5)")
     p.add_argument("--scenes", choices=("easy", "normal"), default=None,
                    help="the points generator's scenes instead of circles")
     p.add_argument("--scene-question", choices=SCENE_QUESTIONS, default="colour",
                    help="with --scenes: count one colour, the scene's main group, or all shapes")
     args = p.parse_args(argv)
+    if not (Path(args.init) / "config.json").is_file():
+        p.exit(2, f"{p.prog}: no checkpoint at {args.init}; train it first with `molmo train tiny-pretrain` "
+                  f"(after tiny-vision and tiny-vision-regions), or pass --init\n")
     scores = run_check(args.init, Path(args.out), steps=args.steps, train_images=args.train_images,
                        batch=args.batch, max_crops=args.max_crops, colours=tuple(args.colours),
                        restate_steps=args.restate_steps, connector_lr=args.connector_lr, scenes=args.scenes,

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+from molmo.cli_args import GUIDE_HINT, ArgumentParser
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -36,7 +39,7 @@ def _top_level_help() -> str:
     width = max(len(c) for c in COMMANDS)
     lines = ["usage: molmo COMMAND [options]", "", "commands:"]
     lines += [f"  {name.ljust(width)}  {help_}" for name, (_, help_) in COMMANDS.items()]
-    lines += ["", "Run `molmo COMMAND --help` for the options of one command."]
+    lines += ["", "Run `molmo COMMAND --help` for the options of one command.", GUIDE_HINT]
     return "\n".join(lines)
 
 
@@ -56,17 +59,32 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module_name, help_ = COMMANDS[command]
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"molmo {command}", description=help_)
+    description = getattr(module, "DESCRIPTIONS", {}).get(command, help_)
+    parser = ArgumentParser(prog=f"molmo {command}", description=description, epilog=GUIDE_HINT)
     if getattr(module, "COMMAND_TAKES_NAME", False):
         # Modules serving several commands (ask/point/count/...) learn which one ran.
         parser.set_defaults(command=command)
         module.add_arguments(parser, command)
     else:
         module.add_arguments(parser)
-    if getattr(module, "ACCEPTS_OVERRIDES", False):  # `molmo train PRESET --a.b=c …`
-        args, args.overrides = parser.parse_known_args(argv[1:])
-    else:
-        args = parser.parse_args(argv[1:])
+    try:  # --help and argument errors end here with their exit status (0 / 2), returned like any other
+        if getattr(module, "ACCEPTS_OVERRIDES", False):  # `molmo train PRESET --a.b=c …`
+            args, args.overrides = parser.parse_known_args(argv[1:])
+        else:
+            args = parser.parse_args(argv[1:])
+    except SystemExit as e:
+        return int(e.code or 0)
+    try:
+        return _run(module, args, command)
+    except KeyboardInterrupt:
+        print(f"\nmolmo {command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `molmo ... | head`: the reader left; say nothing more
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 0
+
+
+def _run(module, args: argparse.Namespace, command: str) -> int:
     from molmo.checkpoint.integrity import IntegrityError
 
     try:

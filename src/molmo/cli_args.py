@@ -14,8 +14,8 @@ import argparse
 import math
 
 GUIDE = "docs/USER_GUIDE.md"
-GUIDE_URL_HINT = f"The user guide ({GUIDE} in the repository) documents the own-data JSONL format, fine-tuning, " \
-                 f"evaluation files and serving."
+GUIDE_HINT = (f"User guide: {GUIDE} in the molmo repository (install, the own-data JSONL format, fine-tuning, "
+              "evaluation files, released checkpoints, PixMo, serving).")
 
 
 def _number(text: str, kind: type, what: str):
@@ -63,9 +63,9 @@ def port(text: str) -> int:
     return value
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps descriptions as written and appends `(default: X)` to every option whose help does not already
-    state its default (flags and options without a default are left as they are)."""
+class HelpFormatter(argparse.HelpFormatter):
+    """Appends `(default: X)` to every option whose help does not already state its default (flags and options
+    without a default are left as they are)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""

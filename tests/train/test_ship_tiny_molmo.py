@@ -26,9 +26,11 @@ def test_ship_writes_bf16_weights_keeps_the_card_and_plots_the_stages(tiny_cfg, 
     out = tmp_path / "shipped"
     out.mkdir()
     (out / "MODEL_CARD.md").write_text("# card\n")
+    (out / "model_info.json").write_text('{"reads_images": false}')
     (out / "stale.bin").write_text("from an older model")
     ship(model_dir, out, runs)
     assert (out / "MODEL_CARD.md").read_text() == "# card\n" and not (out / "stale.bin").exists()
+    assert (out / "model_info.json").read_text() == '{"reads_images": false}'  # the card's verdict stays
     assert (out / "training_curve.png").stat().st_size > 1000 and "tiny-sft" in dict(STAGES)
     with safe_open(str(out / "model.safetensors"), "pt") as f:
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}

@@ -18,6 +18,13 @@ import json
 import sys
 from pathlib import Path
 
+from molmo.cli_args import GUIDE_HINT, non_negative_float, non_negative_int, positive_float, positive_int
+
+# Kept here (not imported from the generators / mixture modules) so `molmo data --help` loads nothing heavy;
+# tests check they match.
+GENERATOR_KINDS = ("points", "clocks", "docs", "captions")
+MIXTURES = ("3.2-synthetic", "synthetic")
+
 
 def _parse_option(text: str) -> tuple[str, object]:
     if "=" not in text:
@@ -32,45 +39,61 @@ def _parse_option(text: str) -> tuple[str, object]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", required=True, metavar="{generate,show,validate,download,mixture}")
 
-    gen = sub.add_parser("generate", help="write N synthetic images + own-data JSONL")
-    gen.add_argument("kind", help="generator kind: points, clocks, docs, captions")
-    gen.add_argument("--n", type=int, required=True, help="number of images")
+    def command(name: str, help_: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=description, epilog=GUIDE_HINT)
+
+    gen = command("generate", "write N synthetic images + own-data JSONL",
+                  "Generate N synthetic PixMo-style images with their annotations: OUT/images/, OUT/data.jsonl "
+                  "(own-data JSONL, ready for `molmo finetune` / `molmo eval`) and OUT/scenes.jsonl.")
+    gen.add_argument("kind", choices=GENERATOR_KINDS, help="generator kind")
+    gen.add_argument("--n", type=positive_int, required=True, help="number of images")
     gen.add_argument("--out", required=True, help="output folder (images/, data.jsonl, scenes.jsonl)")
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
+    gen.add_argument("--seed", type=non_negative_int, default=0, help="random seed (same seed, same data)")
+    gen.add_argument("--workers", type=positive_int, default=None, help="processes (default: CPU count)")
     gen.add_argument("--difficulty", default=None, help="generator difficulty, e.g. easy / normal / hard")
     gen.add_argument("--option", type=_parse_option, action="append", default=[], metavar="KEY=VALUE",
                      help="extra generator option (repeatable)")
 
-    show = sub.add_parser("show", help="HTML gallery of an own-data file or generated folder")
+    show = command("show", "HTML gallery of an own-data file or generated folder",
+                   "Write one self-contained HTML page with thumbnails of the images and their annotations "
+                   "(points drawn, questions and answers listed).")
     show.add_argument("source", help="own-data .jsonl or a folder with data.jsonl")
     show.add_argument("--out", required=True, help="HTML page to write")
-    show.add_argument("--n", type=int, default=50)
-    show.add_argument("--thumb", type=int, default=320, help="thumbnail size in pixels")
+    show.add_argument("--n", type=positive_int, default=50, help="number of images shown")
+    show.add_argument("--thumb", type=positive_int, default=320, help="thumbnail size in pixels")
     show.add_argument("--sample", action="store_true", help="n random images instead of the first n")
-    show.add_argument("--seed", type=int, default=0)
+    show.add_argument("--seed", type=non_negative_int, default=0, help="random seed for --sample")
 
-    val = sub.add_parser("validate", help="check an own-data JSONL file")
-    val.add_argument("file")
+    val = command("validate", "check an own-data JSONL file",
+                  "Check every line of an own-data JSONL file (fields, images, points) and print each problem as "
+                  "FILE:LINE: reason; exit status 1 if there is any. The format is in the user guide.")
+    val.add_argument("file", help="own-data JSONL file")
     val.add_argument("--deep", action="store_true", help="decode every image in full (catches truncated files)")
     val.add_argument("--model", default=None,
                      help="checkpoint folder or Hub id: also report examples too long for its sequence length")
-    val.add_argument("--sequence-length", type=int, default=None, help="with --model (default: its context)")
-    val.add_argument("--max-crops", type=int, default=None, help="with --model (default: its crop budget)")
+    val.add_argument("--sequence-length", type=positive_int, default=None, help="with --model (default: its context)")
+    val.add_argument("--max-crops", type=positive_int, default=None, help="with --model (default: its crop budget)")
 
-    dl = sub.add_parser("download", help="fetch PixMo sets into a data root, or the images of local tables (resumable)")
+    dl = command("download", "fetch PixMo sets into a data root, or the images of local tables (resumable)",
+                 "With --root: download PixMo sets (tables and images) into ROOT/pixmo/. Else: download every "
+                 "image URL of local PixMo tables into --out, each file named by the sha256 of its URL (where the "
+                 "PixMo readers look). Files already there are skipped, so a rerun resumes; failures are listed in "
+                 "missing.jsonl.")
     dl.add_argument("tables", nargs="+", help="with --root: PixMo set names (pixmo-cap, pixmo-points, …); else "
                     "PixMo parquet/JSON/JSONL files or folders with image_url columns")
     dl.add_argument("--root", default=None, help="data root: tables to ROOT/pixmo/<set>/, images to ROOT/pixmo/images/")
     dl.add_argument("--out", default=None, help="image folder for local tables (files named sha256(url))")
-    dl.add_argument("--workers", type=int, default=8)
-    dl.add_argument("--retries", type=int, default=3)
-    dl.add_argument("--timeout", type=float, default=5.0)
-    dl.add_argument("--backoff", type=float, default=1.0)
+    dl.add_argument("--workers", type=positive_int, default=8, help="parallel downloads")
+    dl.add_argument("--retries", type=non_negative_int, default=3, help="retries per image after a network error")
+    dl.add_argument("--timeout", type=positive_float, default=5.0, help="seconds per request")
+    dl.add_argument("--backoff", type=non_negative_float, default=1.0,
+                    help="seconds before the first retry (doubling after each)")
 
-    mix = sub.add_parser("mixture", help="print the sampling rates of a mixture preset")
-    mix.add_argument("name", help="preset name, e.g. 3.2-synthetic or synthetic")
-    mix.add_argument("--sizes", default=None, help="JSON file {dataset: number of examples}")
+    mix = command("mixture", "print the sampling rates of a mixture preset",
+                  "Print each dataset's share of a mixture preset. The released one, 3.2-synthetic, has the sizes "
+                  "it needs built in; others (e.g. synthetic) need --sizes with every member's number of examples.")
+    mix.add_argument("name", choices=MIXTURES, help="mixture preset, e.g. 3.2-synthetic")
+    mix.add_argument("--sizes", default=None, help='JSON file {"dataset": number of examples, ...}')
 
 
 def _generate(args) -> int:
@@ -174,7 +197,9 @@ def _mixture(args) -> int:
         sizes = json.loads(Path(args.sizes).read_text()) if args.sizes else {}
         rates = mix.rates(sizes, drop_missing=True)
     except (ValueError, OSError) as e:
-        print(f"molmo data mixture: {e}", file=sys.stderr)
+        hint = "" if args.sizes else (f"; give every member's size with --sizes FILE, e.g. "
+                                      f"{json.dumps({m.name: 1000 for g in mix.groups for m in g.members})}")
+        print(f"molmo data mixture: {e}{hint}", file=sys.stderr)
         return 2
     for g in mix.groups:
         for m in g.members:

@@ -17,38 +17,51 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from molmo.data.owndata import read_own_data
-from molmo.train.config import ConfigError, DataConfig, DataSource, GroupOptim, OptimConfig, TrainConfig
-from molmo.train.lora import LoraConfig
+from molmo.cli_args import non_negative_int, positive_float, positive_int
+
+if TYPE_CHECKING:  # imported where used, so `molmo finetune --help` does not load torch
+    from molmo.train.config import TrainConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="own-data JSONL to train on")
-    parser.add_argument("--val", default=None, help="own-data JSONL for the validation loss")
+    parser.add_argument("--data", required=True,
+                        help="own-data JSONL to train on (format: docs/USER_GUIDE.md; check it with "
+                             "`molmo data validate`)")
+    parser.add_argument("--val", default=None, help="own-data JSONL for the validation loss (default: none)")
     parser.add_argument("--init", default=None,
                         help="checkpoint folder or Hub id, e.g. allenai/Molmo-7B-D-0924 (default: the embedded model)")
     parser.add_argument("--revision", default=None, help="Hub branch, tag or commit for a Hub id --init")
     parser.add_argument("--lora", action="store_true", help="train LoRA adapters instead of all weights")
-    parser.add_argument("--rank", type=int, default=8)
-    parser.add_argument("--alpha", type=float, default=16.0)
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--lr", type=float, default=None, help="peak LR (default 1e-4 with --lora, else 1e-5)")
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--batch", type=int, default=8, help="examples per optimizer step")
-    parser.add_argument("--micro-batch", type=int, default=None)
-    parser.add_argument("--max-crops", type=int, default=None, help="crop budget (default: the checkpoint's)")
-    parser.add_argument("--sequence-length", type=int, default=None,
+    parser.add_argument("--rank", type=positive_int, default=8, help="LoRA rank (with --lora)")
+    parser.add_argument("--alpha", type=positive_float, default=16.0,
+                        help="LoRA scale numerator: updates are scaled by alpha / rank (with --lora)")
+    parser.add_argument("--steps", type=positive_int, default=200, help="optimizer steps")
+    parser.add_argument("--lr", type=positive_float, default=None,
+                        help="peak learning rate (default: 1e-4 with --lora, else 1e-5)")
+    parser.add_argument("--warmup", type=non_negative_int, default=20, help="linear warm-up steps")
+    parser.add_argument("--batch", type=positive_int, default=8, help="examples per optimizer step")
+    parser.add_argument("--micro-batch", type=positive_int, default=None,
+                        help="examples per forward pass; gradients accumulate up to --batch (default: --batch)")
+    parser.add_argument("--max-crops", type=positive_int, default=None,
+                        help="high-resolution crop budget per image (default: the checkpoint's)")
+    parser.add_argument("--sequence-length", type=positive_int, default=None,
                         help="tokens per example (default: the model's context); a longer example keeps its "
                              "answer whole with fewer crops, or is skipped and reported")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    parser.add_argument("--out", default="runs/finetune")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="training precision")
+    parser.add_argument("--out", default="runs/finetune",
+                        help="run folder: OUT/model, OUT/adapter, OUT/metrics.jsonl, OUT/loss.png; a rerun resumes")
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
     from molmo.api import DEFAULT_MODEL_DIR
     from molmo.checkpoint.hub import HubError, resolve_model
+    from molmo.data.owndata import read_own_data
+    from molmo.train.config import ConfigError, DataConfig, DataSource, GroupOptim, OptimConfig, TrainConfig
     from molmo.train.fit import own_data_plan, processor_for_checkpoint
+    from molmo.train.lora import LoraConfig
+
     try:
         init = resolve_model(args.init, args.revision) if args.init else DEFAULT_MODEL_DIR
     except HubError as e:
@@ -84,7 +97,9 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     from molmo.data.owndata import OwnDataError
+    from molmo.train.config import ConfigError
     from molmo.train.trainer import train
+
     try:
         cfg = build_config(args)
     except (ConfigError, OwnDataError, FileNotFoundError) as e:
