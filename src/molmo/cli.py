@@ -57,6 +57,19 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"molmo: unknown command {command!r}\n\n{_top_level_help()}", file=sys.stderr)
         return 2
+    try:
+        return _dispatch(command, argv)
+    except ModuleNotFoundError as e:  # an optional extra that this install lacks: say which one
+        from molmo.extras import missing_extra_message
+
+        message = missing_extra_message(e, command)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
+
+
+def _dispatch(command: str, argv: list[str]) -> int:
     module_name, help_ = COMMANDS[command]
     module = importlib.import_module(module_name)
     description = getattr(module, "DESCRIPTIONS", {}).get(command, help_)
