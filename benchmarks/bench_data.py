@@ -17,7 +17,7 @@ from molmo.api import DEFAULT_MODEL_DIR
 from molmo.data.formatter import Formatter
 from molmo.data.generators import generate_dataset, generate_one
 from molmo.preprocess import MolmoProcessor, PreprocessorConfig
-from molmo.tokenizer import MolmoTokenizer
+from molmo.text.tokenizer import MolmoTokenizer
 from molmo.train.data import Collator, GeneratorSource
 from molmo.train.presets import TINY_PREPROCESSOR
 
@@ -57,8 +57,8 @@ def main() -> None:
     rows.append(("format (points scene, all annotations)", f"{rate(lambda i: fmt.format(examples[i], index=i), args.n):.0f} ex/s", ""))
     for budget in (4, 12):
         proc = MolmoProcessor(tok, base.replace(max_crops=budget))
-        processed = [proc.process(examples[i].image, message_lists=formatted[i]) for i in range(args.n)]
-        r = rate(lambda i: proc.process(examples[i].image, message_lists=formatted[i]), args.n)
+        processed = [proc.encode(examples[i].image, message_lists=formatted[i]) for i in range(args.n)]
+        r = rate(lambda i: proc.encode(examples[i].image, message_lists=formatted[i]), args.n)
         crops = sum(p["images"].shape[0] for p in processed) / args.n
         tokens = sum(len(p["input_ids"]) for p in processed) / args.n
         rows.append((f"pre-process max_crops={budget}", f"{r:.1f} ex/s", f"{crops:.1f} crops, {tokens:.0f} tokens/ex"))
@@ -68,7 +68,7 @@ def main() -> None:
     proc = MolmoProcessor(tok, base.replace(max_crops=4))
     def full(i: int) -> None:
         ex = source[i]
-        proc.process(ex.image, message_lists=fmt.format(ex, index=i))
+        proc.encode(ex.image, message_lists=fmt.format(ex, index=i))
     rows.append(("generate+format+pre-process (tiny-sft points)", f"{rate(full, args.n):.1f} ex/s", "one process"))
 
     width = max(len(r[0]) for r in rows)

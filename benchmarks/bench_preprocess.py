@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from molmo.preprocess import MolmoProcessor, PreprocessorConfig
-from molmo.tokenizer import CharTokenizer
+from molmo.text.tokenizer import CharTokenizer
 
 SIZES = [(224, 224), (480, 640), (1080, 1920), (3000, 4000)]
 BUDGETS = [6, 12, 36]
@@ -32,7 +32,7 @@ def main() -> None:
             proc = MolmoProcessor(tok, PreprocessorConfig.released().replace(max_crops=budget))
             n, start = 0, time.perf_counter()
             while True:
-                ex = proc.process(image, prompt="Describe this image.")
+                ex = proc.encode(image, prompt="Describe this image.")
                 n += 1
                 if time.perf_counter() - start > args.seconds:
                     break

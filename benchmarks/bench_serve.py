@@ -31,7 +31,7 @@ def random_molmo(preset_name: str, dtype: str, device: str) -> Molmo:
     from molmo.model.config import preset
     from molmo.model.molmo import Molmo as MolmoModel
     from molmo.preprocess.config import PreprocessorConfig
-    from molmo.tokenizer import train_bpe_tokenizer
+    from molmo.text.tokenizer import train_bpe_tokenizer
 
     texts = ["Point to the red circle.", "How many gray hexagons are there?", "Counting the points shows 3."] * 30
     tok = train_bpe_tokenizer(texts, vocab_size=400)

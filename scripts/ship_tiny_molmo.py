@@ -114,7 +114,7 @@ def ship(model_dir: Path, out: Path, runs: Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from molmo.api import DEFAULT_MODEL_DIR
+    from molmo.assets import DEFAULT_MODEL_DIR
     parser = argparse.ArgumentParser(prog="python scripts/ship_tiny_molmo.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_dir", type=Path)

@@ -192,8 +192,8 @@ def run_check(check: DecoderCheck, tokenizer=None, log_every: int = 0) -> list[t
         raise ValueError(f"distractor_ramp is a fraction of the steps (0..1), not {check.distractor_ramp}")
     torch.manual_seed(check.seed)
     if tokenizer is None:
-        from molmo.api import DEFAULT_MODEL_DIR
-        from molmo.tokenizer import MolmoTokenizer
+        from molmo.assets import DEFAULT_MODEL_DIR
+        from molmo.text.tokenizer import MolmoTokenizer
         tokenizer = MolmoTokenizer.from_dir(DEFAULT_MODEL_DIR)
     model = ReadingModel(check, tokenizer)
     opt = torch.optim.AdamW(model.parameters(), lr=check.lr, weight_decay=0.0)

@@ -23,17 +23,19 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-import molmo
+from molmo.assets import DEFAULT_MODEL_DIR
 from molmo.checkpoint.info import ModelInfo
-from molmo.data import templates
 from molmo.data.formatter import DEFAULT_INFERENCE_LENGTH, inference_caption_prompt
-from molmo.data.points import Point, parse_points
-from molmo.image.loading import DEFAULT_MAX_PIXELS, ImageSource, load_image
+from molmo.image.loading import DEFAULT_MAX_PIXELS, ImageSource
 from molmo.preprocess.collate import collate
 from molmo.preprocess.config import PreprocessorConfig
-from molmo.preprocess.processor import MolmoProcessor, PromptTooLongError, format_prompt
+from molmo.preprocess.processor import MolmoProcessor
+from molmo.text import templates
+from molmo.text.context import PromptTooLongError
+from molmo.text.points import Point, parse_points
+from molmo.text.prompts import chat_prompt, format_prompt
+from molmo.text.stops import cut_at_stop, first_stop, stop_holdback
 
-DEFAULT_MODEL_DIR = Path(molmo.__file__).parent / "assets" / "tiny-molmo"
 POINT_TEMPLATE = templates.POINTING[1]  # "Point to the {label}."
 COUNT_TEMPLATE = templates.POINT_COUNT[0]  # "How many {label} are there?"
 
@@ -100,11 +102,11 @@ class StreamDecoder:
         text = self.decode(self.ids).lstrip()
         if text.endswith("\ufffd"):
             return ""
-        hits = [text.index(s) for s in self.stop if s in text]
-        if hits:
+        at = first_stop(text, self.stop)
+        if at is not None:
             self.stopped = True
-            return self._emit(text[: min(hits)])
-        hold = max((len(s) - 1 for s in self.stop), default=0)
+            return self._emit(text[:at])
+        hold = stop_holdback(self.stop)
         return self._emit(text[: len(text) - hold] if hold else text)
 
     def finish(self, final_text: str) -> str:
@@ -118,11 +120,6 @@ class StreamDecoder:
         return delta
 
 
-def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
-    hits = [text.index(s) for s in stop if s and s in text]
-    return (text[: min(hits)], True) if hits else (text, False)
-
-
 class ChatProcessor:
     """Tensors for users who drive the model themselves (the Hugging Face processor convention)."""
 
@@ -132,8 +129,7 @@ class ChatProcessor:
 
     def encode(self, image: Any, text: str, max_crops: int | None = None) -> dict[str, np.ndarray]:
         """One inference example from raw model text (the image block goes first, after BOS)."""
-        img = self.processor.image_inputs(image, max_crops) if image is not None else None
-        return self.processor._inference(img, self.tokenizer.encode(text))
+        return self.processor.encode(image, text=text, max_crops=max_crops)
 
     def apply_chat_template(self, messages: list[dict[str, Any]], images: Sequence[Any] | None = None, *,
                             max_crops: int | None = None, return_text: bool = False) -> dict[str, torch.Tensor] | str:
@@ -153,7 +149,7 @@ class ChatProcessor:
                         found.append(part["image"])
         if len(found) > 1:
             raise ValueError(f"Molmo takes one image per conversation, got {len(found)}")
-        text = MolmoProcessor.apply_chat_template(messages)
+        text = chat_prompt(messages)
         if return_text:
             return text
         return collate([self.encode(found[0] if found else None, text, max_crops)])
@@ -168,13 +164,22 @@ class Molmo:
         self.tokenizer = tokenizer
         self.name = name
         self.info = info or ModelInfo(name)  # what the folder says about the model (`info.notice()`)
-        self.max_pixels = max_pixels
         ctx = model.config.llm.max_position_embeddings
-        self.processor = ChatProcessor(MolmoProcessor(tokenizer, preprocessor, max_sequence_length=ctx))
+        self.processor = ChatProcessor(MolmoProcessor(tokenizer, preprocessor, max_sequence_length=ctx,
+                                                      max_pixels=max_pixels))
         eos = {tokenizer.eos_token_id}
         if model.config.eos_token_id is not None:
             eos.add(int(model.config.eos_token_id))
         self.eos_token_ids = sorted(eos)
+
+    @property
+    def max_pixels(self) -> int:
+        """The largest image (width x height) decoded; the server lowers it to its own limit."""
+        return self.processor.processor.max_pixels
+
+    @max_pixels.setter
+    def max_pixels(self, value: int) -> None:
+        self.processor.processor.max_pixels = int(value)
 
     # ---------------------------------------------------------------- loading
     @classmethod
@@ -188,7 +193,7 @@ class Molmo:
         "float16" or "auto" (molmo.precision); `device`: "cpu", "cuda[:N]" or "auto" (cuda when present)."""
         from molmo.checkpoint.hub import HubError, is_hub_id, resolve_model
         from molmo.checkpoint.io import load_molmo
-        from molmo.tokenizer import MolmoTokenizer
+        from molmo.text.tokenizer import MolmoTokenizer
 
         from molmo.precision import resolve_dtype
 
@@ -279,17 +284,13 @@ class Molmo:
 
     # ---------------------------------------------------------------- the batched core
     def prepare(self, request: GenerationRequest) -> tuple[dict[str, np.ndarray], tuple[int, int] | None]:
-        """Load the image and build the example; errors (ImageError, PromptTooLongError) name the problem."""
+        """Decode the image and build the example; errors (ImageError, PromptTooLongError) name the problem.
+        Returns the example and the image's (width, height)."""
         if request.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {request.max_new_tokens}")
-        pixels = load_image(request.image, max_pixels=self.max_pixels) if request.image is not None else None
-        size = (int(pixels.shape[1]), int(pixels.shape[0])) if pixels is not None else None
-        example = self.processor.encode(pixels, request.text, request.max_crops)
-        ctx = self.model.config.llm.max_position_embeddings
-        if len(example["input_ids"]) + request.max_new_tokens > ctx:
-            raise PromptTooLongError(f"prompt of {len(example['input_ids'])} tokens + max_new_tokens "
-                                     f"{request.max_new_tokens} exceeds the model context of {ctx}; lower "
-                                     f"max_new_tokens or max_crops")
+        example = self.processor.processor.encode(request.image, text=request.text, max_crops=request.max_crops,
+                                                  max_new_tokens=request.max_new_tokens)
+        size = tuple(int(v) for v in example["image_size"]) if "image_size" in example else None
         return example, size
 
     def generate_requests(self, requests: Sequence[GenerationRequest], *, temperature: float = 0.0,
@@ -330,7 +331,7 @@ class Molmo:
             reason = out.finish_reasons[row]
             if len(ids) > req.max_new_tokens:  # a shorter limit than the batch's
                 ids, reason = ids[: req.max_new_tokens], "length"
-            text, hit = _cut_at_stop(decode(ids), req.stop)
+            text, hit = cut_at_stop(decode(ids), req.stop)
             if hit:
                 reason = "stop"
             if streams[row] is not None:

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from molmo.data import templates
+from molmo.text import templates
 from molmo.data.example import Annotation, RawExample
 from molmo.data.formatter import Formatter, length_hint, multiple_choice_prompt, select_best_answer
 from molmo.data.owndata import OwnDataError, read_own_data, validate_own_data
-from molmo.data.points import NONE_TEXT, PointTextError, count_text, parse_points, points_to_text
+from molmo.text.points import NONE_TEXT, PointTextError, count_text, parse_points, points_to_text
 
 SIZE = (640, 480)
 

@@ -16,7 +16,7 @@ from PIL import Image
 from molmo.data.academic import SPECS, read_academic
 from molmo.data.formatter import Formatter
 from molmo.data.pixmo import PixMoError, read_pixmo, url_hash
-from molmo.data.points import parse_points
+from molmo.text.points import parse_points
 
 
 def png_bytes(size=(200, 100), colour=(200, 30, 30)) -> bytes:

@@ -214,7 +214,7 @@ def test_limit_and_per_task_spread_over_the_tasks(tmp_path):
 
 
 def test_plural_label():
-    from molmo.data.templates import plural_label
+    from molmo.text.templates import plural_label
 
     cases = {"yellow circle": "yellow circles", "red circles": "red circles", "box": "boxes", "cherry": "cherries",
              "person": "people", "cup of tea": "cups of tea", "diamonds in the right half": "diamonds in the right half",

@@ -30,7 +30,7 @@ def _data(tmp_path):
 def test_large_image_keeps_its_answer(tiny_checkpoint, tmp_path, capsys):
     data = _data(tmp_path)
     processor, context, _ = processor_for_checkpoint(tiny_checkpoint)
-    at = {c: processor.process(str(tmp_path / "big.png"), messages=[" User: What colour is it? Assistant:", " red"],
+    at = {c: processor.encode(str(tmp_path / "big.png"), messages=[" User: What colour is it? Assistant:", " red"],
                                max_crops=c) for c in (2, 6)}
     assert len(at[6]["input_ids"]) > len(at[2]["input_ids"])
     length = len(at[2]["input_ids"]) + 8  # fits with 2 crops (the prompt template varies a little), not with 6

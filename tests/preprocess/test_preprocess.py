@@ -11,11 +11,13 @@ import torch
 from PIL import Image
 
 from molmo.image.loading import ImageError, load_image
-from molmo.preprocess import MolmoProcessor, PreprocessorConfig, PromptTooLongError, collate
+from molmo.preprocess import MolmoProcessor, PreprocessorConfig, collate
 from molmo.preprocess.crops import make_crops, select_tiling
 from molmo.preprocess.layout import image_layout
 from molmo.preprocess.processor import subsegment_positions
-from molmo.tokenizer import CharTokenizer, train_bpe_tokenizer
+from molmo.text.context import PromptTooLongError
+from molmo.text.prompts import chat_prompt, format_prompt
+from molmo.text.tokenizer import CharTokenizer, train_bpe_tokenizer
 
 CFG = PreprocessorConfig.released()
 TOK = CharTokenizer(embedding_size=512, eos_token_id=511)
@@ -57,19 +59,19 @@ def test_mask_quirk_and_fixed_variant():
 
 def test_inference_sequence_layout():
     proc = MolmoProcessor(TOK, CFG)
-    ex = proc.process(np.zeros((300, 451, 3), np.uint8), prompt="Hi")
+    ex = proc.encode(np.zeros((300, 451, 3), np.uint8), prompt="Hi")
     ids = ex["input_ids"]
     assert ids[0] == TOK.bos_token_id and ids[1] == TOK.image_token_ids.start
     assert TOK.decode(ids[-len(" User: Hi Assistant:"):].tolist()) == " User: Hi Assistant:"
     assert ids[ex["image_input_idx"][0]].tolist() == [TOK.image_token_ids.patch] * 144
     with pytest.raises(PromptTooLongError, match="limit is 100"):
-        MolmoProcessor(TOK, CFG, max_sequence_length=100).process(np.zeros((300, 451, 3), np.uint8), prompt="Hi")
+        MolmoProcessor(TOK, CFG, max_sequence_length=100).encode(np.zeros((300, 451, 3), np.uint8), prompt="Hi")
 
 
 def test_multi_annotation_positions_and_weights():
     proc = MolmoProcessor(TOK, CFG.replace(base_image_input_size=(112, 112), overlap_margins=(2, 2)))
     lists = [[" User: a Assistant:", " b"], [" User: c Assistant:", " dd"]]
-    ex = proc.process(np.zeros((60, 60, 3), np.uint8), message_lists=lists,
+    ex = proc.encode(np.zeros((60, 60, 3), np.uint8), message_lists=lists,
                       multi_annotation_weighting="root_subsegments")
     sub, pos = ex["subsegment_ids"], ex["position_ids"]
     n_image = int((sub == 10000).sum())
@@ -81,8 +83,8 @@ def test_multi_annotation_positions_and_weights():
 
 def test_collate_right_pads_ids_crops_and_text_only_rows():
     proc = MolmoProcessor(TOK, CFG.replace(base_image_input_size=(112, 112), overlap_margins=(2, 2)))
-    a = proc.process(np.zeros((300, 100, 3), np.uint8), prompt="x")
-    b = proc.process(None, prompt="a longer prompt")
+    a = proc.encode(np.zeros((300, 100, 3), np.uint8), prompt="x")
+    b = proc.encode(None, prompt="a longer prompt")
     batch = collate([a, b])
     assert batch["input_ids"].shape == (2, max(len(a["input_ids"]), len(b["input_ids"])))
     assert (batch["input_ids"][1, len(b["input_ids"]):] == -1).all()
@@ -136,7 +138,7 @@ def test_bpe_tokenizer_round_trip_and_specials(tmp_path):
     base = tok.tokenizer.get_vocab_size(with_added_tokens=False)
     assert sorted([ids.start, ids.end, ids.patch, ids.col, ids.image]) == list(range(base, base + 5))
     tok.save(tmp_path)
-    from molmo.tokenizer import MolmoTokenizer
+    from molmo.text.tokenizer import MolmoTokenizer
     again = MolmoTokenizer.from_file(tmp_path / "tokenizer.json")
     assert again.encode(s) == tok.encode(s) and again.image_token_ids == ids
 
@@ -148,3 +150,27 @@ def test_bpe_tokenizer_splits_digits_and_keeps_the_space_before_one():
     assert pieces(" 3") == [" 3"]
     assert pieces(" 12:58") == [" 1", "2", ":", "5", "8"]
     assert pieces("x=\"45.5\"")[-5:] == ["4", "5", ".", "5", '"']
+
+
+def test_encode_takes_a_question_raw_text_or_chat_messages_alike():
+    proc = MolmoProcessor(TOK, CFG)
+    image = np.zeros((300, 451, 3), np.uint8)
+    chat = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Hi"}]}]
+    a = proc.encode(image, prompt="Hi")
+    b = proc.encode(image, text=format_prompt("Hi"))
+    c = proc.encode(image, chat=chat)
+    assert chat_prompt(chat) == format_prompt("Hi") == " User: Hi Assistant:"
+    for other in (b, c):
+        assert a.keys() == other.keys() and all(np.array_equal(a[k], other[k]) for k in a)
+    assert tuple(a["image_size"]) == (451, 300)  # (width, height) of the decoded image
+    with pytest.raises(ValueError, match="exactly one of"):
+        proc.encode(image, prompt="Hi", text=" User: Hi Assistant:")
+
+
+def test_encode_leaves_room_for_the_tokens_to_generate():
+    proc = MolmoProcessor(TOK, CFG, max_sequence_length=40)
+    n = len(proc.encode(None, prompt="Hi")["input_ids"])  # 1 BOS + 20 characters
+    proc.encode(None, prompt="Hi", max_new_tokens=40 - n)
+    with pytest.raises(PromptTooLongError, match=f"prompt of {n} tokens \\+ max_new_tokens {41 - n} exceeds"):
+        proc.encode(None, prompt="Hi", max_new_tokens=41 - n)
+

@@ -17,7 +17,7 @@ from molmo.checkpoint.io import save_molmo
 from molmo.model.config import preset
 from molmo.model.molmo import Molmo as MolmoModel
 from molmo.serve.scheduler import ContinuousBatcher
-from molmo.tokenizer import train_bpe_tokenizer
+from molmo.text.tokenizer import train_bpe_tokenizer
 
 TRAIN_TEXTS = [
     " User: Point to the red circle. Assistant:",

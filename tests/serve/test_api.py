@@ -110,3 +110,16 @@ def test_chat_template_gives_tensors(api_model, image):
     with pytest.raises(ValueError, match="one image"):
         api_model.processor.apply_chat_template([{"role": "user", "content": [
             {"type": "image", "image": image}, {"type": "image", "image": image}, {"type": "text", "text": "x"}]}])
+
+
+def test_prepare_decodes_the_image_once(api_model, monkeypatch):
+    from molmo.api import GenerationRequest
+    from molmo.preprocess import processor as processor_module
+
+    from .conftest import png_bytes
+
+    calls = []
+    real = processor_module.load_image
+    monkeypatch.setattr(processor_module, "load_image", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    example, size = api_model.prepare(GenerationRequest(png_bytes((80, 60)), " User: Hi Assistant:", 4))
+    assert len(calls) == 1 and size == (80, 60) and example["input_ids"][0] == api_model.tokenizer.bos_token_id

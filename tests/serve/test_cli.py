@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from molmo.cli import main
-from molmo.tokenizer import MolmoTokenizer
+from molmo.text.tokenizer import MolmoTokenizer
 
 POINTS = ' <points x1="10.0" y1="20.0" x2="80.5" y2="90.0" alt="cats">cats</points>'
 

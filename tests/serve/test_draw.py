@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from molmo.data.points import Point
+from molmo.text.points import Point
 from molmo.serve.draw import MARKER_FILL, _font, draw_points
 
 

@@ -21,7 +21,7 @@ from molmo.cli import main
 from molmo.data.pixmo import url_hash
 from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.processor import MolmoProcessor
-from molmo.tokenizer import MolmoTokenizer
+from molmo.text.tokenizer import MolmoTokenizer
 from molmo.train import presets
 from molmo.train.config import DataConfig, DataSource, apply_overrides
 from molmo.train.data import DataError, StepSampler, open_dataset, steps_for

@@ -106,6 +106,6 @@ def test_point_then_count_trains_and_scores_the_greedy_answers_count():
 
 
 def shipped_tokenizer():
-    from molmo.api import DEFAULT_MODEL_DIR
-    from molmo.tokenizer import MolmoTokenizer
+    from molmo.assets import DEFAULT_MODEL_DIR
+    from molmo.text.tokenizer import MolmoTokenizer
     return MolmoTokenizer.from_dir(DEFAULT_MODEL_DIR)

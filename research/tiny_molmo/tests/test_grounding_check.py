@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from molmo.api import DEFAULT_MODEL_DIR
+from molmo.assets import DEFAULT_MODEL_DIR
 from research.tiny_molmo.grounding_check import QUESTION, run_check, write_circle_counting, write_scene_counting
 from molmo.train.presets import tiny_sft
 

@@ -24,8 +24,8 @@ from tqdm import tqdm
 from molmo.checkpoint.io import CheckpointError, read_tensors
 from molmo.model.config import from_hf_config
 from molmo.model.molmo import Molmo
+from molmo.text.special_tokens import IMAGE_TOKEN_NAMES, ImageTokenIds
 
-IMAGE_TOKENS = ("<im_start>", "<im_end>", "<im_patch>", "<im_col>", "<|image|>")
 V = "model.vision_backbone.image_vit."
 T = "model.transformer."
 
@@ -220,10 +220,10 @@ def _tokenizer_with_image_tokens(llm_dir: Path, out_dir: Path, embedding_size: i
     if n > embedding_size:
         raise ValueError(f"tokenizer has {n} tokens, more than the embedding size {embedding_size}")
     tok.add_special_tokens([AddedToken(f"|<EXTRA_TOKENS_{i}>|", special=True) for i in range(embedding_size - n)])
-    tok.add_special_tokens([AddedToken(t, special=True) for t in IMAGE_TOKENS])
+    tok.add_special_tokens([AddedToken(t, special=True) for t in IMAGE_TOKEN_NAMES])
     tok.save(str(out_dir / "tokenizer.json"))
     vocab = tok.get_vocab(with_added_tokens=True)
-    return {t: vocab[t] for t in IMAGE_TOKENS}
+    return {t: vocab[t] for t in IMAGE_TOKEN_NAMES}
 
 
 def build_molmo(vision_dir: str | Path, llm_dir: str | Path, out_dir: str | Path, *,
@@ -238,7 +238,7 @@ def build_molmo(vision_dir: str | Path, llm_dir: str | Path, out_dir: str | Path
         "architectures": ["MolmoForCausalLM"], **keys, "vision_backbone": vision, "vit_layers": list(vit_layers),
         "image_pooling_2d": "attention-meanq", "image_pooling_h": 2, "image_pooling_w": 2,
         "image_projector": "mlp", "image_padding_embed": "pad_and_partial_pad", "additional_vocab_size": 128,
-        "special_token_ids": {t: keys["embedding_size"] + i for i, t in enumerate(IMAGE_TOKENS)},
+        "special_token_ids": ImageTokenIds.after_vocabulary(keys["embedding_size"]).to_mapping(),
     }
     tensors.update(_fresh_connector(config, seed))
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -19,9 +19,9 @@ from PIL import Image
 
 from molmo.conformance.cases import CaseResult, fixture_file, run_case
 from molmo.preprocess.config import PreprocessorConfig
-from molmo.preprocess.layout import ImageTokenIds
+from molmo.text.special_tokens import ImageTokenIds
 from molmo.preprocess.processor import MolmoProcessor
-from molmo.tokenizer import CharTokenizer
+from molmo.text.tokenizer import CharTokenizer
 
 LAYOUT_FILE = "real_tokenizer_layout_chelsea.json"  # the released tokenizer's ids for the one prompt used
 ATOL_PIXELS = 1e-3
@@ -71,7 +71,7 @@ def _preprocess_case(root: Path, case: dict) -> CaseResult:
     proc = MolmoProcessor(processor.tokenizer, processor.config.replace(
         max_crops=case["max_crops"], overlap_margins=tuple(case["overlap_margins"])))
     image = load_fixture_image(root, case["image"])
-    ex = proc.process(image, prompt=prompt)
+    ex = proc.encode(image, prompt=prompt)
     img = proc.image_inputs(image)
     exact = {
         "input_ids": np.array_equal(ex["input_ids"], ref["input_ids"]),
@@ -103,7 +103,7 @@ def _training_case(root: Path, case: dict) -> CaseResult:
                              max_crops=case["max_crops"])
     messages = case["messages"]
     lists = messages if isinstance(messages[0], list) else [messages]
-    ex = MolmoProcessor(tok, cfg).process(load_fixture_image(root, case["image"]), message_lists=lists,
+    ex = MolmoProcessor(tok, cfg).encode(load_fixture_image(root, case["image"]), message_lists=lists,
                                           multi_annotation_weighting=case.get("loss_token_weighting"))
     exact = {k: np.array_equal(ex[k], ref[k]) for k in ("input_ids", "labels", "position_ids", "image_input_idx")}
     if "subsegment_ids" in ref:

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from molmo.data import templates
 from molmo.data.example import Annotation, RawExample
-from molmo.data.points import NONE_TEXT, count_text, points_to_text
+from molmo.text import templates
+from molmo.text.points import NONE_TEXT, count_text, points_to_text
+from molmo.text.prompts import assistant_turn, user_turn
 
 DEMO_STYLES = {"point_count", "pointing", "user_qa", "long_caption"}
 NEVER_PREFIX = {"android_control", "demo"}
@@ -78,7 +79,7 @@ class Formatter:
         style = EVAL_RENAMES.get(style, style)
         prefix = self._style_prefix(style, rng)
         body = f"{prefix} {text}" if prefix and text else (prefix or text)
-        return f" User: {body} Assistant:"
+        return user_turn(body)
 
     # ------------------------------------------------------------------ pieces
     def _style_prefix(self, style: str | None, rng: np.random.RandomState | None) -> str | None:
@@ -143,9 +144,9 @@ class Formatter:
         for i, m in enumerate(a.messages or []):
             if m["role"] == "user":
                 text = self._no_pointing(m["content"], style, rng)
-                out.append(self.prompt(text, style, rng) if i == 0 else f" User: {text} Assistant:")
+                out.append(self.prompt(text, style, rng) if i == 0 else user_turn(text))
             else:
-                out.append(f" {m['content']}")
+                out.append(assistant_turn(m["content"]))
         return out
 
 

@@ -46,7 +46,7 @@ from typing import Any, Callable, Iterable
 from PIL import Image
 
 from molmo.data.example import Annotation, RawExample
-from molmo.data.points import points_to_text
+from molmo.text.points import points_to_text
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from molmo.data.formatter import multiple_choice_prompt
-from molmo.data.templates import POINT_COUNT, POINTING
+from molmo.text.templates import POINT_COUNT, POINTING
 from molmo.eval.metrics import (anls, count_scores, clock_scores, exact_match, math_vista_score, mmmu_score,
                                 multiple_choice, normalize_vqa_answer, pointing_scores, postprocess_prediction,
                                 relaxed_correctness, vqa_score)

@@ -32,7 +32,6 @@ from tqdm import tqdm
 
 from molmo.data.formatter import DEFAULT_STYLE, multiple_choice_prompt
 from molmo.data.owndata import read_own_data
-from molmo.data.templates import CAPTION, POINT_COUNT, POINTING, plural_label
 from molmo.eval.benchmarks import (BENCHMARKS, LOW_RES_CROPS, POINT_TOKENS, EvalItem, expand_benchmark_names,
                                    load_benchmark, paper_average)
 from molmo.eval.caption_f1 import ExactJudge, Judge, caption_f1
@@ -41,6 +40,7 @@ from molmo.eval.metrics import relaxed_correctness, vqa_score
 from molmo.eval.metrics.choice import LETTERS
 from molmo.eval.metrics.text import postprocess_prediction
 from molmo.eval.report import ReportSample, write_report
+from molmo.text.templates import CAPTION, POINT_COUNT, POINTING, plural_label
 
 QA_MAX_NEW_TOKENS = 32
 CAPTION_MAX_NEW_TOKENS = 448  # the captioning default of the released evaluation

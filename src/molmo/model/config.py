@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-IMAGE_TOKEN_NAMES = ("<im_start>", "<im_end>", "<im_patch>", "<im_col>", "<|image|>")
+from molmo.text.special_tokens import ImageTokenIds
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class MolmoConfig:
         if self.special_token_ids is not None:
             return dict(self.special_token_ids)
         # Default rule: the specials follow the (padded) vocabulary, i.e. the first new embedding rows.
-        return {name: self.llm.embedding_size + i for i, name in enumerate(IMAGE_TOKEN_NAMES)}
+        return ImageTokenIds.after_vocabulary(self.llm.embedding_size).to_mapping()
 
     def replace(self, **kw: Any) -> "MolmoConfig":
         return dataclasses.replace(self, **kw)

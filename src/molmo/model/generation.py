@@ -20,6 +20,8 @@ import torch
 
 from molmo.model.kv_cache import KVCache
 from molmo.model.molmo import Molmo, default_position_ids
+from molmo.text.context import check_context_length
+from molmo.text.stops import first_stop
 
 
 @dataclass
@@ -75,13 +77,8 @@ def generate(
     mask = input_ids != -1
     if not mask.any(dim=1).all():
         raise ValueError("every row of input_ids needs at least one real (non -1) token")
-    ctx = model.config.llm.max_position_embeddings
     lengths = mask.sum(dim=1)
-    if int(lengths.max()) + max_new_tokens > ctx:
-        raise ValueError(
-            f"prompt of {int(lengths.max())} tokens + {max_new_tokens} new tokens exceeds the model context "
-            f"of {ctx} positions; shorten the prompt, lower max_new_tokens or use fewer crops"
-        )
+    check_context_length(int(lengths.max()), max_new_tokens, model.config.llm.max_position_embeddings)
     images = {k: batch[k].to(device) for k in ("images", "image_masks", "image_input_idx") if batch.get(k) is not None}
     dtype = model.llm.embed.embedding.dtype
     if "images" in images:
@@ -119,11 +116,9 @@ def generate(
             if on_token is not None:
                 on_token(row, tok)
             if stop_strings:
-                text = decode(tokens[row])
-                hit = [s for s in stop_strings if s in text]
-                if hit:
+                cut = first_stop(decode(tokens[row]), stop_strings)
+                if cut is not None:
                     done[row], reasons[row] = True, "stop"
-                    cut = min(text.index(s) for s in hit)
                     while tokens[row] and len(decode(tokens[row])) > cut:
                         tokens[row].pop()  # drop the tokens that spell the stop string
         if bool(done.all()) or step == max_new_tokens - 1:

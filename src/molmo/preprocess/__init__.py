@@ -2,6 +2,6 @@
 
 from molmo.preprocess.collate import collate
 from molmo.preprocess.config import PreprocessorConfig
-from molmo.preprocess.processor import MolmoProcessor, PromptTooLongError, format_prompt
+from molmo.preprocess.processor import MolmoProcessor
 
-__all__ = ["MolmoProcessor", "PreprocessorConfig", "PromptTooLongError", "collate", "format_prompt"]
+__all__ = ["MolmoProcessor", "PreprocessorConfig", "collate"]

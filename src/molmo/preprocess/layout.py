@@ -8,30 +8,11 @@ kept (non-overlapping) regions of all crops, and for every crop/pooled token the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.crops import Crops
-
-
-@dataclass(frozen=True)
-class ImageTokenIds:
-    start: int
-    end: int
-    patch: int
-    col: int
-    image: int  # the `<|image|>` placeholder
-
-    @staticmethod
-    def from_mapping(ids: dict[str, int]) -> "ImageTokenIds":
-        names = {"<im_start>": "start", "<im_end>": "end", "<im_patch>": "patch", "<im_col>": "col",
-                 "<|image|>": "image"}
-        missing = [n for n in names if n not in ids]
-        if missing:
-            raise ValueError(f"special token ids are missing {missing}")
-        return ImageTokenIds(**{field: int(ids[name]) for name, field in names.items()})
+from molmo.text.special_tokens import ImageTokenIds
 
 
 def _grid_tokens(h: int, w: int, ids: ImageTokenIds, col_tokens: bool) -> list[int]:

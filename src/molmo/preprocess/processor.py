@@ -1,15 +1,18 @@
-"""The pre-processor: image + text -> model inputs (arch-spec §1.8–1.9, §5.3).
+"""The pre-processor: image + text -> model inputs (arch-spec §1.8–1.9, §5.3). `encode` is the one entry
+point for inference (the API, the server, evaluation) and training.
 
-Inference: `" User: " + prompt + " Assistant:"` (leading space), image block at the start, BOS (= EOS for
-Qwen2/OLMo) prepended. Training: already-formatted message strings (alternating user / assistant, with
+Inference: the prompt in the released format (`molmo.text.prompts`), image block at the start, BOS (= EOS
+for Qwen2/OLMo) prepended. Training: already-formatted message strings (alternating user / assistant, with
 their leading spaces) tokenised one by one, EOS after every assistant string, loss weight on assistant
 tokens, input = [BOS] + tokens[:-1] and labels = tokens. Several conversations about one image
 (`message_lists`) are packed with sub-segment ids and restarted position ids; `root_subsegments` multiplies
-their loss weights by sqrt(1/n).
+their loss weights by sqrt(1/n). The image is decoded once, here; the example's `image_size` is the
+decoded image's (width, height).
 
-    proc = MolmoProcessor(tokenizer, PreprocessorConfig.released())
-    ex = proc.process(image, prompt="Describe this image.")                 # inference
-    ex = proc.process(image, message_lists=[[" User: Q Assistant:", " A"]])  # training
+    proc = MolmoProcessor(tokenizer, PreprocessorConfig.released(), max_sequence_length=4096)
+    ex = proc.encode(image, prompt="Describe this image.", max_new_tokens=200)    # inference, a question
+    ex = proc.encode(image, chat=[{"role": "user", "content": "Hi"}])              # inference, chat messages
+    ex = proc.encode(image, message_lists=[[" User: Q Assistant:", " A"]])         # training
 """
 
 from __future__ import annotations
@@ -19,67 +22,64 @@ from typing import Any
 
 import numpy as np
 
-from molmo.image.loading import ImageSource, load_image
+from molmo.image.loading import DEFAULT_MAX_PIXELS, ImageSource, load_image
 from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.crops import make_crops
 from molmo.preprocess.layout import image_layout
+from molmo.text.context import check_context_length
+from molmo.text.prompts import chat_prompt, format_prompt
 
 IMAGE_SUBSEGMENT = 10000
 
 
-class PromptTooLongError(ValueError):
-    """The tokenised example does not fit in the allowed sequence length."""
-
-
-def format_prompt(prompt: str, style: str | None = None) -> str:
-    """The released inference format, with the optional style prefix (`"<style>: "`)."""
-    prefix = f"{style}: " if style else ""
-    return f" User: {prefix}{prompt} Assistant:"
-
-
 class MolmoProcessor:
+    """`max_sequence_length`: the model's context (None: unchecked); `max_pixels`: the largest image decoded."""
+
     def __init__(self, tokenizer: Any, config: PreprocessorConfig | None = None,
-                 max_sequence_length: int | None = None):
+                 max_sequence_length: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS):
         self.tokenizer = tokenizer
         self.config = config or PreprocessorConfig.released()
         self.max_sequence_length = max_sequence_length
+        self.max_pixels = max_pixels
 
     # ---------------------------------------------------------------- image part
     def image_inputs(self, image: ImageSource, max_crops: int | None = None) -> dict[str, np.ndarray]:
         """Crops, masks, image token block and image_input_idx (relative to the block start)."""
-        pixels = load_image(image)
+        pixels = load_image(image, max_pixels=self.max_pixels)
         crops = make_crops(pixels, self.config, max_crops)
         tokens, idx = image_layout(crops, self.config, self.tokenizer.image_token_ids)
         return {"images": crops.images, "image_masks": crops.image_masks, "image_tokens": tokens,
                 "image_input_idx": idx, "tiling": np.array(crops.tiling, np.int64),
-                "image_size": np.array(pixels.shape[:2], np.int64)}
+                "image_size": np.array(pixels.shape[1::-1], np.int64)}
 
     # ---------------------------------------------------------------- examples
-    def process(self, image: ImageSource | None = None, prompt: str | None = None, *, style: str | None = None,
-                messages: list[str] | None = None, message_lists: list[list[str]] | None = None,
-                max_crops: int | None = None, weight: float = 1.0,
-                multi_annotation_weighting: str | None = None) -> dict[str, np.ndarray]:
-        """Exactly one of `prompt` (inference), `messages` (one conversation) or `message_lists`."""
-        given = [x is not None for x in (prompt, messages, message_lists)]
+    def encode(self, image: ImageSource | None = None, prompt: str | None = None, *, style: str | None = None,
+               text: str | None = None, chat: list[dict[str, Any]] | None = None,
+               messages: list[str] | None = None, message_lists: list[list[str]] | None = None,
+               max_crops: int | None = None, max_new_tokens: int = 0, weight: float = 1.0,
+               multi_annotation_weighting: str | None = None) -> dict[str, np.ndarray]:
+        """One example from exactly one of: `prompt` (a question, with the optional `style`), `text` (a
+        prompt already in the model's format), `chat` (HF-style messages) -- inference, checked to leave room
+        for `max_new_tokens` -- or `messages` (one formatted conversation) / `message_lists` (several) --
+        training, with labels and loss weights."""
+        given = [x is not None for x in (prompt, text, chat, messages, message_lists)]
         if sum(given) != 1:
-            raise ValueError("pass exactly one of prompt=, messages= or message_lists=")
+            raise ValueError("pass exactly one of prompt=, text=, chat=, messages= or message_lists=")
         img = self.image_inputs(image, max_crops) if image is not None else None
+        if messages is not None or message_lists is not None:
+            lists = [messages] if messages is not None else message_lists
+            return self._training(img, lists, weight, multi_annotation_weighting)
         if prompt is not None:
-            return self._inference(img, self.tokenizer.encode(format_prompt(prompt, style)))
-        lists = [messages] if messages is not None else message_lists
-        return self._training(img, lists, weight, multi_annotation_weighting)
+            text = format_prompt(prompt, style)
+        elif chat is not None:
+            text = chat_prompt(chat)
+        return self._inference(img, self.tokenizer.encode(text), max_new_tokens)
 
-    def _check_length(self, n: int) -> None:
-        if self.max_sequence_length is not None and n > self.max_sequence_length:
-            raise PromptTooLongError(
-                f"example needs {n} tokens but the limit is {self.max_sequence_length}; "
-                f"shorten the text or lower max_crops")
-
-    def _inference(self, img: dict | None, text: list[int]) -> dict[str, np.ndarray]:
+    def _inference(self, img: dict | None, text: list[int], max_new_tokens: int) -> dict[str, np.ndarray]:
         bos = self.tokenizer.bos_token_id
         image_tokens = img["image_tokens"] if img is not None else np.zeros(0, np.int64)
         ids = np.concatenate([[bos], image_tokens, text]).astype(np.int64)
-        self._check_length(len(ids))
+        check_context_length(len(ids), max_new_tokens, self.max_sequence_length)
         out = {"input_ids": ids}
         if img is not None:
             out.update(self._shifted_image(img, 1))
@@ -135,7 +135,7 @@ class MolmoProcessor:
             input_ids = [bos] + tokens
             labels, loss = tokens + [-1], masks + [0.0]
             in_sub = [subseg[0]] + subseg
-        self._check_length(len(input_ids))
+        check_context_length(len(input_ids), 0, self.max_sequence_length)
         out = {
             "input_ids": np.array(input_ids, np.int64),
             "labels": np.array(labels, np.int64),
@@ -150,29 +150,6 @@ class MolmoProcessor:
         if img is not None:
             out.update(self._shifted_image(img, 1 + image_at))
         return out
-
-    # ---------------------------------------------------------------- chat template
-    @staticmethod
-    def apply_chat_template(messages: list[dict[str, Any]]) -> str:
-        """HF-style messages (content as a string or parts `{"type": "image"|"text"}`) -> prompt text in the
-        released format; multi-turn histories become alternating ` User: … Assistant: …` turns."""
-        parts: list[str] = []
-        for msg in messages:
-            role = msg.get("role")
-            content = msg.get("content", "")
-            if isinstance(content, list):
-                content = " ".join(p.get("text", "") for p in content if p.get("type") == "text").strip()
-            if role in ("system",):
-                continue
-            if role == "user":
-                parts.append(f" User: {content} Assistant:")
-            elif role == "assistant":
-                parts.append(f" {content}")
-            else:
-                raise ValueError(f"unknown message role {role!r}")
-        if not parts or messages[-1].get("role") != "user":
-            raise ValueError("the last message must come from the user")
-        return "".join(parts)
 
 
 def subsegment_positions(sub: np.ndarray) -> np.ndarray:

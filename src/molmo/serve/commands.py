@@ -18,11 +18,11 @@ import sys
 from pathlib import Path
 
 from molmo.api import Answer, Molmo, ModelNotFoundError
+from molmo.assets import SAMPLES_DIR
 from molmo.image.loading import ImageError
-from molmo.preprocess.processor import PromptTooLongError
+from molmo.text.context import PromptTooLongError
 
 COMMAND_TAKES_NAME = True
-SAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "samples"
 # (sample file, command, argument) run by `molmo demo`
 DEMO_QUESTIONS = [
     ("shapes.png", "point", "yellow shapes"),
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_demo(model: Molmo, out: Path, **kw) -> int:
-    from molmo.data.points import strip_point_tags
+    from molmo.text.points import strip_point_tags
     from molmo.serve.draw import draw_points
 
     if not SAMPLES_DIR.is_dir():

@@ -15,7 +15,7 @@ from typing import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
-from molmo.data.points import Point
+from molmo.text.points import Point
 from molmo.image.loading import ImageSource, load_image
 
 MARKER_FILL = (255, 0, 102)

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from molmo.preprocess.processor import MolmoProcessor
+from molmo.text.prompts import chat_prompt
 
 # Fields we read; fields accepted only at their no-op value (anything else is a 400 naming the field); fields
 # ignored because they do not change the answer. Any other field is refused, so a typo is never ignored.
@@ -217,4 +217,4 @@ def parse_messages(messages: Any, settings: Any) -> tuple[str, ImageRef | None]:
         raise APIError(400, f"Molmo takes one image per conversation, got {len(images)}", code="too_many_images")
     if plain[-1]["role"] != "user" or not plain[-1]["content"]:
         raise APIError(400, "the last message must be a user message with text", code="invalid_messages")
-    return MolmoProcessor.apply_chat_template(plain), (images[0] if images else None)
+    return chat_prompt(plain), (images[0] if images else None)

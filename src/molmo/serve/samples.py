@@ -11,9 +11,9 @@ import argparse
 import json
 from pathlib import Path
 
+from molmo.assets import SAMPLES_DIR
 from molmo.data.generators.base import generate_one
 
-SAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "samples"
 # file name -> (generator kind, seed, index, options)
 SAMPLES = {
     "shapes.png": ("points", 7, 0, {"size": (384, 288)}),

@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from molmo.api import Molmo, StreamDecoder, _cut_at_stop
+from molmo.api import Molmo, StreamDecoder
 from molmo.model.generation import _sample
 from molmo.model.kv_cache import KVCache
 from molmo.model.molmo import default_position_ids
 from molmo.preprocess.collate import collate
 from molmo.serve.batcher import BatcherSettings, BatcherStats, Job, QueueFullError
+from molmo.text.stops import cut_at_stop, first_stop
 
 
 @dataclass
@@ -172,11 +173,10 @@ class ContinuousBatcher:
                 req.on_text(delta)
         if req.stop:
             decode = self.model.tokenizer.decode
-            text = decode(row.tokens)
-            hits = [text.index(s) for s in req.stop if s in text]
-            if hits:
+            cut = first_stop(decode(row.tokens), req.stop)
+            if cut is not None:
                 row.reason = "stop"
-                while row.tokens and len(decode(row.tokens)) > min(hits):
+                while row.tokens and len(decode(row.tokens)) > cut:
                     row.tokens.pop()  # drop the tokens that spell the stop string
                 return
         if len(row.tokens) >= req.max_new_tokens:
@@ -188,7 +188,7 @@ class ContinuousBatcher:
             job.future.cancel() or job.future.set_exception(ConnectionAbortedError("the client went away"))
             self.stats.cancelled += 1
             return
-        text, hit = _cut_at_stop(self.model.tokenizer.decode(row.tokens), job.request.stop)
+        text, hit = cut_at_stop(self.model.tokenizer.decode(row.tokens), job.request.stop)
         if row.stream is not None:
             delta = row.stream.finish(text.lstrip())
             if delta:

@@ -44,7 +44,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from molmo.api import Answer, GenerationRequest, Molmo
 from molmo.image.loading import ImageError
-from molmo.preprocess.processor import PromptTooLongError
+from molmo.text.context import PromptTooLongError
 from molmo.serve.batcher import Batcher, BatcherSettings, QueueFullError
 from molmo.serve.protocol import APIError, ImageRef, decode_data, error_body, parse_json, parse_messages, parse_options
 from molmo.serve.remote import fetch_image

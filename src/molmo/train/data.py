@@ -237,7 +237,7 @@ class MixtureDataset(Dataset):
             lists = self.formatters[k].format(example, index=i, epoch=epoch)
 
             def process(crops: int) -> dict[str, np.ndarray]:
-                return self.processor.process(example.image, message_lists=lists, max_crops=crops,
+                return self.processor.encode(example.image, message_lists=lists, max_crops=crops,
                                               weight=example_weight(example, self.names[k]),
                                               multi_annotation_weighting=self.weighting)
 

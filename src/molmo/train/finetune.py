@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
-    from molmo.api import DEFAULT_MODEL_DIR
+    from molmo.assets import DEFAULT_MODEL_DIR
     from molmo.checkpoint.hub import HubError, resolve_model
     from molmo.data.owndata import read_own_data
     from molmo.train.config import ConfigError, DataConfig, DataSource, GroupOptim, OptimConfig, TrainConfig

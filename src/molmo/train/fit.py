@@ -104,7 +104,7 @@ def plan_fit(examples: Sequence[RawExample], processor: Any, *, max_crops: int, 
         return len(processor.image_inputs(blank, crops)["image_tokens"])
 
     for i, ex in enumerate(examples):
-        text = processor.process(None, message_lists=fmt.format(ex, index=i))["input_ids"]
+        text = processor.encode(None, message_lists=fmt.format(ex, index=i))["input_ids"]
         base = len(text) - int(placeholder in text)
 
         def total(crops: int) -> dict[str, np.ndarray]:
@@ -142,7 +142,7 @@ def processor_for_checkpoint(path: str | Path) -> tuple[Any, int, int]:
     from molmo.checkpoint.io import read_config
     from molmo.preprocess.config import PreprocessorConfig
     from molmo.preprocess.processor import MolmoProcessor
-    from molmo.tokenizer import MolmoTokenizer
+    from molmo.text.tokenizer import MolmoTokenizer
 
     path = Path(path)
     config = read_config(path)

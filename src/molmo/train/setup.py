@@ -24,7 +24,7 @@ from molmo.model.init import init_weights, match_image_token_scale
 from molmo.model.molmo import Molmo
 from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.processor import MolmoProcessor
-from molmo.tokenizer import MolmoTokenizer, train_bpe_tokenizer
+from molmo.text.tokenizer import MolmoTokenizer, train_bpe_tokenizer
 from molmo.train.config import ConfigError, TrainConfig
 
 TOKENIZER_SAMPLE = 300  # examples per source whose formatted text trains a from-scratch tokenizer
@@ -122,12 +122,9 @@ def build_model_and_processor(cfg: TrainConfig) -> tuple[Molmo, MolmoProcessor, 
     if tokenizer.vocab_size > model.config.llm.embedding_size + model.config.llm.additional_vocab_size:
         raise ConfigError(f"tokenizer has {tokenizer.vocab_size} ids but the model embeds only "
                           f"{model.config.llm.embedding_size + model.config.llm.additional_vocab_size}")
-    ids = tokenizer.image_token_ids
-    specials = {"<im_start>": ids.start, "<im_end>": ids.end, "<im_patch>": ids.patch, "<im_col>": ids.col,
-                "<|image|>": ids.image}
     if checkpoint is None:  # a from-scratch model takes its special ids from the tokenizer trained for it
         model.config = dataclasses.replace(model.config, eos_token_id=tokenizer.eos_token_id,
-                                           special_token_ids=specials)
+                                           special_token_ids=tokenizer.image_token_ids.to_mapping())
     processor = MolmoProcessor(tokenizer, preprocessor_for(cfg, model, checkpoint),
                                max_sequence_length=None)
     return model, processor, tokenizer_dir

@@ -6,7 +6,7 @@ here with `train_bpe_tokenizer`). The image special tokens' ids are read from th
 `CharTokenizer` is the conformance fixtures' stand-in (id = 100 + ord(c)).
 
     tok = MolmoTokenizer.from_dir("Molmo-7B-D-0924")
-    ids = tok.encode(" User: Describe this image. Assistant:")
+    ids = tok.encode(format_prompt("Describe this image."))   # format_prompt: molmo.text.prompts
 """
 
 from __future__ import annotations
@@ -17,10 +17,7 @@ from typing import Iterable
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from molmo.preprocess.layout import ImageTokenIds
-
-IMAGE_TOKENS = ("<im_start>", "<im_end>", "<im_patch>", "<im_col>", "<|image|>")
-EOS_CANDIDATES = ("<|endoftext|>", "<|end_of_text|>", "</s>", "<eos>")
+from molmo.text.special_tokens import EOS_CANDIDATES, EOS_TOKEN, IMAGE_TOKEN_NAMES, ImageTokenIds
 
 
 class MolmoTokenizer:
@@ -37,8 +34,7 @@ class MolmoTokenizer:
 
     @property
     def special_ids(self) -> set[int]:
-        t = self.image_token_ids
-        return {t.start, t.end, t.patch, t.col, t.image, self.eos_token_id}
+        return self.image_token_ids.all() | {self.eos_token_id}
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False).ids
@@ -53,10 +49,10 @@ class MolmoTokenizer:
         tok = Tokenizer.from_file(str(path))
         vocab = tok.get_vocab(with_added_tokens=True)
         ids = dict(special_token_ids or {})
-        for name in IMAGE_TOKENS:
+        for name in IMAGE_TOKEN_NAMES:
             if name not in ids and name in vocab:
                 ids[name] = vocab[name]
-        missing = [n for n in IMAGE_TOKENS if n not in ids]
+        missing = [n for n in IMAGE_TOKEN_NAMES if n not in ids]
         if missing:
             raise ValueError(f"{path}: tokenizer lacks Molmo image tokens {missing} and none were given "
                              f"(pass special_token_ids from the model config)")
@@ -92,7 +88,7 @@ class CharTokenizer(MolmoTokenizer):
     embedding rows (embedding_size + 0..4)."""
 
     def __init__(self, embedding_size: int, eos_token_id: int):
-        ids = ImageTokenIds(*(embedding_size + i for i in range(5)))
+        ids = ImageTokenIds.after_vocabulary(embedding_size)
         self.eos_token_id = self.bos_token_id = eos_token_id
         self.image_token_ids = ids
         self.embedding_size = embedding_size
@@ -127,9 +123,9 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 2048, min_freque
                                                  pre_tokenizers.ByteLevel(add_prefix_space=False)])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                  special_tokens=["<|endoftext|>"],
+                                  special_tokens=[EOS_TOKEN],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(texts, trainer)
-    tok.add_special_tokens(list(IMAGE_TOKENS))
+    tok.add_special_tokens(list(IMAGE_TOKEN_NAMES))
     vocab = tok.get_vocab(with_added_tokens=True)
-    return MolmoTokenizer(tok, vocab["<|endoftext|>"], ImageTokenIds.from_mapping(vocab))
+    return MolmoTokenizer(tok, vocab[EOS_TOKEN], ImageTokenIds.from_mapping(vocab))
