@@ -1,9 +1,14 @@
 """Building what a run trains: the model (from a preset or a checkpoint), its tokenizer and pre-processor,
-dropout settings, and the parallel wrapping (FSDP2 `fully_shard` on ViT and LLM blocks, activation
-checkpointing, FlexAttention, torch.compile).
+dropout settings, and the parallel wrapping (FSDP2 `fully_shard` on ViT and LLM blocks with a bf16/fp32
+`MixedPrecisionPolicy`, activation checkpointing, FlexAttention, torch.compile).
+
+With several ranks and an `init` checkpoint the model is built on the meta device, sharded, and each rank
+then reads only the rows of its own shards from the checkpoint (`load_sharded`), so no rank ever holds the
+full model. From-scratch runs still initialise the full model on every rank before sharding.
 
     model, processor, tokenizer_dir = build_model_and_processor(cfg)
     model = shard_model(model, cfg, world_size, device)
+    load_sharded(model, checkpoint_dir, device)   # a model built with on_meta=True
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import torch.distributed as dist
 from torch import nn
 
 from molmo.checkpoint.hub import HubError, resolve_model
-from molmo.checkpoint.io import load_molmo
+from molmo.checkpoint.io import build_on_meta, load_molmo, load_plan, materialize, read_config
+from molmo.checkpoint.streaming import stream_into
 from molmo.model.config import preset
 from molmo.model.init import init_weights, match_image_token_scale
 from molmo.model.molmo import Molmo
@@ -100,7 +106,9 @@ def load_vit(model: Molmo, path: Path, seed: int = 0) -> None:
     match_image_token_scale(model, torch.Generator().manual_seed(seed))
 
 
-def build_model_and_processor(cfg: TrainConfig) -> tuple[Molmo, MolmoProcessor, Path]:
+def build_model_and_processor(cfg: TrainConfig, on_meta: bool = False) -> tuple[Molmo, MolmoProcessor, Path]:
+    """on_meta: with an `init` checkpoint, return the model on the meta device (weights not read; shard it,
+    then `load_sharded`)."""
     try:  # a folder, or a Hub id fetched into the Hub cache
         checkpoint = resolve_model(cfg.init) if cfg.init else None
     except HubError as e:
@@ -108,7 +116,7 @@ def build_model_and_processor(cfg: TrainConfig) -> tuple[Molmo, MolmoProcessor, 
     if checkpoint is not None:
         if not (checkpoint / "config.json").exists():
             raise ConfigError(f"init checkpoint {checkpoint} has no config.json")
-        model, _ = load_molmo(checkpoint)
+        model = build_on_meta(read_config(checkpoint), torch.float32) if on_meta else load_molmo(checkpoint)[0]
     else:
         try:
             mcfg = preset(cfg.model)
@@ -156,10 +164,21 @@ def shard_model(model: Molmo, cfg: TrainConfig, world: int, device: torch.device
         for block in itertools.chain(model.vision.vit.blocks, model.llm.blocks):
             block.compile()
     if world > 1:
-        from torch.distributed.fsdp import fully_shard
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+        # bf16: parameters all-gathered and computed in bf16, gradients reduced in fp32, fp32 master weights
+        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) \
+            if cfg.precision == "bf16" else MixedPrecisionPolicy()
         for block in itertools.chain(model.vision.vit.blocks, model.llm.blocks):
-            fully_shard(block)
-        fully_shard(model)
+            fully_shard(block, mp_policy=mp)
+        fully_shard(model, mp_policy=mp)
+    return model
+
+
+def load_sharded(model: nn.Module, checkpoint: Path, device: torch.device) -> nn.Module:
+    """Allocate a meta-built, sharded model on `device` and fill each rank's shards from the checkpoint
+    (every rank reads only its own rows)."""
+    model = materialize(model, device)
+    stream_into(model, load_plan(checkpoint))
     return model
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from molmo.checkpoint.hub import resolve_model
 from molmo.model.loss import token_loss
 from molmo.precision import fast_bf16
 from molmo.train import checkpointing
@@ -31,7 +32,7 @@ from molmo.train.data import build_loader, open_dataset, require_data, steps_for
 from molmo.train.inference_eval import InferenceEvals, missing_benchmarks
 from molmo.train.logging import MetricsLogger
 from molmo.train.optim import build_optimizer, clip_per_group, set_learning_rates
-from molmo.train.setup import build_model_and_processor, set_dropout, shard_model
+from molmo.train.setup import build_model_and_processor, load_sharded, set_dropout, shard_model
 
 MODEL_KEYS = ("input_ids", "images", "image_masks", "image_input_idx", "position_ids", "subsegment_ids")
 
@@ -65,7 +66,8 @@ def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch
 
 
 def _autocast(cfg: TrainConfig, device: torch.device):
-    enabled = cfg.precision == "bf16"
+    """bf16 autocast for the single-process path; under FSDP the MixedPrecisionPolicy casts instead."""
+    enabled = cfg.precision == "bf16" and not dist.is_initialized()
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
@@ -104,12 +106,16 @@ def train(cfg: TrainConfig) -> Path:
             print(f"precision: {cfg.precision} (auto on {device.type})", flush=True)
     out = Path(cfg.out_dir)
     torch.manual_seed(cfg.seed)
-    model, processor, tokenizer_dir = build_model_and_processor(cfg)
+    sharded_load = world > 1 and bool(cfg.init) and cfg.lora.rank == 0  # LoRA adapters need real weights
+    model, processor, tokenizer_dir = build_model_and_processor(cfg, on_meta=sharded_load)
     set_dropout(model, cfg.residual_dropout, cfg.response_residual_dropout, cfg.attention_dropout)
     if cfg.lora.rank > 0:
         apply_lora(model, cfg.lora)
-    model.to(device)
+    if not sharded_load:
+        model.to(device)
     model = shard_model(model, cfg, world, device)
+    if sharded_load:
+        model = load_sharded(model, resolve_model(cfg.init), device)
     optimizer = build_optimizer(model, cfg.optim)
     start = checkpointing.resume(out, model, optimizer)
     if rank == 0:
