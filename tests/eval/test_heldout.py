@@ -3,6 +3,9 @@
 import json
 from collections import Counter
 
+import numpy as np
+from PIL import Image
+
 from molmo.eval.heldout import build_heldout, row_kind
 from molmo.eval.runner import own_data_items
 
@@ -16,3 +19,18 @@ def test_heldout_set_has_each_kind_once_per_image(tmp_path):
     assert all((path.parent / r["image"]).is_file() for r in rows)
     assert len(list(own_data_items(path))) == len(rows)  # the eval runner reads every row
     assert not any(r["image"].startswith("docs/") and row_kind(r) == "how_many" for r in rows)
+
+
+def test_hard_heldout_draws_the_level_no_tiny_preset_trains_on(tmp_path):
+    from molmo.train.presets import _tiny_sources
+    trained = {s.options.get("difficulty", "normal") for stage in ("pretrain", "sft") for s in _tiny_sources(stage)[0]}
+    assert "hard" not in trained
+    from molmo.data.generators import generate_one
+    from molmo.eval.heldout import SETS
+    path = build_heldout(tmp_path / "hard", n=1, difficulty="hard")
+    for kind, seed, options in SETS:
+        written = np.asarray(Image.open(path.parent / kind / "images" / "000000.png").convert("RGB"))
+        hard, normal = (np.asarray(generate_one(kind, seed, 0, difficulty=d, **options).image.convert("RGB"))
+                        for d in ("hard", "normal"))
+        assert np.array_equal(written, hard)
+        assert written.shape != normal.shape or not np.array_equal(written, normal)

@@ -11,8 +11,9 @@ on from the last finished stage.
 
 Run folders live under `molmo.train.runs.runs_root()` ($MOLMO_RUNS, default ~/.cache/molmo/runs). Each stage
 starts from the previous stage's artifact here, not from its run folder, so the chain continues on a machine
-that has only this repository. After the last stage the held-out set is scored with and without the image
-(`molmo eval --blind`) and the scores go into the last artifact's `heldout.json`.
+that has only this repository. After the last stage the held-out sets (`python -m molmo.eval.heldout`, at the
+training level and at the hard level) are scored with and without the image (`molmo eval --blind`) and the
+scores go into the last artifact's `heldout.json`.
 """
 
 from __future__ import annotations
@@ -149,16 +150,20 @@ def train_stage(stage: Stage, places: Places, extra: tuple[str, ...] = ()) -> No
 
 
 def evaluate_heldout(stage: Stage, places: Places) -> dict:
-    """Held-out scores of a trainer stage's model, with the image and blind (`molmo eval --blind`)."""
-    heldout = places.runs / "heldout" / "data.jsonl"
-    if not heldout.exists():
-        subprocess.check_call([sys.executable, "-m", "molmo.eval.heldout", "--out", str(heldout.parent)])
+    """Held-out scores of a trainer stage's model, with the image and blind (`molmo eval --blind`), on the
+    held-out set at the training level and at the hard level no preset trains on."""
     scores = {}
-    for name, flags in (("model", []), ("blind", ["--blind"])):
-        out = places.run(stage) / f"eval-heldout-{name}"
-        subprocess.check_call([sys.executable, "-m", "molmo.cli", "eval", "--model", str(places.run(stage) / "model"),
-                               "--data", str(heldout), "--out", str(out), *flags], stdout=subprocess.DEVNULL)
-        scores[name] = json.loads((out / "metrics.json").read_text())
+    for name, difficulty in (("heldout", "normal"), ("heldout-hard", "hard")):
+        data = places.runs / name / "data.jsonl"
+        if not data.exists():
+            subprocess.check_call([sys.executable, "-m", "molmo.eval.heldout", "--out", str(data.parent),
+                                   "--difficulty", difficulty])
+        for mode, flags in (("model", []), ("blind", ["--blind"])):
+            out = places.run(stage) / f"eval-{name}-{mode}"
+            subprocess.check_call([sys.executable, "-m", "molmo.cli", "eval", "--model",
+                                   str(places.run(stage) / "model"), "--data", str(data), "--out", str(out), *flags],
+                                  stdout=subprocess.DEVNULL)
+            scores[f"{name}/{mode}"] = json.loads((out / "metrics.json").read_text())
     return scores
 
 

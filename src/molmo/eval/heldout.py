@@ -1,7 +1,13 @@
 """The embedded model's held-out set: generated images with seeds no training preset uses, in own-data JSONL.
 
     python -m molmo.eval.heldout --out runs/heldout            # 60 images each of points, clocks, bar charts
-    molmo eval --data runs/heldout/data.jsonl --out runs/eval-heldout --max-crops 4
+    molmo eval --data runs/heldout/data.jsonl --out runs/eval-heldout
+    python -m molmo.eval.heldout --out runs/heldout-hard --difficulty hard   # a regime no preset trains on
+
+`--difficulty hard` draws the generators' hard level, which the tiny presets never train on (points: stripe
+backgrounds, smaller objects and up to 12 distractors; clocks: smaller, more rotated faces and more clutter;
+charts: the generator's full range): the stricter check of whether a model reads images beyond its training
+distribution.
 
 Per image it keeps at most one row of each kind (point-then-count, pointing, "how many" question, clock
 question, bar-value question), so the scores are not dominated by a few busy images.
@@ -27,12 +33,13 @@ def row_kind(row: dict) -> str | None:
     return {"exact": "how_many", "clock": "clock", "relaxed": "bar_value"}.get(row.get("metric"))
 
 
-def build_heldout(out: str | Path, n: int = 60, seed: int = 0, workers: int = 1) -> Path:
+def build_heldout(out: str | Path, n: int = 60, seed: int = 0, workers: int = 1, difficulty: str = "normal") -> Path:
     out = Path(out)
     rng = random.Random(seed)
     rows = []
     for kind, gen_seed, options in SETS:
-        path = generate_dataset(kind, n, out / kind, seed=gen_seed, workers=workers, **options)
+        path = generate_dataset(kind, n, out / kind, seed=gen_seed, workers=workers, difficulty=difficulty,
+                                **options)
         by_image: dict[tuple[str, str], list[dict]] = {}
         for row in map(json.loads, path.read_text().splitlines()):
             k = row_kind(row)
@@ -54,8 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/heldout")
     p.add_argument("--n", type=int, default=60, help="images per generator")
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--difficulty", choices=["normal", "hard"], default="normal",
+                   help="the generators' level; hard is a regime no tiny preset trains on")
     args = p.parse_args(argv)
-    print(f"wrote {build_heldout(args.out, args.n, workers=args.workers)}")
+    print(f"wrote {build_heldout(args.out, args.n, workers=args.workers, difficulty=args.difficulty)}")
     return 0
 
 
