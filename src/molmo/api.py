@@ -44,7 +44,7 @@ __all__ = ["Molmo", "Answer", "Usage", "Point", "ChatProcessor", "ModelNotFoundE
 
 
 class ModelNotFoundError(FileNotFoundError):
-    """The checkpoint directory does not exist or is not a Molmo checkpoint (HubError, for Hub ids, is one)."""
+    """The checkpoint directory does not exist or is not a Molmo checkpoint, or a Hub id cannot be resolved."""
 
 
 @dataclass(frozen=True)
@@ -193,9 +193,8 @@ class Molmo:
         "float16" or "auto" (molmo.precision); `device`: "cpu", "cuda[:N]" or "auto" (cuda when present)."""
         from molmo.checkpoint.hub import HubError, is_hub_id, resolve_model
         from molmo.checkpoint.io import load_molmo
-        from molmo.text.tokenizer import MolmoTokenizer
-
         from molmo.precision import resolve_dtype
+        from molmo.text.tokenizer import MolmoTokenizer
 
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -290,4 +290,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"exported {args.model} -> {out} (released layout" + (f", processor and remote code from {args.base})"
                                                                 if args.base else ")"))
+    if "vision_backbone" in json.loads((out / "config.json").read_text()):
+        print("note: its vision side is not the released CLIP ViT-L/14 setup, which transformers' remote code and "
+              "vLLM build; only this package's loader reads the vision_backbone keys", file=sys.stderr)
     return 0

@@ -68,18 +68,18 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         raise ConfigError(str(e)) from None
     if not (init / "config.json").exists():
         raise ConfigError(f"--init {init} is not a checkpoint folder (no config.json)")
-    for flag, path in (("--data", args.data), ("--val", args.val)):
-        if path:
-            read_own_data(path, deep=True)  # every line and every image now, naming file, line and reason
     processor, context, default_crops = processor_for_checkpoint(init)
     max_crops = args.max_crops or default_crops
     length = args.sequence_length or context
     if length > context:
         raise ConfigError(f"--sequence-length {length} exceeds the model's context of {context} tokens")
-    for path in (args.data, args.val):
-        if path:  # answers are never cut: say up front which examples get fewer crops or are skipped
-            print(f"{path}: {own_data_plan(path, processor, max_crops=max_crops, sequence_length=length).summary()}",
-                  flush=True)
+    for path, seed in ((args.data, DataConfig.seed), (args.val, DataConfig.seed + 1)):
+        if path:
+            examples = read_own_data(path, deep=True)  # every line and every image now, naming file, line, reason
+            # answers are never cut: say up front which examples get fewer crops or are skipped
+            plan = own_data_plan(path, processor, max_crops=max_crops, sequence_length=length, examples=examples,
+                                 seed=seed)
+            print(f"{path}: {plan.summary()}", flush=True)
     lr = args.lr if args.lr is not None else (1e-4 if args.lora else 1e-5)
     group = GroupOptim(lr, args.warmup)
     val = (DataSource("val", "owndata", path=args.val),) if args.val else ()

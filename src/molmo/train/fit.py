@@ -92,8 +92,9 @@ def line_numbers(path: str | Path) -> dict[str, list[int]]:
 
 def plan_fit(examples: Sequence[RawExample], processor: Any, *, max_crops: int, sequence_length: int,
              stage: str = "sft", seed: int = 0, where: Callable[[RawExample], str] | None = None) -> FitPlan:
-    """Check every example at its first-epoch formatting without decoding images: the text is tokenised and the
-    image block's length computed for a blank image of the same size (cached per size and budget)."""
+    """Check every example as the loader formats it in the first epoch (`seed`: the data seed), without decoding
+    images: the text is tokenised and the image block's length computed for a blank image of the same size
+    (cached per size and budget). The loader decides again for every example it draws."""
     plan = FitPlan(sequence_length, max_crops, examples=len(examples))
     fmt = Formatter(stage=stage, seed=seed, dataset_size=len(examples))
     placeholder = processor.tokenizer.image_token_ids.image
@@ -123,8 +124,9 @@ def plan_fit(examples: Sequence[RawExample], processor: Any, *, max_crops: int, 
     return plan
 
 
-def own_data_plan(path: str | Path, processor: Any, *, max_crops: int, sequence_length: int) -> FitPlan:
-    """`plan_fit` for an own-data JSONL, naming examples by `file:line`."""
+def own_data_plan(path: str | Path, processor: Any, *, max_crops: int, sequence_length: int,
+                  examples: Sequence[RawExample] | None = None, seed: int = 0) -> FitPlan:
+    """`plan_fit` for an own-data JSONL (its `examples` when already read), naming examples by `file:line`."""
     from molmo.data.owndata import read_own_data
 
     lines = line_numbers(path)
@@ -133,8 +135,8 @@ def own_data_plan(path: str | Path, processor: Any, *, max_crops: int, sequence_
         nums = lines.get(str(ex.id), [])
         return f"{Path(path).name}:{','.join(map(str, nums))}" if nums else f"{Path(path).name}:{ex.id}"
 
-    return plan_fit(read_own_data(path), processor, max_crops=max_crops, sequence_length=sequence_length,
-                    where=where)
+    return plan_fit(read_own_data(path) if examples is None else examples, processor, max_crops=max_crops,
+                    sequence_length=sequence_length, seed=seed, where=where)
 
 
 def processor_for_checkpoint(path: str | Path) -> tuple[Any, int, int]:
