@@ -216,7 +216,7 @@ class Molmo:
             raise ModelNotFoundError(f"{path}: not a Molmo checkpoint directory, no config.json{hint}")
         model, config = load_molmo(path, dtype=dtype, device=device)
         if adapter is not None:
-            from molmo.train.lora import load_adapter, merge_lora
+            from molmo.checkpoint.lora import load_adapter, merge_lora
 
             merge_lora(load_adapter(model, adapter)).eval()
         tokenizer = MolmoTokenizer.from_dir(path)

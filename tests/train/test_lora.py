@@ -15,7 +15,7 @@ from molmo.cli import main as cli_main
 from molmo.model.config import preset
 from molmo.model.init import init_weights
 from molmo.model.molmo import Molmo
-from molmo.train.lora import (LoraConfig, LoRALinear, apply_lora, load_adapter, merge_lora, merge_state_dict,
+from molmo.checkpoint.lora import (LoraConfig, LoRALinear, apply_lora, load_adapter, merge_lora, merge_state_dict,
                               save_adapter)
 from molmo.train.trainer import train
 

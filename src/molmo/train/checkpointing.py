@@ -131,7 +131,7 @@ def export(path: Path, model, tokenizer_dir: Path, processor, rank: int, lora=No
     the adapter goes to `path/../adapter` and `path` gets the merged model."""
     state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     if rank == 0 and lora is not None and lora.rank > 0:
-        from molmo.train.lora import merge_state_dict, save_adapter
+        from molmo.checkpoint.lora import merge_state_dict, save_adapter
         save_adapter(Path(path).parent / "adapter", state, lora)
         state = merge_state_dict(state, lora)
     if rank == 0:

@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from molmo.train.lora import LoraConfig
+from molmo.checkpoint.lora import LoraConfig
 
 
 class ConfigError(ValueError):

@@ -60,7 +60,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     from molmo.data.owndata import read_own_data
     from molmo.train.config import ConfigError, DataConfig, DataSource, GroupOptim, OptimConfig, TrainConfig
     from molmo.train.fit import own_data_plan, processor_for_checkpoint
-    from molmo.train.lora import LoraConfig
+    from molmo.checkpoint.lora import LoraConfig
 
     try:
         init = resolve_model(args.init, args.revision) if args.init else DEFAULT_MODEL_DIR

@@ -27,7 +27,7 @@ from molmo.model.loss import token_loss
 from molmo.precision import fast_bf16
 from molmo.train import checkpointing
 from molmo.train.config import TrainConfig
-from molmo.train.lora import apply_lora
+from molmo.checkpoint.lora import apply_lora
 from molmo.train.data import build_loader, open_dataset, require_data, steps_for
 from molmo.train.inference_eval import InferenceEvals, missing_benchmarks
 from molmo.train.logging import MetricsLogger

@@ -12,7 +12,9 @@ name (so checkpoints and optimizer groups see the usual parameter names) and add
 
 Adapters are stored in PEFT's format (`adapter_config.json` + `adapter_model.safetensors`, tensors named
 `base_model.model.<released module>.lora_A.weight`), so peft, transformers and vLLM read them with the
-released checkpoints, and `molmo ask --model BASE --adapter DIR` reads theirs.
+released checkpoints, and `molmo ask --model BASE --adapter DIR` reads theirs. That file format (released
+module names, `molmo.checkpoint.names`) is why this module sits with the checkpoint code: training applies
+adapters, the API merges them when it loads, and both import them from here.
 """
 
 from __future__ import annotations
