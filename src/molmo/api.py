@@ -186,11 +186,14 @@ class Molmo:
     def from_pretrained(cls, path: str | Path | None = None, dtype: str | torch.dtype = "float32",
                         device: str | torch.device = "cpu", name: str | None = None, *,
                         revision: str | None = None, cache_dir: str | Path | None = None,
-                        local_files_only: bool | None = None, adapter: str | Path | None = None) -> "Molmo":
+                        local_files_only: bool | None = None, adapter: str | Path | None = None,
+                        quantize: str | None = None) -> "Molmo":
         """`path`: a checkpoint folder or a Hub id such as "allenai/Molmo-7B-D-0924" (fetched into the Hub
         cache at `revision`; `local_files_only` / HF_HUB_OFFLINE=1 use the cache only). `adapter`: a PEFT LoRA
         adapter folder or Hub id, merged into the weights after loading. `dtype`: "float32", "bfloat16",
-        "float16" or "auto" (molmo.precision); `device`: "cpu", "cuda[:N]" or "auto" (cuda when present)."""
+        "float16" or "auto" (molmo.precision); `device`: "cpu", "cuda[:N]" or "auto" (cuda when present).
+        `quantize`: None, "int8" (CPU: fp32 model with int8 decoder layers; GPU: torchao) or "nf4" (GPU,
+        bitsandbytes); applied after any adapter is merged (molmo.model.quantize)."""
         from molmo.checkpoint.hub import HubError, is_hub_id, resolve_model
         from molmo.checkpoint.io import load_molmo
         from molmo.precision import resolve_dtype
@@ -219,6 +222,9 @@ class Molmo:
             from molmo.checkpoint.lora import load_adapter, merge_lora
 
             merge_lora(load_adapter(model, adapter)).eval()
+        if quantize is not None:
+            from molmo.model.quantize import quantize_decoder
+            quantize_decoder(model, quantize)
         tokenizer = MolmoTokenizer.from_dir(path)
         pre_file = path / "preprocessor_config.json"
         if pre_file.is_file():

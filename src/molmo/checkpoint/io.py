@@ -151,9 +151,11 @@ def _finite_then(on_tensor: Callable[[str, torch.Tensor], None] | None, path: Pa
 
 
 def load_molmo(path: str | Path, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
-               on_tensor: Callable[[str, torch.Tensor], None] | None = None) -> tuple[Molmo, MolmoConfig]:
+               on_tensor: Callable[[str, torch.Tensor], None] | None = None, quantize: str | None = None
+               ) -> tuple[Molmo, MolmoConfig]:
     """Stream a checkpoint into a model allocated once in `dtype` on `device`. on_tensor(name, tensor) is
-    called for every loaded tensor (e.g. integrity checks)."""
+    called for every loaded tensor (e.g. integrity checks). quantize: None, "int8" or "nf4" (decoder
+    linear layers; model/quantize.py)."""
     path = Path(path)
     config = read_config(path)
     verify_folder(path)  # checksums and file structure first: one line naming a damaged file
@@ -162,6 +164,9 @@ def load_molmo(path: str | Path, dtype: torch.dtype = torch.float32, device: str
     check_names({k: v.shape for k, v in model.state_dict().items()}, _planned_shapes(plan, config), str(path))
     model = materialize(model, device)
     stream_into(model, plan, _finite_then(on_tensor, path))
+    if quantize is not None:
+        from molmo.model.quantize import quantize_decoder
+        quantize_decoder(model, quantize)
     return model.eval(), config
 
 

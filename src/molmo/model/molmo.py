@@ -40,7 +40,7 @@ class Molmo(nn.Module):
         self.llm = Decoder(config.llm)
 
     def encode_images(self, images: torch.Tensor, image_masks: torch.Tensor | None) -> torch.Tensor:
-        return self.vision(images.to(self.llm.lm_head.weight.dtype), image_masks)
+        return self.vision(images.to(self.llm.embed.embedding.dtype), image_masks)
 
     def embed_inputs(self, input_ids, images=None, image_masks=None, image_input_idx=None):
         """Token embeddings with the image features added at `image_input_idx` (-100 / -1 skipped)."""
