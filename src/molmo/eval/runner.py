@@ -67,7 +67,8 @@ class MolmoPredictor:
         groups: dict[tuple, list[int]] = defaultdict(list)
         for i, it in enumerate(items):
             groups[(it.style, it.max_new_tokens, it.max_crops)].append(i)
-        seeded = {"seed": self.seed} if self.seed is not None else {}
+        seed = getattr(self, "seed", None)  # also called unbound by training's live predictor, which has none
+        seeded = {"seed": seed} if seed is not None else {}
         for (style, tokens, crops), idx in groups.items():
             answers = self.model.ask_many([items[i].image for i in idx], [items[i].prompt for i in idx],
                                           style=style, max_new_tokens=tokens, max_crops=crops, **seeded)
