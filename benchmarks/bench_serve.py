@@ -1,17 +1,21 @@
-"""Serving throughput: requests/s and generated tokens/s of the HTTP server with dynamic batching vs one
-request at a time (max_batch_size=1), and of the Python API (`ask` in a loop vs one `ask_many`).
+"""Serving throughput: requests/s and p50/p99 latency of the HTTP server under 1, 8 and 32 concurrent clients,
+one request at a time vs static batching (a batch waits for its longest answer) vs continuous batching (rows
+join and leave at every decode step); and the Python API (`ask` in a loop vs one `ask_many`).
 
-    python benchmarks/bench_serve.py                          # embedded model, CPU
-    python benchmarks/bench_serve.py --model PATH --clients 16 --seconds 20
+    python benchmarks/bench_serve.py --quick                  # embedded model, CPU, ~2 minutes
+    python benchmarks/bench_serve.py --model PATH --clients 1 8 32 --seconds 20
     python benchmarks/bench_serve.py --random molmo-7b-d --dtype bfloat16 --device cuda   # a lent GPU
 
-`--random PRESET` builds a randomly initialised model of that preset (with a small BPE tokenizer), so sizes
-can be measured without weights. Prints one table.
+`run_rps_comparison(clients=(1, 8, 32), quick=True)` returns the figures as a dict, among them
+`server_rps_gain_32_clients` (continuous batching over one at a time at 32 clients) and
+`p99_continuous_over_static_32_clients`; benchmarks/bench_scale.py reports them. `--random PRESET` builds a
+randomly initialised model of that preset (with a small BPE tokenizer), so sizes can be measured without weights.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -25,6 +29,9 @@ from load_test import run_load_test  # noqa: E402
 from molmo.api import DTYPES, Molmo  # noqa: E402
 from molmo.serve.commands import SAMPLES_DIR  # noqa: E402
 from molmo.serve.server import BackgroundServer, ServerSettings, create_app  # noqa: E402
+
+# name -> (scheduler, max batch size or None for "as many as there are clients")
+MODES = {"one at a time": ("continuous", 1), "static": ("static", None), "continuous": ("continuous", None)}
 
 
 def random_molmo(preset_name: str, dtype: str, device: str) -> Molmo:
@@ -75,13 +82,51 @@ def bench_api(model: Molmo, n: int, max_tokens: int, device: str) -> list[tuple[
     return rows
 
 
-def bench_server(model: Molmo, batch: int, clients: int, seconds: float, max_tokens: int) -> tuple[str, float, float, dict]:
-    settings = ServerSettings(max_batch_size=batch, max_queue=max(64, 2 * clients), max_tokens=max_tokens)
+def bench_server(model: Molmo, mode: str, clients: int, seconds: float, max_tokens: int) -> dict:
+    scheduler, batch = MODES[mode]
+    batch = batch or max(1, clients)
+    settings = ServerSettings(scheduler=scheduler, max_batch_size=batch, max_queue=max(64, 2 * clients),
+                              max_tokens=max_tokens, batch_window_s=0.01)
     with BackgroundServer(create_app(model, settings)) as server:
+        run_load_test(server.url, clients=1, seconds=0.5, max_tokens=2)  # warm-up
         r = run_load_test(server.url, clients=clients, seconds=seconds, max_tokens=max_tokens)
-        health = httpx.get(server.url + "/health").json()
-    label = f"server, {clients} clients, max_batch_size={batch} (largest {health['largest_batch']})"
-    return label, r["requests_per_s"], r["tokens_per_s"], r
+        r["largest_batch"] = httpx.get(server.url + "/health").json()["largest_batch"]
+    return r
+
+
+def run_rps_comparison(clients=(1, 8, 32), quick: bool = True, model: Molmo | None = None,
+                       seconds: float | None = None, max_tokens: int = 32) -> dict:
+    """Requests/s and latency per (mode, clients) on the embedded model unless `model` is given."""
+    model = model or Molmo.from_pretrained()
+    seconds = seconds or (6.0 if quick else 20.0)
+    rows = []
+    for n in clients:
+        for mode in MODES:
+            r = bench_server(model, mode, n, seconds, max_tokens)
+            rows.append({"mode": mode, "clients": n, "requests_per_s": r["requests_per_s"], "p50_s": r["p50_s"],
+                         "p99_s": r["p99_s"], "tokens_per_s": r["tokens_per_s"], "failures": r["failures"],
+                         "largest_batch": r["largest_batch"]})
+            print(f"  {mode:>14}, {n:3d} clients: {r['requests_per_s']:6.2f} requests/s, p50 {r['p50_s']:.2f} s, "
+                  f"p99 {r['p99_s']:.2f} s, largest batch {r['largest_batch']}", flush=True)
+    out: dict = {"model": model.name, "seconds_per_run": seconds, "max_tokens": max_tokens, "rows": rows}
+    top = max(clients)
+    get = {(r["mode"], r["clients"]): r for r in rows}
+    one, static, cont = get[("one at a time", top)], get[("static", top)], get[("continuous", top)]
+    out[f"server_rps_gain_{top}_clients"] = cont["requests_per_s"] / one["requests_per_s"]
+    out[f"static_rps_gain_{top}_clients"] = static["requests_per_s"] / one["requests_per_s"]
+    out[f"p99_continuous_over_static_{top}_clients"] = cont["p99_s"] / static["p99_s"]
+    return out
+
+
+def print_table(result: dict) -> None:
+    print("| mode           | clients | requests/s | p50 s | p99 s | tokens/s | largest batch | errors |")
+    print("|----------------|--------:|-----------:|------:|------:|---------:|--------------:|-------:|")
+    for r in result["rows"]:
+        print(f"| {r['mode']:<14} | {r['clients']:7d} | {r['requests_per_s']:10.2f} | {r['p50_s']:5.2f} | "
+              f"{r['p99_s']:5.2f} | {r['tokens_per_s']:8.1f} | {r['largest_batch']:13d} | {r['failures']:6d} |")
+    for key, value in result.items():
+        if key.endswith("_clients"):
+            print(f"{key}: {value:.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,23 +135,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--random", default=None, help="benchmark a random model of this preset instead")
     p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
     p.add_argument("--device", default="cpu")
-    p.add_argument("--clients", type=int, default=8)
-    p.add_argument("--seconds", type=float, default=10)
-    p.add_argument("--max-tokens", type=int, default=16)
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    p.add_argument("--quick", action="store_true", help="6 s per run (default 20 s)")
+    p.add_argument("--seconds", type=float, default=None)
+    p.add_argument("--max-tokens", type=int, default=32)
+    p.add_argument("--api", action="store_true", help="also time ask in a loop vs ask_many")
+    p.add_argument("--json", action="store_true", help="end with the figures as one JSON object")
     args = p.parse_args(argv)
     model = random_molmo(args.random, args.dtype, args.device) if args.random else \
         Molmo.from_pretrained(args.model, dtype=args.dtype, device=args.device)
-    print(f"model {model.name}, {args.dtype} on {args.device}, {args.max_tokens} max new tokens", flush=True)
-    rows = bench_api(model, args.batch, args.max_tokens, args.device)
-    for batch in (1, args.batch):
-        label, rps, tps, r = bench_server(model, batch, args.clients, args.seconds, args.max_tokens)
-        rows.append((label + f", p50 {r['p50_s']:.2f}s p99 {r['p99_s']:.2f}s, failures {r['failures']}", rps, tps))
-    width = max(len(r[0]) for r in rows)
-    print(f"| {'setting'.ljust(width)} | requests/s | tokens/s |")
-    print(f"|{'-' * (width + 2)}|-----------:|---------:|")
-    for name, rps, tps in rows:
-        print(f"| {name.ljust(width)} | {rps:10.2f} | {tps:8.1f} |")
+    print(f"model {model.name}, {args.dtype} on {args.device}, {args.max_tokens} max new tokens, "
+          f"torch threads {torch.get_num_threads()}", flush=True)
+    if args.api:
+        for name, rps, tps in bench_api(model, 8, args.max_tokens, args.device):
+            print(f"{name}: {rps:.2f} requests/s, {tps:.1f} tokens/s")
+    result = run_rps_comparison(tuple(args.clients), quick=args.quick, model=model, seconds=args.seconds,
+                                max_tokens=args.max_tokens)
+    print_table(result)
+    if args.json:
+        print(json.dumps(result))
     return 0
 
 

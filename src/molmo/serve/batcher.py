@@ -29,9 +29,10 @@ class BatcherSettings:
     max_batch_size: int = 8
     window_s: float = 0.01  # how long the first request of a batch waits for company
     max_queue: int = 64
+    join_window_s: float = 0.2  # continuous: while rows run, joiners gather this long to pre-fill together
 
     def __post_init__(self) -> None:
-        if self.max_batch_size < 1 or self.max_queue < 1 or self.window_s < 0:
+        if self.max_batch_size < 1 or self.max_queue < 1 or self.window_s < 0 or self.join_window_s < 0:
             raise ValueError(f"invalid batcher settings {self}")
 
 
@@ -43,6 +44,7 @@ class Job:
     top_p: float
     seed: int | None = None
     future: Future = field(default_factory=Future)
+    submitted: float = field(default_factory=time.monotonic)
     cancelled: bool = False  # set by the server when the client goes away
 
     def cancel(self) -> None:

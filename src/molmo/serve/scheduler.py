@@ -17,6 +17,7 @@ uses. Greedy answers equal one-at-a-time `Molmo.generate_requests`.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -111,12 +112,20 @@ class ContinuousBatcher:
                 self._fail_all(e)
 
     def _take_joiners(self) -> list[Job] | None:
-        """Waiting jobs that fit into free slots; blocks while nothing runs; None once closed."""
+        """Waiting jobs that fit into free slots; blocks while nothing runs; None once closed. While rows run,
+        joiners are admitted once enough wait to fill the free slots or the oldest has waited `join_window_s`:
+        pre-filling several prompts in one forward costs much less than one forward each."""
         with self._cond:
             while not self._jobs and not self._rows and not self._closed:
                 self._cond.wait()
             if self._closed:
                 return None
+            free = self.settings.max_batch_size - len(self._rows)
+            if not self._rows:
+                self._cond.wait_for(lambda: len(self._jobs) >= free or self._closed, self.settings.window_s)
+            elif len(self._jobs) < free and self._jobs and \
+                    time.monotonic() - self._jobs[0].submitted < self.settings.join_window_s:
+                return []
             joiners = []
             while self._jobs and len(self._rows) + len(joiners) < self.settings.max_batch_size:
                 job = self._jobs.popleft()
