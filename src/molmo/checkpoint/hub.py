@@ -84,7 +84,8 @@ def resolve_model(name: str | os.PathLike, revision: str | None = None, *, cache
                        f"of that name does not exist either") from e
     except LocalEntryNotFoundError as e:
         why = "offline mode (HF_HUB_OFFLINE=1)" if offline else "the Hub could not be reached"
-        raise HubError(f"{repo_id}{at}: not in the local Hub cache and {why}; run once online to download it") from e
+        raise HubError(f"{repo_id}{at}: no local folder of that name, and not in the local Hub cache while {why}; "
+                       f"run once online to download it") from e
     except OSError as e:  # connection problems, unwritable cache, ...
         raise HubError(f"{repo_id}{at}: download failed: {e}") from e
     path = Path(folder)
