@@ -139,3 +139,7 @@ def test_adapter_for_another_base(tiny_checkpoint, conformance_dir, tmp_path, ca
     assert cli_main(["ask", "--model", str(conformance_dir / "models" / "tiny_qwen2"), "--adapter",
                      str(tmp_path / "nowhere"), "x.png", "hi"]) == 2
     assert "not a PEFT adapter folder" in capsys.readouterr().err
+    cfg = json.loads((tmp_path / "ours" / "adapter_config.json").read_text())
+    (tmp_path / "ours" / "adapter_config.json").write_text(json.dumps({**cfg, "use_dora": True}))
+    with pytest.raises(AdapterError, match="does not support: {'use_dora': True}"):
+        load_adapter(load_molmo(tiny_checkpoint)[0], tmp_path / "ours")

@@ -183,10 +183,10 @@ def read_adapter(path: str | Path) -> tuple[dict, dict[str, tuple[torch.Tensor, 
     config = json.loads((path / ADAPTER_CONFIG).read_text())
     if config.get("peft_type") != "LORA":
         raise AdapterError(f"{path}: peft_type {config.get('peft_type')!r} is not supported, only 'LORA'")
-    for key, ok in (("use_dora", False), ("rank_pattern", {}), ("alpha_pattern", {}), ("bias", "none"),
-                    ("modules_to_save", None)):
-        if config.get(key, ok) not in (ok, None, [], {}, False, "none"):
-            raise AdapterError(f"{path}: {key}={config[key]!r} is not supported by molmo's adapter loader")
+    unsupported = {k: config[k] for k in ("use_dora", "rank_pattern", "alpha_pattern", "bias", "modules_to_save")
+                   if config.get(k) not in (None, False, "none", [], {})}
+    if unsupported:
+        raise AdapterError(f"{path}: PEFT options molmo's adapter loader does not support: {unsupported}")
     pairs: dict[str, dict[str, torch.Tensor]] = {}
     pattern = re.compile(r"^base_model\.model\.(.+)\.lora_([AB])(?:\.default)?\.weight$")
     for key, tensor in load_file(str(path / ADAPTER_FILE)).items():
