@@ -127,9 +127,10 @@ def train_stage(stage: Stage, places: Places, extra: tuple[str, ...] = ()) -> No
     """Train (or resume) one stage; a process already training its run folder is waited for, not doubled."""
     run = places.run(stage)
     run.mkdir(parents=True, exist_ok=True)
-    while (pid := _lock_holder(run)) is not None:
+    if (pid := _lock_holder(run)) is not None:
         print(f"{stage.name}: waiting for pid {pid}, which is training {run}", flush=True)
-        time.sleep(30)
+        while _lock_holder(run) is not None:
+            time.sleep(30)
     if finished(stage, places):
         return
     if stage.previous and not committed(BY_NAME[stage.previous], places):
