@@ -79,7 +79,7 @@ def test_points_in_pixels_under_percent_scale_is_an_error(tmp_path):
     save_image(images, "u", (400, 300))
     f = write_parquet(tmp_path / "p.parquet", [{"image_url": "u", "label": "a", "points": [{"x": 250.0, "y": 10.0}]}])
     with pytest.raises(PixMoError, match="outside 0-100"):
-        read_pixmo("points", f, image_dir=images)
+        read_pixmo("points", f, image_dir=images)[0]
     ex = read_pixmo("points", f, image_dir=images, point_scale="pixels")
     assert ex[0].annotations[0].points == [[250.0, 10.0]]
 
@@ -144,7 +144,7 @@ def test_cap_ama_capqa_from_json_variants(tmp_path):
     assert [m["role"] for m in a.messages] == ["user", "assistant", "user", "assistant"] and a.style == "synthetic_qa"
     capqa.write_text(json.dumps([{"image_url": "img", "messages": ["Q1", "A1", "Q2"]}]))
     with pytest.raises(PixMoError, match="even-length"):
-        read_pixmo("cap_qa", capqa, image_dir=images)
+        read_pixmo("cap_qa", capqa, image_dir=images)[0]
 
 
 def test_point_explanations_replace_placeholders(tmp_path):
@@ -165,7 +165,7 @@ def test_point_explanations_replace_placeholders(tmp_path):
     rows[0]["alt_text"] = ["cat"]
     f.write_text(json.dumps(rows[:1]))
     with pytest.raises(PixMoError, match="2 <\\|POINT\\|> placeholder"):
-        read_pixmo("point_explanations", f, image_dir=images)
+        read_pixmo("point_explanations", f, image_dir=images)[0]
 
 
 def test_docs_embedded_images_both_question_layouts(tmp_path):
@@ -200,8 +200,9 @@ def test_clocks_text_or_fields(tmp_path):
 
 def test_url_dataset_without_images_needs_them_for_points(tmp_path):
     f = write_parquet(tmp_path / "p.parquet", [{"image_url": "u", "label": "a", "points": [{"x": 1.0, "y": 1.0}]}])
+    examples = read_pixmo("points", f)  # rows become annotations when an example is read
     with pytest.raises(PixMoError, match="image_dir"):
-        read_pixmo("points", f)
+        examples[0]
 
 
 # ------------------------------------------------------------------------------------------------- academic
@@ -285,3 +286,24 @@ def test_academic_errors_name_file_and_column(tmp_path):
     missing.write_text(json.dumps([{"file_path": "nope.jpg", "question": "q", "answers": ["a"]}]))
     with pytest.raises(PixMoError, match="image not found"):
         read_academic("st_qa", missing)
+
+
+def test_parquet_tables_are_memory_mapped_and_examples_built_on_access(tmp_path, monkeypatch):
+    from molmo.data.tables import TableSet
+    monkeypatch.setenv("MOLMO_TABLE_CACHE", str(tmp_path / "cache"))
+    images = tmp_path / "images"
+    for i in range(3):
+        save_image(images, f"u{i}")
+    f = write_parquet(tmp_path / "ama.parquet", [{"image_url": f"u{i % 3}", "question": f"q{i}", "answer": f"a{i}"}
+                                                 for i in range(9)])
+    examples = read_pixmo("ask_model_anything", f, image_dir=images)
+    assert not isinstance(examples, list) and len(examples) == 3  # a lazy sequence, no row objects held
+    cached = list((tmp_path / "cache").glob("ama.*.arrow"))
+    assert len(cached) == 1  # the parquet file's memory-mappable copy
+    assert [a.question for a in examples[1].annotations] == ["q1", "q4", "q7"]
+    assert [e.id for e in examples] == ["u0", "u1", "u2"] and examples[-1].id == "u2"
+    before = pa.total_allocated_bytes()
+    table = TableSet.open([f]).files[0].table
+    assert table.num_rows == 9 and pa.total_allocated_bytes() == before  # zero-copy views of the mapped file
+    with pytest.raises(IndexError):
+        examples[3]

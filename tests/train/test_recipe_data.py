@@ -30,6 +30,11 @@ TINY = Path(molmo.__file__).parent / "assets" / "tiny-molmo"
 N_CAP, N_VAL = 40, 8
 
 
+@pytest.fixture(autouse=True)
+def table_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("MOLMO_TABLE_CACHE", str(tmp_path_factory.getbasetemp() / "table_cache"))
+
+
 def _parquet(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), path)

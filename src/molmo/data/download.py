@@ -32,7 +32,8 @@ from typing import Iterable
 
 from tqdm import tqdm
 
-from molmo.data.pixmo import read_tables, url_hash
+from molmo.data.pixmo import table_files, url_hash
+from molmo.data.tables import TableSet, iter_strings
 
 USER_AGENT = "molmo-data-downloader/1.0"
 MISSING_MANIFEST = "missing.jsonl"
@@ -116,16 +117,20 @@ class _Permanent(Exception):
 
 
 def urls_from_tables(paths: Iterable[str | Path]) -> list[tuple[str, str | None]]:
-    """Unique (image_url, image_sha256 or None) pairs of PixMo tables, in first-seen order."""
+    """Unique (image_url, image_sha256 or None) pairs of PixMo tables, in first-seen order (read column by
+    column from the memory-mapped tables, not row by row)."""
     seen: dict[str, str | None] = {}
     for path in paths:
-        for file, rows in read_tables(path):
-            for i, row in enumerate(rows):
-                url = row.get("image_url")
+        rows = TableSet.open(table_files(path))
+        for f in rows.files:
+            if "image_url" not in f.columns:
+                raise ValueError(f"{f.path}: no 'image_url' column to download")
+            urls, hashes = f.column("image_url"), f.column("image_sha256")
+            for i, (url, sha) in enumerate(zip(iter_strings(urls), iter_strings(hashes))):
                 if not isinstance(url, str) or not url:
-                    raise ValueError(f"{file}: row {i} has no 'image_url' to download")
+                    raise ValueError(f"{f.path}: row {i} has no 'image_url' to download")
                 if url not in seen or seen[url] is None:
-                    seen[url] = row.get("image_sha256") or None
+                    seen[url] = sha or None
     return list(seen.items())
 
 

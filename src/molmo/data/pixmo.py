@@ -39,14 +39,18 @@ import hashlib
 import io
 import json
 import logging
-from collections import OrderedDict
+import os
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from PIL import Image
 
 from molmo.data.example import Annotation, RawExample
 from molmo.text.points import points_to_text
+from molmo.data.tables import LazyExamples, TableError, TableSet, group_rows, iter_strings
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +67,7 @@ HOLDOUT_IMAGES = {"pixmo-cap": 2048, "pixmo-ask-model-anything": 2048, "pixmo-ca
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 
 
-class PixMoError(ValueError):
-    """A PixMo (or academic) file that cannot be read: the message names the file and the problem."""
+PixMoError = TableError  # a PixMo (or academic) table that cannot be read: the message names file and problem
 
 
 # ---------------------------------------------------------------------------------------------- tables
@@ -195,7 +198,7 @@ def xy_list(points: Any, file: Path, dataset: str) -> list[tuple[float, float]]:
     return out
 
 
-def to_pixels(points: list[tuple[float, float]], size: tuple[int, int], scale: str, file: Path,
+def to_pixels(points: list[tuple[float, float]], size: tuple[int, int] | None, scale: str, file: Path,
               dataset: str) -> list[list[float]]:
     if scale == "pixels":
         return [[x, y] for x, y in points]
@@ -205,6 +208,9 @@ def to_pixels(points: list[tuple[float, float]], size: tuple[int, int], scale: s
     if bad:
         raise PixMoError(f"{file}: {dataset} point {bad[0]} is outside 0-100 although point_scale='percent' "
                          "(pass point_scale='pixels' if this file stores pixels)")
+    if size is None:
+        raise PixMoError(f"{file}: {dataset} points in percent need the images (pass image_dir with the downloaded "
+                         "images) to convert coordinates to pixels")
     w, h = size
     return [[x / 100.0 * w, y / 100.0 * h] for x, y in points]
 
@@ -225,104 +231,120 @@ def excluded_urls(path: str | Path | None) -> set[str]:
     """image_url values of a table (e.g. pixmo-points-eval, whose images are kept out of training)."""
     if path is None:
         return set()
-    return {row["image_url"] for _, rows in read_tables(path) for row in rows if row.get("image_url")}
+    col = TableSet.open(table_files(path)).column("image_url")
+    return {u for u in iter_strings(col) if u}
 
 
-class _Grouper:
-    """Collects annotations per image key (in first-seen order) and resolves the image once per key.
-    `split` ("train" / "validation", None = all) holds `n_val` images out of training; `exclude` keys are
-    dropped (e.g. the pointing-eval images)."""
+def _open(path, dataset: str, required: list[str], file_split: str | None) -> TableSet:
+    rows = TableSet.open(table_files(path, file_split))
+    for f in rows.files:
+        bad = f.missing_columns(required)
+        if bad is not None:
+            raise PixMoError(f"{f.path}: {dataset} row {bad[0]} is missing column(s) {bad[1]}; "
+                             f"it has {sorted(f.columns)} (expected {required})")
+    return rows
 
-    def __init__(self, dataset: str, image_dir: str | Path | None, split: str | None = None, n_val: int | None = None,
-                 exclude: set[str] | None = None):
-        self.dataset = dataset
-        self.image_dir = Path(image_dir) if image_dir is not None else None
-        if self.image_dir is not None and not self.image_dir.is_dir():
-            raise PixMoError(f"image folder {self.image_dir} does not exist")
-        if split not in (None, "train", "validation"):
-            raise ValueError(f"unknown split {split!r}; expected 'train', 'validation' or None (all rows)")
-        self.split, self.n_val = split, HOLDOUT_IMAGES.get(dataset, 0) if n_val is None else n_val
-        self.exclude = exclude or set()
-        self.groups: "OrderedDict[str, RawExample]" = OrderedDict()
-        self.missing: set[str] = set()
 
-    def resolve_url(self, url: str) -> tuple[str | Path | None, tuple[int, int] | None]:
-        if self.image_dir is None:
-            return url, None  # not downloaded: the URL stands in; sizes are unknown
-        path = find_image_file(self.image_dir, url_hash(url))
-        return (path, image_size(path)) if path is not None else (None, None)
+def _image_stems(image_dir: Path) -> set[str]:
+    """Names (without extension) of the files in the image folder: one directory scan instead of one stat per
+    image."""
+    with os.scandir(image_dir) as it:
+        return {e.name.split(".", 1)[0] for e in it if e.is_file()}
 
-    def example(self, key: str, file: Path, resolve: Callable[[], tuple[Any, tuple[int, int] | None]]) -> RawExample | None:
-        if key in self.missing or key in self.exclude:
-            return None
-        if key not in self.groups:
-            image, size = resolve()
+
+def url_examples(dataset: str, path, image_dir, required: list[str],
+                 annotations: Callable[[Path, int, dict, tuple[int, int] | None], list[Annotation]], *,
+                 file_split: str | None = "train", split: str | None = None, n_val: int | None = None,
+                 keep_rows: np.ndarray | None = None, exclude: set[str] = frozenset(), needs_size: bool = False,
+                 halves: bool = False, rows: TableSet | None = None) -> LazyExamples:
+    """The examples of a URL-based PixMo table: one per image (all its kept rows), images not downloaded into
+    `image_dir` dropped (as the released loader does), `exclude`d URLs dropped, `split` = "train" /
+    "validation" holding `n_val` images out (None: all), `halves` splitting an image's rows in two examples
+    (first ceil(n/2), then the rest). Rows become annotations only when an example is read."""
+    if split not in (None, "train", "validation"):
+        raise ValueError(f"unknown split {split!r}; expected 'train', 'validation' or None (all rows)")
+    folder = Path(image_dir) if image_dir is not None else None
+    if folder is not None and not folder.is_dir():
+        raise PixMoError(f"image folder {folder} does not exist")
+    rows = rows if rows is not None else _open(path, dataset, required, file_split)
+    gid, urls = rows.group_ids("image_url")
+    keep = np.ones(len(rows), bool) if keep_rows is None else keep_rows
+    stems = _image_stems(folder) if folder is not None else None
+    valid = np.zeros(len(urls), bool)
+    missing = 0
+    for g, url in enumerate(iter_strings(urls)):
+        present = stems is None or url_hash(url) in stems
+        missing += not present
+        valid[g] = present and url not in exclude
+    if missing:
+        log.warning("%s: dropped %d image(s) that are not in %s", dataset, missing, folder)
+    has_rows = np.bincount(gid[keep & (gid >= 0)], minlength=len(urls)) > 0
+    groups = np.flatnonzero(valid & has_rows)
+    n_val = HOLDOUT_IMAGES.get(dataset, 0) if n_val is None else n_val
+    if split is not None and n_val:
+        keys = urls.take(pa.array(groups, pa.int64()))
+        held = holdout_keys(iter_strings(keys), n_val, dataset)
+        in_val = np.fromiter((u in held for u in iter_strings(keys)), bool, len(groups))
+        groups = groups[in_val == (split == "validation")]
+    example_of = np.full(len(urls), -1, np.int64)
+    example_of[groups] = np.arange(len(groups))
+    row_example = np.where(gid >= 0, example_of[np.maximum(gid, 0)], -1)
+    order, offsets = group_rows(row_example, keep, len(groups))
+    part = np.full(len(groups), -1, np.int64)
+    if halves:
+        sizes = np.diff(offsets)
+        split_at = offsets[:-1][sizes > 1] + (sizes[sizes > 1] + 1) // 2
+        part = np.repeat(np.where(sizes > 1, 0, -1), np.where(sizes > 1, 2, 1))
+        part[np.flatnonzero(part == 0)[1::2]] = 1  # each split image: part 0, then part 1
+        offsets = np.sort(np.concatenate([offsets, split_at]))
+        groups = np.repeat(groups, np.where(sizes > 1, 2, 1))
+
+    def build(picked: list[tuple[Path, int, dict]], e: int) -> RawExample:
+        url = picked[0][2]["image_url"]
+        image, size = url, None
+        if folder is not None:
+            image = find_image_file(folder, url_hash(url))
             if image is None:
-                self.missing.add(key)
-                return None
-            self.groups[key] = RawExample(image=image, annotations=[], image_size=size, source=str(file), id=key)
-        return self.groups[key]
+                raise PixMoError(f"{dataset}: the image of {url} left {folder} after the table was opened")
+            size = image_size(image)
+        if needs_size and size is None:
+            raise PixMoError(f"{picked[0][0]}: {dataset} points need the images (pass image_dir with the downloaded "
+                             "images) to convert coordinates to pixels")
+        anns = [a for file, i, row in picked for a in annotations(file, i, row, size)]
+        key = url if part[e] < 0 else f"{url}#{part[e]}"
+        return RawExample(image=image, annotations=anns, image_size=size, source=str(picked[0][0]), id=key)
 
-    def result(self) -> list[RawExample]:
-        if self.missing:
-            log.warning("%s: dropped %d image(s) that are not in %s", self.dataset, len(self.missing), self.image_dir)
-        examples = [ex for ex in self.groups.values() if ex.annotations]
-        if self.split is None or not self.n_val:
-            return examples
-        held = holdout_keys((ex.id for ex in examples), self.n_val, self.dataset)
-        return [ex for ex in examples if (ex.id in held) == (self.split == "validation")]
-
-
-def _need_size(ex: RawExample, file: Path, dataset: str) -> tuple[int, int]:
-    if ex.image_size is None:
-        raise PixMoError(f"{file}: {dataset} points need the images (pass image_dir with the downloaded images) "
-                         "to convert coordinates to pixels")
-    return ex.image_size
+    return LazyExamples(rows, order, offsets, build)
 
 
 # ---------------------------------------------------------------------------------------------- readers
-def read_cap(path, image_dir=None, transcripts: bool = False, split=None, n_val=None) -> list[RawExample]:
+def read_cap(path, image_dir=None, transcripts: bool = False, split=None, n_val=None) -> LazyExamples:
     """Captions only by default (fine-tuning); `transcripts=True` adds every transcript (pre-training draws one)."""
-    g = _Grouper("pixmo-cap", image_dir, split, n_val)
-    for file, rows in read_tables(path, "train"):
-        require_columns(rows, ["image_url", "caption"], file, "pixmo-cap")
-        for row in rows:
-            ex = g.example(row["image_url"], file, lambda: g.resolve_url(row["image_url"]))
-            if ex is None:
-                continue
-            ex.annotations.append(Annotation(kind="caption", answer=row["caption"], style="long_caption"))
-            if transcripts:
-                ex.annotations += [Annotation(kind="transcript", answer=t, style="transcript")
-                                   for t in row.get("transcripts") or []]
-    return g.result()
+    def annotations(file, i, row, size):
+        out = [Annotation(kind="caption", answer=row["caption"], style="long_caption")]
+        if transcripts:
+            out += [Annotation(kind="transcript", answer=t, style="transcript") for t in row.get("transcripts") or []]
+        return out
+    return url_examples("pixmo-cap", path, image_dir, ["image_url", "caption"], annotations, split=split, n_val=n_val)
 
 
-def read_ask_model_anything(path, image_dir=None, split=None, n_val=None) -> list[RawExample]:
-    g = _Grouper("pixmo-ask-model-anything", image_dir, split, n_val)
-    for file, rows in read_tables(path, "train"):
-        require_columns(rows, ["image_url", "question", "answer"], file, "pixmo-ask-model-anything")
-        for row in rows:
-            ex = g.example(row["image_url"], file, lambda: g.resolve_url(row["image_url"]))
-            if ex is not None:
-                ex.annotations.append(Annotation(kind="qa", question=row["question"], answer=row["answer"],
-                                                 style="user_qa"))
-    return g.result()
+def read_ask_model_anything(path, image_dir=None, split=None, n_val=None) -> LazyExamples:
+    def annotations(file, i, row, size):
+        return [Annotation(kind="qa", question=row["question"], answer=row["answer"], style="user_qa")]
+    return url_examples("pixmo-ask-model-anything", path, image_dir, ["image_url", "question", "answer"],
+                        annotations, split=split, n_val=n_val)
 
 
-def read_cap_qa(path, image_dir=None, split=None, n_val=None) -> list[RawExample]:
-    g = _Grouper("pixmo-cap-qa", image_dir, split, n_val)
-    for file, rows in read_tables(path, "train"):
-        require_columns(rows, ["image_url", "messages"], file, "pixmo-cap-qa")
-        for i, row in enumerate(rows):
-            msgs = row["messages"]
-            if not isinstance(msgs, list) or len(msgs) < 2 or len(msgs) % 2:
-                raise PixMoError(f"{file}: pixmo-cap-qa row {i}: 'messages' must be an even-length list of "
-                                 "alternating user/assistant strings")
-            ex = g.example(row["image_url"], file, lambda: g.resolve_url(row["image_url"]))
-            if ex is not None:
-                turns = [{"role": "user" if k % 2 == 0 else "assistant", "content": m} for k, m in enumerate(msgs)]
-                ex.annotations.append(Annotation(kind="messages", messages=turns, style="synthetic_qa"))
-    return g.result()
+def read_cap_qa(path, image_dir=None, split=None, n_val=None) -> LazyExamples:
+    def annotations(file, i, row, size):
+        msgs = row["messages"]
+        if not isinstance(msgs, list) or len(msgs) < 2 or len(msgs) % 2:
+            raise PixMoError(f"{file}: pixmo-cap-qa row {i}: 'messages' must be an even-length list of "
+                             "alternating user/assistant strings")
+        turns = [{"role": "user" if k % 2 == 0 else "assistant", "content": m} for k, m in enumerate(msgs)]
+        return [Annotation(kind="messages", messages=turns, style="synthetic_qa")]
+    return url_examples("pixmo-cap-qa", path, image_dir, ["image_url", "messages"], annotations, split=split,
+                        n_val=n_val)
 
 
 COLLECTION_SUBSETS = {"basic": "pointing", "high_frequency": "counting"}
@@ -330,7 +352,7 @@ COLLECTION_SUBSETS = {"basic": "pointing", "high_frequency": "counting"}
 
 def read_points(path, image_dir=None, mode: str = "pointing", subset: str | None = None,
                 point_scale: str = "percent", eval_set: bool = False, split=None, n_val=None,
-                exclude: str | Path | None = None) -> list[RawExample]:
+                exclude: str | Path | None = None) -> LazyExamples:
     """One annotation per label row: `mode="pointing"` -> point annotations, `"point_count"` -> count
     annotations (we do not reproduce the released name/style inversion, §7.5). `subset` = "basic" keeps
     `collection_method == "pointing"` rows, "high_frequency" keeps "counting" rows, None keeps all.
@@ -340,29 +362,34 @@ def read_points(path, image_dir=None, mode: str = "pointing", subset: str | None
         raise ValueError(f"unknown mode {mode!r}; expected 'pointing' or 'point_count'")
     if subset is not None and subset not in COLLECTION_SUBSETS:
         raise ValueError(f"unknown subset {subset!r}; expected one of {sorted(COLLECTION_SUBSETS)} or None")
-    g = _Grouper(name, image_dir, split, n_val, excluded_urls(exclude))
-    for file, rows in read_tables(path, None if eval_set else "train"):
-        require_columns(rows, ["image_url", "label", "points"], file, name)
-        for i, row in enumerate(rows):
-            method = row.get("collection_method")
-            if method is not None and method not in COLLECTION_SUBSETS.values():
-                raise PixMoError(f"{file}: {name} row {i} has unknown collection_method {method!r}; "
-                                 f"expected one of {sorted(COLLECTION_SUBSETS.values())}")
-            if subset is not None and method != COLLECTION_SUBSETS[subset]:
-                continue
-            ex = g.example(row["image_url"], file, lambda: g.resolve_url(row["image_url"]))
-            if ex is None:
-                continue
-            pts = to_pixels(xy_list(row["points"], file, name), _need_size(ex, file, name), point_scale, file, name)
-            meta = {"count": row["count"]} if row.get("count") is not None else {}
-            if eval_set and row.get("masks") is not None:
-                meta["masks"] = row["masks"]
-            ex.annotations.append(Annotation(kind="point" if mode == "pointing" else "count",
-                                             label=str(row["label"]).lower(), points=pts, style=mode, meta=meta))
-    return g.result()
+    rows = _open(path, name, ["image_url", "label", "points"], None if eval_set else "train")
+    method = rows.column("collection_method")
+    if not pa.types.is_null(method.type):
+        known = pa.array(sorted(COLLECTION_SUBSETS.values()))
+        bad = pc.and_(pc.invert(pc.is_in(method, value_set=known)), pc.is_valid(method))
+        if pc.any(bad).as_py():
+            first = int(np.flatnonzero(bad.to_numpy(zero_copy_only=False))[0])
+            file, i, row = rows.take(np.array([first]))[0]
+            raise PixMoError(f"{file}: {name} row {i} has unknown collection_method {row['collection_method']!r}; "
+                             f"expected one of {sorted(COLLECTION_SUBSETS.values())}")
+    keep = None
+    if subset is not None:
+        wanted = pc.equal(method, COLLECTION_SUBSETS[subset]) if not pa.types.is_null(method.type) else None
+        keep = (np.zeros(len(rows), bool) if wanted is None
+                else np.asarray(wanted.fill_null(False).to_numpy(zero_copy_only=False), bool))
+
+    def annotations(file, i, row, size):
+        pts = to_pixels(xy_list(row["points"], file, name), size, point_scale, file, name)
+        meta = {"count": row["count"]} if row.get("count") is not None else {}
+        if eval_set and row.get("masks") is not None:
+            meta["masks"] = row["masks"]
+        return [Annotation(kind="point" if mode == "pointing" else "count", label=str(row["label"]).lower(),
+                           points=pts, style=mode, meta=meta)]
+    return url_examples(name, path, image_dir, [], annotations, split=split, n_val=n_val, keep_rows=keep,
+                        exclude=excluded_urls(exclude), needs_size=True, rows=rows)
 
 
-def read_points_eval(path, image_dir=None, point_scale: str = "percent") -> list[RawExample]:
+def read_points_eval(path, image_dir=None, point_scale: str = "percent") -> LazyExamples:
     return read_points(path, image_dir, mode="pointing", point_scale=point_scale, eval_set=True)
 
 
@@ -383,33 +410,20 @@ def explanation_answer(response: str, alt_text: list[str], inline_text: list[str
     return "".join(out)
 
 
-def read_point_explanations(path, image_dir=None, split=None, n_val=None, split_groups: bool = True) -> list[RawExample]:
+def read_point_explanations(path, image_dir=None, split=None, n_val=None, split_groups: bool = True) -> LazyExamples:
     """One image's questions, split in two examples when it has several (the first ceil(n/2), then the rest),
-    as the released loader does; this also doubles what the mixture rate counts for such images."""
+    as the released loader does; this also doubles what the mixture rate counts for such images. Rows without a
+    parsed response are dropped (as released)."""
     name = "pixmo-point-explanations"
-    g = _Grouper(name, image_dir, split, n_val)
-    for file, rows in read_tables(path, "train"):
-        require_columns(rows, ["image_url", "question", "parsed_response", "alt_text", "inline_text", "points"],
-                        file, name)
-        for i, row in enumerate(rows):
-            if row["parsed_response"] is None:
-                continue  # the released loader drops rows without a parsed response
-            answer = explanation_answer(row["parsed_response"], row["alt_text"] or [], row["inline_text"] or [],
-                                        row["points"] or [], file, i)
-            ex = g.example(row["image_url"], file, lambda: g.resolve_url(row["image_url"]))
-            if ex is not None:
-                ex.annotations.append(Annotation(kind="qa", question=row["question"], answer=answer, style="point_qa"))
-    examples = g.result()
-    return [half for ex in examples for half in split_in_halves(ex)] if split_groups else examples
+    rows = _open(path, name, ["image_url", "question", "parsed_response", "alt_text", "inline_text", "points"], "train")
+    keep = np.asarray(pc.is_valid(rows.column("parsed_response")).to_numpy(zero_copy_only=False), bool)
 
-
-def split_in_halves(example: RawExample) -> list[RawExample]:
-    n = len(example.annotations)
-    if n < 2:
-        return [example]
-    first = (n + 1) // 2
-    return [dataclasses.replace(example, annotations=example.annotations[:first], id=f"{example.id}#0"),
-            dataclasses.replace(example, annotations=example.annotations[first:], id=f"{example.id}#1")]
+    def annotations(file, i, row, size):
+        answer = explanation_answer(row["parsed_response"], row["alt_text"] or [], row["inline_text"] or [],
+                                    row["points"] or [], file, i)
+        return [Annotation(kind="qa", question=row["question"], answer=answer, style="point_qa")]
+    return url_examples(name, path, image_dir, [], annotations, split=split, n_val=n_val, keep_rows=keep,
+                        halves=split_groups, rows=rows)
 
 
 def _docs_questions(value: Any, file: Path, row: int) -> list[tuple[str, str]]:
@@ -421,7 +435,14 @@ def _docs_questions(value: Any, file: Path, row: int) -> list[tuple[str, str]]:
                      "or {question: [...], answer: [...]}")
 
 
-def read_docs(path, config: str | None = None, split: str | None = None) -> list[RawExample]:
+def row_examples(rows: TableSet, build: Callable[[Path, int, dict], RawExample],
+                 keep: np.ndarray | None = None) -> LazyExamples:
+    """One example per (kept) row."""
+    order = np.flatnonzero(keep) if keep is not None else np.arange(len(rows))
+    return LazyExamples(rows, order, np.arange(len(order) + 1), lambda picked, e: build(*picked[0]))
+
+
+def read_docs(path, config: str | None = None, split: str | None = None) -> LazyExamples:
     """PixMo-Docs: images embedded. `config` (charts/tables/diagrams/other) picks the style (and, in a hub
     snapshot folder, the config's subfolder); by default it is guessed from the path. `split` picks the
     `train-…` / `validation-…` files."""
@@ -433,45 +454,37 @@ def read_docs(path, config: str | None = None, split: str | None = None) -> list
             raise PixMoError(f"{path}: cannot tell the pixmo-docs config from the path; pass config= one of {DOCS_CONFIGS}")
     if config not in DOCS_CONFIGS:
         raise ValueError(f"unknown pixmo-docs config {config!r}; expected one of {DOCS_CONFIGS}")
-    out = []
-    for file, rows in read_tables(path, split):
-        require_columns(rows, ["image", "questions"], file, "pixmo-docs")
-        for i, row in enumerate(rows):
-            image = embedded_image(row["image"], file)
-            if image is None:
-                raise PixMoError(f"{file}: pixmo-docs row {i} has no image bytes or readable image path")
-            anns = [Annotation(kind="qa", question=q, answer=a, style=f"pixmo_docs_{config}")
-                    for q, a in _docs_questions(row["questions"], file, i)]
-            out.append(RawExample(image=image, annotations=anns, image_size=image_size(image), source=str(file),
-                                  id=str(row.get("image_id") or f"{file.name}:{i}")))
-    return out
+    rows = _open(path, "pixmo-docs", ["image", "questions"], split)
+
+    def build(file: Path, i: int, row: dict) -> RawExample:
+        image = embedded_image(row["image"], file)
+        if image is None:
+            raise PixMoError(f"{file}: pixmo-docs row {i} has no image bytes or readable image path")
+        anns = [Annotation(kind="qa", question=q, answer=a, style=f"pixmo_docs_{config}")
+                for q, a in _docs_questions(row["questions"], file, i)]
+        return RawExample(image=image, annotations=anns, image_size=image_size(image), source=str(file),
+                          id=str(row.get("image_id") or f"{file.name}:{i}"))
+    return row_examples(rows, build)
 
 
 def read_count(path, image_dir=None, mode: str = "pointing", point_scale: str = "pixels",
-               split: str | None = None) -> list[RawExample]:
+               split: str | None = None) -> LazyExamples:
     """PixMo-Count: one label per row, points in pixels. Validation/test rows have no points, only the
     verified `count`: they become count annotations whose `answer` is the number (evaluation only)."""
     name = "pixmo-count"
     if mode not in ("pointing", "point_count"):
         raise ValueError(f"unknown mode {mode!r}; expected 'pointing' or 'point_count'")
-    g = _Grouper(name, image_dir)
-    for file, rows in read_tables(path, split):
-        require_columns(rows, ["image_url", "label", "count"], file, name)
-        for row in rows:
-            ex = g.example(row["image_url"], file, lambda: g.resolve_url(row["image_url"]))
-            if ex is None:
-                continue
-            raw = xy_list(row.get("points"), file, name)
-            label = str(row["label"]).lower()
-            if not raw and int(row["count"]) > 0:  # eval split: count only
-                ex.annotations.append(Annotation(kind="count", label=label, answer=str(int(row["count"])),
-                                                 style="point_count", metric="exact",
-                                                 meta={"count": int(row["count"])}))
-                continue
-            pts = to_pixels(raw, _need_size(ex, file, name), point_scale, file, name)
-            ex.annotations.append(Annotation(kind="point" if mode == "pointing" else "count", label=label, points=pts,
-                                             style=mode, meta={"count": int(row["count"])}))
-    return g.result()
+
+    def annotations(file, i, row, size):
+        raw = xy_list(row.get("points"), file, name)
+        label = str(row["label"]).lower()
+        if not raw and int(row["count"]) > 0:  # eval split: count only
+            return [Annotation(kind="count", label=label, answer=str(int(row["count"])), style="point_count",
+                               metric="exact", meta={"count": int(row["count"])})]
+        pts = to_pixels(raw, size, point_scale, file, name)
+        return [Annotation(kind="point" if mode == "pointing" else "count", label=label, points=pts, style=mode,
+                           meta={"count": int(row["count"])})]
+    return url_examples(name, path, image_dir, ["image_url", "label", "count"], annotations, file_split=split)
 
 
 def clock_text(row: dict) -> str:
@@ -482,40 +495,45 @@ def clock_text(row: dict) -> str:
     return text + f":{int(row['second']):02d}" if row.get("second") is not None else text
 
 
-def read_clocks(path, image_dir=None) -> list[RawExample]:
+def read_clocks(path, image_dir=None) -> LazyExamples:
     name = "pixmo-clocks"
-    out = []
+    rows = TableSet.open(table_files(path))
     folder = Path(image_dir) if image_dir is not None else None
-    dropped = 0
-    for file, rows in read_tables(path):
-        for i, row in enumerate(rows):
-            if not row.get("text") and not all(k in row for k in ("hour", "minute")):
-                raise PixMoError(f"{file}: {name} row {i} needs 'text' or 'hour' and 'minute' columns; it has {sorted(row)}")
-            image = embedded_image(row.get("image"), file)
-            if image is None and folder is not None and row.get("example_id") is not None:
-                image = find_image_file(folder, str(row["example_id"]))
-            if image is None:
-                if folder is None and "image" not in row:
-                    raise PixMoError(f"{file}: {name} rows carry no image; render them and pass image_dir "
-                                     "(files named <example_id>.png)")
-                dropped += 1
-                continue
-            ann = Annotation(kind="qa", question=CLOCK_PROMPT, answer=clock_text(row), style="clocks", metric="clock")
-            out.append(RawExample(image=image, annotations=[ann], image_size=image_size(image), source=str(file),
-                                  id=str(row.get("example_id", f"{file.name}:{i}"))))
-    if dropped:
-        log.warning("%s: dropped %d row(s) without an image", name, dropped)
-    return out
+    keep = np.ones(len(rows), bool)
+    for f, start in zip(rows.files, rows.offsets):
+        if "image" in f.columns:
+            continue
+        if folder is None:
+            raise PixMoError(f"{f.path}: {name} rows carry no image; render them and pass image_dir "
+                             "(files named <example_id>.png)")
+        stems = _image_stems(folder)
+        ids = iter_strings(f.column("example_id").cast(pa.string()))
+        keep[start:start + f.n] = np.fromiter((i is not None and i in stems for i in ids), bool, f.n)
+    if not keep.all():
+        log.warning("%s: dropped %d row(s) without an image", name, int((~keep).sum()))
+
+    def build(file: Path, i: int, row: dict) -> RawExample:
+        if not row.get("text") and not all(row.get(k) is not None for k in ("hour", "minute")):
+            raise PixMoError(f"{file}: {name} row {i} needs 'text' or 'hour' and 'minute' columns; it has {sorted(row)}")
+        image = embedded_image(row.get("image"), file)
+        if image is None and folder is not None and row.get("example_id") is not None:
+            image = find_image_file(folder, str(row["example_id"]))
+        if image is None:
+            raise PixMoError(f"{file}: {name} row {i} has no image")
+        ann = Annotation(kind="qa", question=CLOCK_PROMPT, answer=clock_text(row), style="clocks", metric="clock")
+        return RawExample(image=image, annotations=[ann], image_size=image_size(image), source=str(file),
+                          id=str(row.get("example_id", f"{file.name}:{i}")))
+    return row_examples(rows, build, keep)
 
 
-READERS: dict[str, Callable[..., list[RawExample]]] = {
+READERS: dict[str, Callable[..., Sequence[RawExample]]] = {
     "cap": read_cap, "ask_model_anything": read_ask_model_anything, "cap_qa": read_cap_qa, "points": read_points,
     "points_eval": read_points_eval, "point_explanations": read_point_explanations, "docs": read_docs,
     "count": read_count, "clocks": read_clocks,
 }
 
 
-def read_pixmo(dataset: str, path: str | Path, **options: Any) -> list[RawExample]:
+def read_pixmo(dataset: str, path: str | Path, **options: Any) -> Sequence[RawExample]:
     """Read a PixMo subset by short name (see READERS); options go to that reader."""
     key = dataset.lower().replace("-", "_").removeprefix("pixmo_")
     if key not in READERS:
