@@ -285,7 +285,7 @@ def test_academic_errors_name_file_and_column(tmp_path):
     missing = tmp_path / "st.json"
     missing.write_text(json.dumps([{"file_path": "nope.jpg", "question": "q", "answers": ["a"]}]))
     with pytest.raises(PixMoError, match="image not found"):
-        read_academic("st_qa", missing)
+        read_academic("st_qa", missing)[0]
 
 
 def test_parquet_tables_are_memory_mapped_and_examples_built_on_access(tmp_path, monkeypatch):

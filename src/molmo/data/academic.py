@@ -28,20 +28,26 @@ or a file name/path resolved against image_dir or the table's folder):
 | plot_qa | plot_qa | image (or image_index), question_string, answer -- grouped |
 | android_control | android_control | image, goal, step_instruction, action -- four packed prompt variants |
 
-The target of a multi-answer question is the most frequent answer (ties: the alphabetically first); all
-answers stay in `Annotation.meta["answers"]` for the VQA-style metrics. ScienceQA hints are put before the
+An annotation's `answer` is the most frequent answer (ties: the alphabetically first); all answers stay in
+`Annotation.meta["answers"]`, from which training draws the most frequent one with ties broken at random
+(molmo.data.formatter) and the VQA-style metrics score. ScienceQA hints are put before the
 question once (the released code's `hint + "\\n" + hint` bug is not reproduced).
 """
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from molmo.data.example import Annotation, RawExample
-from molmo.data.pixmo import PixMoError, embedded_image, find_image_file, image_size, read_tables
+from molmo.data.pixmo import PixMoError, embedded_image, find_image_file, image_size, table_files
+from molmo.data.tables import LazyExamples, TableSet, group_rows
 
 CHART_QA_WEIGHTS = {0: 2 * 20901 / 28299, 1: 2 * 7398 / 28299}  # human, augmented (spec §1.9)
 
@@ -161,8 +167,27 @@ def _annotation(row: dict, spec: AcademicSpec, name: str, file: Path, i: int) ->
                       metric=spec.metric, weight=weight, meta={"answers": answers} if len(answers) > 1 else {})
 
 
-def read_academic(dataset: str, path: str | Path, image_dir: str | Path | None = None) -> list[RawExample]:
-    """Read one academic dataset by name (SPECS keys or ALIASES). Grouped datasets give one example per image."""
+def _group_keys(rows: TableSet) -> pa.ChunkedArray:
+    """The image key of every row ("<file>:<image_id | image_index | image name>"; a row without one is its own
+    group), computed column-wise."""
+    chunks = []
+    for k, f in enumerate(rows.files):
+        name = next((c for c in ("image_id", "image_index", "image") if c in f.columns and
+                     (pa.types.is_string(f.column(c).type) or pa.types.is_integer(f.column(c).type))), None)
+        own = pa.array([f"{k}:#{i}" for i in range(f.n)], pa.string())
+        if name is None:
+            chunks.append(own)
+            continue
+        value = pc.cast(f.column(name), pa.string())
+        value = value.combine_chunks() if isinstance(value, pa.ChunkedArray) else value
+        chunks.append(pc.coalesce(pc.binary_join_element_wise(pa.scalar(f"{k}:"), value, ""), own))
+    return pa.chunked_array(chunks, pa.string())
+
+
+def read_academic(dataset: str, path: str | Path, image_dir: str | Path | None = None) -> LazyExamples:
+    """Read one academic dataset by name (SPECS keys or ALIASES). Grouped datasets give one example per image.
+    Parquet tables are memory-mapped and an example's rows become a RawExample only when it is read
+    (molmo.data.tables); a row's problems (a missing image, a bad answer index) surface then."""
     key = dataset.lower().replace("-", "_")
     name = ALIASES.get(key, key)
     if name not in SPECS:
@@ -171,29 +196,40 @@ def read_academic(dataset: str, path: str | Path, image_dir: str | Path | None =
     folder = Path(image_dir) if image_dir is not None else None
     if folder is not None and not folder.is_dir():
         raise PixMoError(f"image folder {folder} does not exist")
-    groups: "OrderedDict[str, RawExample]" = OrderedDict()
-    out: list[RawExample] = []
-    for file, rows in read_tables(path):
-        for i, row in enumerate(rows):
-            if name == "science_qa" and row.get("image") is None:
-                continue  # text-only questions are not part of science_qa_img
-            anns = android_annotations(row, file, i) if spec.kind == "android" else [_annotation(row, spec, name, file, i)]
-            key_value = next((row[k] for k in ("image_id", "image_index", "image") if isinstance(row.get(k), (str, int))), None)
-            group_key = f"{file}:{key_value}" if spec.group_by_image and key_value is not None else None
-            if group_key is not None and group_key in groups:
-                groups[group_key].annotations += anns
-                continue
-            image = _resolve_image(row, spec, file, folder, name, i)
-            if image is None:
-                raise PixMoError(f"{file}: {name} row {i}: image not found (embedded bytes, or a file in "
-                                 f"{folder or file.parent})")
-            ex = RawExample(image=image, annotations=anns, image_size=image_size(image), source=str(file),
-                            id=str(row.get("question_id", row.get("questionId", f"{file.name}:{i}"))))
-            if group_key is not None:
-                ex.id = str(key_value)
-                groups[group_key] = ex
-            out.append(ex)
-    return out
+    rows = TableSet.open(table_files(path))
+    needed = [spec.image] + ([("goal",), ("step_instruction",), ("action",)] if spec.kind == "android"
+                             else [spec.question, spec.answer] + ([spec.options] if spec.options else []))
+    for f in rows.files:
+        for names in needed:
+            if f.n and not any(c in f.columns for c in names):
+                raise PixMoError(f"{f.path}: {name} rows are missing column {' / '.join(repr(c) for c in names)}; "
+                                 f"they have {sorted(f.columns)}")
+    keep = np.ones(len(rows), bool)
+    if name == "science_qa":  # text-only questions are not part of science_qa_img
+        keep = np.asarray(pc.is_valid(rows.column("image")).to_numpy(zero_copy_only=False), bool)
+    if spec.group_by_image:
+        gid, uniques = rows.group_ids_of(_group_keys(rows))
+        order, offsets = group_rows(gid, keep, len(uniques))
+        nonempty = np.flatnonzero(np.diff(offsets) > 0)
+        order = np.concatenate([order[offsets[g]:offsets[g + 1]] for g in nonempty]) if len(nonempty) else order[:0]
+        offsets = np.concatenate([[0], np.cumsum(np.diff(offsets)[nonempty])])
+    else:
+        order = np.flatnonzero(keep)
+        offsets = np.arange(len(order) + 1)
+
+    def build(picked: list[tuple[Path, int, dict]], e: int) -> RawExample:
+        file, i, row = picked[0]
+        anns = [a for f_, j, r in picked
+                for a in (android_annotations(r, f_, j) if spec.kind == "android" else [_annotation(r, spec, name, f_, j)])]
+        image = _resolve_image(row, spec, file, folder, name, i)
+        if image is None:
+            raise PixMoError(f"{file}: {name} row {i}: image not found (embedded bytes, or a file in "
+                             f"{folder or file.parent})")
+        key_value = next((row[k] for k in ("image_id", "image_index", "image") if isinstance(row.get(k), (str, int))), None)
+        ex_id = str(key_value) if spec.group_by_image and key_value is not None else \
+            str(row.get("question_id", row.get("questionId", f"{file.name}:{i}")))
+        return RawExample(image=image, annotations=anns, image_size=image_size(image), source=str(file), id=ex_id)
+    return LazyExamples(rows, order, offsets, build)
 
 
 READER_NAMES: tuple[str, ...] = tuple(SPECS)

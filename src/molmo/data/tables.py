@@ -178,7 +178,10 @@ class TableSet:
 
     def group_ids(self, name: str) -> tuple[np.ndarray, pa.Array]:
         """(group id per row, the distinct values in first-seen order) of a key column; nulls get -1."""
-        col = self.column(name)
+        return self.group_ids_of(self.column(name))
+
+    @staticmethod
+    def group_ids_of(col: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
         uniques = pc.unique(col).drop_null() if len(col) else pa.array([], pa.string())
         gid = np.asarray(pc.index_in(col, value_set=uniques).fill_null(-1).to_numpy(zero_copy_only=False), np.int64)
         pa.default_memory_pool().release_unused()  # hand the hash tables' memory back to the OS
@@ -201,23 +204,23 @@ def iter_strings(values: pa.Array | pa.ChunkedArray, chunk: int = 65536):
 
 class LazyExamples(Sequence[RawExample]):
     """Examples built on access: example e is `build(rows, e)` of its row numbers `order[offsets[e]:offsets[e+1]]`
-    (a grouped dataset: all rows of one image; otherwise one row each)."""
+    (a grouped dataset: all rows of one image; otherwise one row each). Slicing gives a view, not a list."""
 
     def __init__(self, rows: TableSet, order: np.ndarray, offsets: np.ndarray,
-                 build: Callable[[list[tuple[Path, int, dict]], int], RawExample]):
+                 build: Callable[[list[tuple[Path, int, dict]], int], RawExample], index: np.ndarray | None = None):
         self.rows, self.order, self.offsets, self.build = rows, order, offsets, build
+        self.index = np.arange(len(offsets) - 1) if index is None else index
 
     def __len__(self) -> int:
-        return len(self.offsets) - 1
+        return len(self.index)
 
     def __getitem__(self, e):
         if isinstance(e, slice):
-            return [self[i] for i in range(*e.indices(len(self)))]
-        if e < 0:
-            e += len(self)
-        if not 0 <= e < len(self):
+            return LazyExamples(self.rows, self.order, self.offsets, self.build, self.index[e])
+        if not -len(self) <= e < len(self):
             raise IndexError(f"example {e} out of range ({len(self)} examples)")
-        return self.build(self.rows.take(self.order[self.offsets[e]:self.offsets[e + 1]]), e)
+        g = int(self.index[e])
+        return self.build(self.rows.take(self.order[self.offsets[g]:self.offsets[g + 1]]), g)
 
     def __iter__(self):
         return (self[e] for e in range(len(self)))
