@@ -49,8 +49,8 @@ import pyarrow.compute as pc
 from PIL import Image
 
 from molmo.data.example import Annotation, RawExample
-from molmo.text.points import points_to_text
 from molmo.data.tables import LazyExamples, TableError, TableSet, group_rows, iter_strings
+from molmo.text.points import points_to_text
 
 log = logging.getLogger(__name__)
 

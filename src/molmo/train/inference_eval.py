@@ -41,15 +41,13 @@ def missing_benchmarks(cfg: TrainConfig) -> list[str]:
     return lines
 
 
-class _LivePredictor:
-    """molmo.eval's predictor protocol over the model being trained (eval mode, no gradients)."""
+def _live_predictor(api: Any):
+    """molmo.eval's MolmoPredictor over the model being trained instead of a checkpoint loaded from disk."""
+    from molmo.eval.runner import MolmoPredictor
 
-    def __init__(self, api: Any):
-        self.model = api
-
-    def predict(self, items):
-        from molmo.eval.runner import MolmoPredictor
-        return MolmoPredictor.predict(self, items)  # same grouping by (style, tokens, crops)
+    predictor = MolmoPredictor.__new__(MolmoPredictor)
+    predictor.model, predictor.seed = api, None
+    return predictor
 
 
 @dataclass
@@ -80,7 +78,7 @@ class InferenceEvals:
         try:
             with torch.no_grad():
                 metrics = evaluate_benchmarks(list(ie.benchmarks), benchmark_dir(self.cfg),
-                                              _LivePredictor(Api(model, tokenizer, preprocessor)),
+                                              _live_predictor(Api(model, tokenizer, preprocessor)),
                                               Path(out_dir) / "evals" / f"step_{step:07d}", batch_size=ie.batch_size,
                                               limit=ie.max_examples)
         finally:
