@@ -182,7 +182,11 @@ def test_a_preset_missing_data_fails_before_step_one_naming_each_source(tmp_path
     with pytest.raises(DataError) as err:
         train(cfg)  # raises before the 7B model is built
     message = str(err.value)
-    assert message.startswith(f"38 data source(s) not found under --data_root={tmp_path}")  # 31 + 7 benchmarks
+    assert message.startswith(f"data not found under --data_root={tmp_path}")
+    named = {line.split(" (")[0].strip() for line in message.splitlines()[1:]}
+    assert len(named) == 31 + 7  # every source of the mixture and every in-training benchmark, each named
+    assert f"pixmo_points (pixmo:points): missing exclude {tmp_path}/pixmo/points_eval -> molmo data download " \
+           f"--root {tmp_path} pixmo-points-eval" in message
     assert f"  eval countbenchqa: missing {tmp_path}/benchmarks/countbenchqa" in message
     for name in ("pixmo_cap", "pixmo_points_high_freq_counting", "chart_qa_weighted", "android_control"):
         assert f"  {name} (" in message
@@ -197,7 +201,7 @@ def test_print_config_resolves_the_released_presets(root, capsys):
     assert config["data"]["seed"] == 50189 and config["attention_dropout"] == 0.1
     assert resolved["model"]["llm"]["attention_dropout"] == 0.1 and resolved["model"]["llm"]["residual_dropout"] == 0.1
     assert config["inference_eval"]["every"] == 2000
-    sources_missing = [line for line in resolved["missing"] if not line.startswith("  eval ")]
+    sources_missing = {line.split(" (")[0] for line in resolved["missing"] if not line.startswith("  eval ")}
     assert len(sources_missing) == 31 - 7  # in the fixture root: cap, point explanations, chart_qa, the 4 points sets
     assert any(line.startswith("  eval chartqa: missing") for line in resolved["missing"])
     assert resolved["sources"]["pixmo_points"]["exclude"] == str(root / "pixmo/points_eval")

@@ -104,8 +104,8 @@ def resolve_source(src: DataSource, root: str = "") -> DataSource:
 
 
 def missing_data(data: DataConfig) -> list[str]:
-    """One line per PixMo / academic source (training or validation) whose files are not there, with how to
-    get them; [] when everything is in place."""
+    """One line per missing file of a PixMo / academic source (training or validation: its tables, image folder,
+    excluded table), with how to get it; [] when everything is in place."""
     from molmo.data.download import fetch_hint
     lines, seen = [], set()
     for src in (*data.sources, *data.validation):
@@ -114,11 +114,15 @@ def missing_data(data: DataConfig) -> list[str]:
             continue
         resolved = resolve_source(src, data.root)
         wanted = [("data", resolved.path)] + [(k, resolved.options[k]) for k in PATH_OPTIONS if resolved.options.get(k)]
-        missing = [f"{what} {path}" for what, path in wanted if not path or not Path(path).exists()]
-        hint = fetch_hint(kind, reader, data.root or "DATA_ROOT")
-        if missing and (src.name, hint) not in seen:
-            seen.add((src.name, hint))
-            lines.append(f"  {src.name} ({src.kind}): missing {', '.join(missing)} -> {hint}")
+        for what, path in wanted:
+            if path and Path(path).exists():
+                continue
+            # an excluded table (pixmo-points-eval) is fetched under its own name
+            name = Path(path).name if what == "exclude" else reader
+            hint = fetch_hint(kind, name, data.root or "DATA_ROOT")
+            if (src.name, what) not in seen:
+                seen.add((src.name, what))
+                lines.append(f"  {src.name} ({src.kind}): missing {what} {path} -> {hint}")
     return lines
 
 
@@ -128,7 +132,7 @@ def require_data(data: DataConfig, extra: list[str] = ()) -> None:
     lines = missing_data(data) + list(extra)
     if lines:
         root = f" under --data_root={data.root}" if data.root else " (no --data_root given)"
-        raise DataError(f"{len(lines)} data source(s) not found{root}:\n" + "\n".join(lines))
+        raise DataError(f"data not found{root} ({len(lines)} missing item(s)):\n" + "\n".join(lines))
 
 
 def open_source(src: DataSource, root: str = "") -> Any:
