@@ -24,13 +24,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "count": ("molmo.serve.commands", "count (and point to) instances of a label"),
     "caption": ("molmo.serve.commands", "describe an image"),
     "demo": ("molmo.serve.commands", "run a few questions on the bundled sample images"),
-    "serve": ("molmo.serve.server", "OpenAI-compatible HTTP server and web page"),
+    "serve": ("molmo.serve.cli", "OpenAI-compatible HTTP server and web page"),
     "train": ("molmo.train.cli", "pre-train or fine-tune from a preset"),
     "finetune": ("molmo.train.finetune", "LoRA or full fine-tuning on own-data JSONL"),
     "eval": ("molmo.eval.cli", "score a model on benchmarks or own data"),
     "data": ("molmo.data.cli", "generate, show, validate and download data"),
-    "convert": ("molmo.checkpoint.convert", "build an initial Molmo from base ViT + LLM checkpoints"),
-    "export": ("molmo.checkpoint.export", "write a checkpoint in the released HF layout (transformers, vLLM)"),
+    "convert": ("molmo.checkpoint.cli", "build an initial Molmo from base ViT + LLM checkpoints"),
+    "export": ("molmo.checkpoint.cli", "write a checkpoint in the released HF layout (transformers, vLLM)"),
     "conformance": ("molmo.conformance", "check this install against reference outputs"),
 }
 

@@ -60,9 +60,12 @@ def test_unknown_id_and_revision(fake_hub, hub_repo):
 
 def test_cli_ask_by_hub_id(fake_hub, hub_repo, capsys):
     assert cli_main(["ask", "--model", "acme/tiny", "--revision", "v1", "--max-new-tokens", "2", "--json",
-                     str(hub_repo.parent / "none.png"), "hi"]) == 2  # the model loads; the image is missing
+                     str(hub_repo.parent / "none.png"), "hi"]) == 2  # refused before the model loads
     assert "none.png" in capsys.readouterr().err
-    assert cli_main(["ask", "--model", "acme/nope", "x.png", "hi"]) == 2
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(hub_repo.parent / "x.png")  # the image is checked before the model loads
+    assert cli_main(["ask", "--model", "acme/nope", str(hub_repo.parent / "x.png"), "hi"]) == 2
     assert "acme/nope: no such model on the Hub" in capsys.readouterr().err
 
 

@@ -54,7 +54,8 @@ def test_ask_and_caption_on_the_random_model(checkpoint, image_file, capsys):
 def test_errors_are_clear(checkpoint, tmp_path, capsys):
     assert main(["ask", str(tmp_path / "missing.png"), "What?", "--model", str(checkpoint)]) == 2
     assert "missing.png" in capsys.readouterr().err
-    assert main(["ask", "x.png", "What?", "--model", str(tmp_path)]) == 2
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
+    assert main(["ask", str(tmp_path / "x.png"), "What?", "--model", str(tmp_path)]) == 2
     assert "no config.json" in capsys.readouterr().err
 
 

@@ -10,7 +10,6 @@ connector and the 128 new token embeddings are freshly initialised (seeded).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import shutil
@@ -256,21 +255,3 @@ def build_molmo(vision_dir: str | Path, llm_dir: str | Path, out_dir: str | Path
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--vision", required=True, type=Path, help="HF vision tower directory (CLIP/SigLIP/DINOv2)")
-    parser.add_argument("--llm", required=True, type=Path, help="HF LLM directory (Qwen2/Olmo2/OLMoE)")
-    parser.add_argument("--out", required=True, type=Path, help="output Molmo directory")
-    parser.add_argument("--vit-num-layers", type=int, default=None,
-                        help="keep only the first N ViT layers (the released models keep 23 of CLIP's 24)")
-    parser.add_argument("--vit-layers", default="-2,-9", help="ViT layers whose features are concatenated")
-    parser.add_argument("--seed", type=int, default=0)
-
-
-def run(args: argparse.Namespace) -> int:
-    layers = tuple(int(x) for x in args.vit_layers.split(","))
-    out = build_molmo(args.vision, args.llm, args.out, vit_num_layers=args.vit_num_layers, vit_layers=layers,
-                      seed=args.seed)
-    print(f"wrote {out}")
-    return 0

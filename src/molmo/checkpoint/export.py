@@ -15,12 +15,10 @@ same architecture. Tiny or non-CLIP models get the conformance fixtures' extensi
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -265,32 +263,3 @@ def _check_same_architecture(cfg: MolmoConfig, base_raw: dict, base: str | Path)
         diff.append("vision: this model's ViT differs from the released CLIP ViT the base's remote code builds")
     if diff:
         raise ExportError(f"--base {base} is a different architecture than the model: {diff[:6]}")
-
-
-# ---------------------------------------------------------------- the command
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="checkpoint folder or Hub id to export")
-    parser.add_argument("out", help="output folder (replaced atomically)")
-    parser.add_argument("--base", default=None,
-                        help="released base folder or Hub id whose processor files and remote code (*.py) to copy")
-    parser.add_argument("--revision", default=None, help="Hub revision of MODEL")
-    parser.add_argument("--base-revision", default=None, help="Hub revision of --base")
-    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
-                        help="cast the weights (default: keep the checkpoint's dtype)")
-    parser.add_argument("--max-shard-size", type=float, default=DEFAULT_MAX_SHARD_BYTES / 1e9, help="GB per shard")
-
-
-def run(args: argparse.Namespace) -> int:
-    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}.get(args.dtype)
-    try:
-        out = export(args.model, args.out, base=args.base, revision=args.revision, base_revision=args.base_revision,
-                     dtype=dtype, max_shard_bytes=int(args.max_shard_size * 1e9))
-    except (ExportError, CheckpointError, FileNotFoundError) as e:
-        print(f"molmo export: {e}", file=sys.stderr)
-        return 2
-    print(f"exported {args.model} -> {out} (released layout" + (f", processor and remote code from {args.base})"
-                                                                if args.base else ")"))
-    if "vision_backbone" in json.loads((out / "config.json").read_text()):
-        print("note: its vision side is not the released CLIP ViT-L/14 setup, which transformers' remote code and "
-              "vLLM build; only this package's loader reads the vision_backbone keys", file=sys.stderr)
-    return 0

@@ -23,7 +23,6 @@ import json
 import math
 import os
 import re
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -31,18 +30,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from molmo.checkpoint.lora_config import LoraConfig
+
 ADAPTER_FILE = "adapter_model.safetensors"  # PEFT's names
 ADAPTER_CONFIG = "adapter_config.json"
-
-
-@dataclass(frozen=True)
-class LoraConfig:
-    rank: int = 0  # 0 = off
-    alpha: float = 16.0
-    dropout: float = 0.0
-    # Regular expressions over module names (`molmo.model.Molmo`): the LLM's attention and MLP projections.
-    targets: tuple[str, ...] = (r"^llm\.blocks\.\d+\..*(att_proj|attn_out|ff_proj|ff_out)$",)
-    base_model: str | None = None  # written as the adapter's base_model_name_or_path
 
 
 class LoRALinear(nn.Linear):

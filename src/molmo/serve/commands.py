@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from molmo.api import Answer, Molmo, ModelNotFoundError
 from molmo.assets import SAMPLES_DIR
+from molmo.cli_args import non_negative_float, non_negative_int, positive_int
 from molmo.image.loading import ImageError
 from molmo.text.context import PromptTooLongError
+
+if TYPE_CHECKING:  # imported where used, so `--help` does not load torch
+    from molmo.api import Answer, Molmo
 
 COMMAND_TAKES_NAME = True
 # (sample file, command, argument) run by `molmo demo`
@@ -35,26 +40,28 @@ DEMO_QUESTIONS = [
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     if name == "demo":
-        parser.add_argument("--out", default="molmo-demo", help="folder for the overlays (default: molmo-demo)")
+        parser.add_argument("--out", default="molmo-demo", help="folder for the overlays")
     else:
         parser.add_argument("image", help="image file")
         if name == "ask":
-            parser.add_argument("question")
+            parser.add_argument("question", help="the question, e.g. 'What is in this picture?'")
         elif name in ("point", "count"):
             parser.add_argument("label", help="what to point to / count, e.g. 'red circle'")
         elif name == "caption":
-            parser.add_argument("--length", type=int, default=None,
-                                help="caption length hint (about characters / 15; default 65)")
+            parser.add_argument("--length", type=non_negative_int, default=None,
+                                help="caption length hint (about characters / 15; default: 65)")
         parser.add_argument("--json", action="store_true", help="print the answer as JSON (text, points, count)")
         parser.add_argument("--draw", metavar="OUT.png", default=None, help="save the image with the points drawn")
     parser.add_argument("--model", default=None,
                         help="checkpoint folder or Hub id, e.g. allenai/Molmo-7B-D-0924 (default: the embedded model)")
     parser.add_argument("--revision", default=None, help="Hub branch, tag or commit for a Hub id --model")
     parser.add_argument("--adapter", default=None, help="PEFT LoRA adapter folder or Hub id to apply to --model")
-    parser.add_argument("--max-crops", type=int, default=None, help="high-resolution crop budget")
-    parser.add_argument("--max-new-tokens", type=int, default=200)
-    parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--seed", type=int, default=None, help="sampling seed (with --temperature > 0)")
+    parser.add_argument("--max-crops", type=positive_int, default=None,
+                        help="high-resolution crop budget per image (default: the model's)")
+    parser.add_argument("--max-new-tokens", type=positive_int, default=200, help="the longest answer, in tokens")
+    parser.add_argument("--temperature", type=non_negative_float, default=0.0,
+                        help="sampling temperature; 0: greedy (the same answer every time)")
+    parser.add_argument("--seed", type=non_negative_int, default=None, help="sampling seed (with --temperature > 0)")
     add_device_arguments(parser)
 
 
@@ -99,7 +106,32 @@ def announce(model: Molmo, file=sys.stderr) -> None:
         print(model.info.notice(), file=file)
 
 
+def check_inputs(args: argparse.Namespace) -> None:
+    """What can be checked before the model loads: the image, and that --draw can be written."""
+    from PIL import Image
+
+    from molmo.image.loading import check_image_file
+
+    if getattr(args, "image", None) is not None:
+        check_image_file(args.image)
+    draw = Path(args.draw) if getattr(args, "draw", None) else None
+    if draw is not None:
+        if not draw.parent.is_dir():
+            raise ValueError(f"--draw {draw}: the folder {draw.parent} does not exist")
+        if not os.access(draw.parent, os.W_OK):
+            raise ValueError(f"--draw {draw}: the folder {draw.parent} is not writable")
+        if draw.suffix.lower() not in Image.registered_extensions():
+            raise ValueError(f"--draw {draw}: give an image file name such as out.png")
+
+
 def run(args: argparse.Namespace) -> int:
+    from molmo.api import Molmo, ModelNotFoundError
+
+    try:
+        check_inputs(args)
+    except (ImageError, ValueError) as e:
+        print(f"molmo {args.command}: {e}", file=sys.stderr)
+        return 2
     try:
         model = Molmo.from_pretrained(args.model, dtype=args.dtype, device=args.device, revision=args.revision,
                                       adapter=args.adapter)
@@ -136,8 +168,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_demo(model: Molmo, out: Path, **kw) -> int:
-    from molmo.text.points import strip_point_tags
     from molmo.serve.draw import draw_points
+    from molmo.text.points import strip_point_tags
 
     if not SAMPLES_DIR.is_dir():
         print(f"molmo demo: the sample images are missing ({SAMPLES_DIR})", file=sys.stderr)

@@ -23,17 +23,15 @@ decode step. In Python:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
 import json
-import os
 import time
 import uuid
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,36 +47,10 @@ from molmo.serve.batcher import Batcher, BatcherSettings, QueueFullError
 from molmo.serve.protocol import APIError, ImageRef, decode_data, error_body, parse_json, parse_messages, parse_options
 from molmo.serve.remote import fetch_image
 from molmo.serve.scheduler import ContinuousBatcher
+from molmo.serve.settings import ServerSettings  # noqa: F401 - its home is light, for `molmo serve --help`
 
 STATIC_DIR = Path(__file__).parent / "static"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    model_name: str | None = None  # the id clients send as "model"; default: the checkpoint folder or Hub id
-    served_model_names: tuple[str, ...] = ()  # more accepted ids (aliases)
-    api_key: str | None = None
-    allowed_hosts: tuple[str, ...] = ()  # Host names served without an API key, besides loopback; "*": any
-    allow_remote_images: bool = False
-    allow_private_image_hosts: bool = False  # remote images from loopback / private / link-local addresses
-    remote_timeout_s: float = 10.0  # the whole download, redirects included
-    max_body_bytes: int = 20 * 1024 * 1024
-    max_json_depth: int = 32
-    max_messages: int = 256
-    max_prompt_chars: int | None = None  # None: 8 characters per position of the model's context
-    max_image_bytes: int = 15 * 1024 * 1024
-    max_image_pixels: int = 40_000_000
-    max_pixels_in_flight: int = 50_000_000  # decoded pixels held by all requests being pre-processed at once
-    max_tokens: int = 1024  # the most a request may ask for
-    default_max_tokens: int = 200
-    max_crops: int | None = None  # None: the pre-processor's default
-    scheduler: str = "continuous"  # or "static": batches that wait for their longest answer
-    max_batch_size: int = 16
-    batch_window_s: float = 0.01  # static batching only
-    max_queue: int = 64
-    prep_workers: int = 2  # threads decoding and pre-processing images, tokenizing
-    retry_after_s: int = 1
 
 
 def molmo_field(answer: Answer) -> dict[str, Any]:
@@ -396,65 +368,3 @@ class BackgroundServer:
     def __exit__(self, *exc: Any) -> None:
         self.server.should_exit = True
         self.thread.join(10)
-
-
-# ---------------------------------------------------------------- the command
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    d = ServerSettings()
-    parser.add_argument("--model", default=None,
-                        help="checkpoint folder or Hub id, e.g. allenai/Molmo-7B-D-0924 (default: the embedded model)")
-    parser.add_argument("--revision", default=None, help="Hub branch, tag or commit for a Hub id --model")
-    parser.add_argument("--adapter", default=None, help="PEFT LoRA adapter folder or Hub id to apply to --model")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--dtype", default="float32", choices=["auto", "float32", "bfloat16", "float16"])
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (cuda when present)")
-    parser.add_argument("--api-key", default=os.environ.get("MOLMO_API_KEY"),
-                        help="require 'Authorization: Bearer KEY' on /v1/* (default: $MOLMO_API_KEY)")
-    parser.add_argument("--served-model-name", action="append", default=None, metavar="NAME",
-                        help="an id clients may send as 'model' (repeatable; default: the folder name or Hub id)")
-    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
-                        help="a Host name served without an API key besides loopback (repeatable; '*': any)")
-    parser.add_argument("--allow-remote-images", action="store_true", help="accept http(s) image URLs")
-    parser.add_argument("--allow-private-image-hosts", action="store_true",
-                        help="with --allow-remote-images, also fetch from loopback / private / link-local addresses")
-    parser.add_argument("--skip-checksum", action="store_true", help="load weights without verifying checksums.json")
-    parser.add_argument("--scheduler", default=d.scheduler, choices=["continuous", "static"])
-    parser.add_argument("--max-batch-size", type=int, default=d.max_batch_size)
-    parser.add_argument("--batch-window-ms", type=float, default=d.batch_window_s * 1000)
-    parser.add_argument("--max-queue", type=int, default=d.max_queue)
-    parser.add_argument("--max-tokens", type=int, default=d.max_tokens, help="the most a request may ask for")
-    parser.add_argument("--max-body-mb", type=float, default=d.max_body_bytes / 2**20)
-    parser.add_argument("--max-image-pixels", type=int, default=d.max_image_pixels)
-    parser.add_argument("--max-pixels-in-flight", type=int, default=d.max_pixels_in_flight,
-                        help="decoded image pixels held at once by all requests being pre-processed")
-    parser.add_argument("--prep-workers", type=int, default=d.prep_workers, help="pre-processing threads")
-    parser.add_argument("--max-crops", type=int, default=None)
-
-
-def settings_from_args(args: argparse.Namespace) -> ServerSettings:
-    return ServerSettings(api_key=args.api_key or None, allow_remote_images=args.allow_remote_images,
-                          served_model_names=tuple(args.served_model_name or ()),
-                          allowed_hosts=tuple(args.allowed_host), allow_private_image_hosts=args.allow_private_image_hosts,
-                          max_body_bytes=int(args.max_body_mb * 2**20), max_image_pixels=args.max_image_pixels,
-                          max_pixels_in_flight=max(args.max_pixels_in_flight, args.max_image_pixels),
-                          max_tokens=args.max_tokens, max_crops=args.max_crops, scheduler=args.scheduler,
-                          max_batch_size=args.max_batch_size, batch_window_s=args.batch_window_ms / 1000,
-                          max_queue=args.max_queue, prep_workers=args.prep_workers)
-
-
-def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    if args.skip_checksum:
-        os.environ["MOLMO_SKIP_CHECKSUM"] = "1"
-    model = Molmo.from_pretrained(args.model, dtype=args.dtype, device=args.device, revision=args.revision,
-                                  adapter=args.adapter)
-    settings = settings_from_args(args)
-    if args.served_model_name:  # the aliases replace the default name; the Hub id or folder name stays accepted
-        settings = replace(settings, model_name=args.served_model_name[0],
-                            served_model_names=tuple(args.served_model_name[1:]) + (model.name,))
-    app = create_app(model, settings)
-    print(f"molmo: serving {model.name!r} on http://{args.host}:{args.port}/ (OpenAI API under /v1)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    return 0

@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from molmo.checkpoint.lora import LoraConfig
+from molmo.checkpoint.lora_config import LoraConfig
 
 
 class ConfigError(ValueError):

@@ -55,9 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
+    from molmo.data.owndata import read_own_data
+
+    for path in (args.data, args.val):  # first, before torch loads or a Hub download starts
+        if path:
+            read_own_data(path, deep=True)  # every line and every image, naming file, line and reason
     from molmo.assets import DEFAULT_MODEL_DIR
     from molmo.checkpoint.hub import HubError, resolve_model
-    from molmo.data.owndata import read_own_data
     from molmo.train.config import ConfigError, DataConfig, DataSource, GroupOptim, OptimConfig, TrainConfig
     from molmo.train.fit import own_data_plan, processor_for_checkpoint
     from molmo.checkpoint.lora import LoraConfig
@@ -98,13 +102,14 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
 def run(args: argparse.Namespace) -> int:
     from molmo.data.owndata import OwnDataError
     from molmo.train.config import ConfigError
-    from molmo.train.trainer import train
 
     try:
         cfg = build_config(args)
     except (ConfigError, OwnDataError, FileNotFoundError) as e:
         print(f"molmo finetune: {e}", file=sys.stderr)
         return 2
+    from molmo.train.trainer import train
+
     path = train(cfg)
     print(f"done: {path}" + (f" (adapter: {Path(cfg.out_dir) / 'adapter'})" if cfg.lora.rank else ""))
     return 0

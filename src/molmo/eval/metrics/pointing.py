@@ -17,8 +17,6 @@ import re
 from typing import Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from scipy.spatial.distance import cdist
 
 DEFAULT_RADIUS_FRACTION = 0.05  # match radius without masks: 5 % of the image diagonal
 
@@ -75,6 +73,9 @@ def pointing_scores(prediction: str, gt_points: Sequence[Sequence[float]], image
         return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
     gt = np.asarray([p[:2] for p in gt_points], float)
     pred_arr = np.asarray(pred, float)
+    from scipy.optimize import linear_sum_assignment  # here: scipy.optimize takes ~1 s to import
+    from scipy.spatial.distance import cdist
+
     rows, cols = linear_sum_assignment(cdist(pred_arr, gt))
     if masks is not None:
         hits = sum(_in_mask(pred_arr[i], np.asarray(masks[j])) for i, j in zip(rows, cols))
