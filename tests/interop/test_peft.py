@@ -136,8 +136,11 @@ def test_adapter_for_another_base(tiny_checkpoint, conformance_dir, tmp_path, ca
     other, _ = load_molmo(conformance_dir / "models" / "tiny_olmo")
     with pytest.raises(AdapterError, match=r"does not fit this model.*shape mismatch.*att_proj: lora_A \[4, \d+\]"):
         load_adapter(other, tmp_path / "ours")
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.png")  # a real image: it is checked before the model loads
     assert cli_main(["ask", "--model", str(conformance_dir / "models" / "tiny_qwen2"), "--adapter",
-                     str(tmp_path / "nowhere"), "x.png", "hi"]) == 2
+                     str(tmp_path / "nowhere"), str(tmp_path / "x.png"), "hi"]) == 2
     assert "not a PEFT adapter folder" in capsys.readouterr().err
     cfg = json.loads((tmp_path / "ours" / "adapter_config.json").read_text())
     (tmp_path / "ours" / "adapter_config.json").write_text(json.dumps({**cfg, "use_dora": True}))

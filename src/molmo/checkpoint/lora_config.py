@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class LoraConfig:
-    """LoRA adapters (`molmo.train.lora` applies them)."""
+    """Rank 0 means no adapters; `alpha / rank` scales their update."""
     rank: int = 0  # 0 = off
     alpha: float = 16.0
     dropout: float = 0.0
