@@ -150,15 +150,15 @@ class MixtureSampler:
         self.seed = seed
         self.chunk = chunk
         self._p = np.array([self.rates[n] for n in self.names])
-        self._perms: dict[tuple[str, int], np.ndarray] = {}
+        self._perms: dict[str, tuple[int, np.ndarray]] = {}
 
     def permutation(self, name: str, epoch: int) -> np.ndarray:
-        key = (name, epoch)
-        if key not in self._perms:
-            if len(self._perms) > 64:
-                self._perms.clear()
-            self._perms[key] = np.random.RandomState(self.seed + epoch * EPOCH_SEED_STRIDE).permutation(self.sizes[name])
-        return self._perms[key]
+        """This epoch's order of a dataset (the latest one kept per dataset: a stream's epochs only grow)."""
+        cached = self._perms.get(name)
+        if cached is None or cached[0] != epoch:
+            order = np.random.RandomState(self.seed + epoch * EPOCH_SEED_STRIDE).permutation(self.sizes[name])
+            cached = self._perms[name] = (epoch, order)
+        return cached[1]
 
     def __iter__(self) -> Iterator[tuple[str, int, int]]:
         return self.iterate()

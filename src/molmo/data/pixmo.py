@@ -1,11 +1,15 @@
 """Readers for local copies of the PixMo datasets in their published Hugging Face schemas (recipe-spec §2.1, §6)
--> `list[RawExample]`, one example per image with all of that image's annotations.
+-> a sequence of RawExample (one per image with all of that image's annotations), built on access from the
+memory-mapped tables (molmo.data.tables), so memory does not grow with the table.
 
 Files may be parquet, JSON (a list of rows, `{"rows": [...]}` or the datasets-server `{"rows": [{"row": …}]}`)
-or JSONL; a directory means every such file in it, in name order. Images are either embedded (the HF `Image`
-column: `{"bytes": …, "path": …}` or raw bytes; PixMo-Docs) or downloaded into a folder where each file is
-named by the sha256 hex digest of its URL (`molmo.data.download`), with or without an extension. Rows whose
-image is missing there are dropped, as in the released loader (`RawExample.source` keeps the file name).
+or JSONL; a directory means every such file below it, in name order (a hub snapshot's `train-…` /
+`validation-…` files by split). Images are either embedded (the HF `Image` column: `{"bytes": …, "path": …}`
+or raw bytes; PixMo-Docs) or downloaded into a folder where each file is named by the sha256 hex digest of its
+URL (`molmo.data.download`), with or without an extension. Rows whose image is missing there are dropped, as in
+the released loader (`RawExample.source` keeps the file name). `split="train"|"validation"` holds images out
+of the sets without a published validation split (2,048, Point-Explanations 1,024; seed 96817); a row's
+problems (a bad point, odd CapQA messages) are reported when its example is read.
 
     examples = read_pixmo("points", "pixmo-points/train.parquet", image_dir="images/")
     examples = read_pixmo("docs", "pixmo-docs/charts/train-0000.parquet", config="charts")
@@ -15,12 +19,12 @@ the file and the column):
 
 | name | columns | annotation(s) per image |
 |---|---|---|
-| cap | image_url, caption, transcripts | caption (+ one `transcript` per transcript) |
+| cap | image_url, caption, transcripts | caption (+ one `transcript` per transcript with transcripts=True) |
 | ask_model_anything | image_url, [image_sha256], question, answer | qa, style `user_qa` |
 | cap_qa | image_url, [image_sha256], messages (alternating user/assistant strings) | messages, `synthetic_qa` |
 | points | image_url, [image_sha256], label, points [{x, y}], [collection_method], [count] | point or count |
 | points_eval | image_url, [image_sha256], label, points [{x, y}], [masks] | point (masks in meta) |
-| point_explanations | image_url, [image_sha256], question, parsed_response, alt_text, inline_text, points | qa, `point_qa` |
+| point_explanations | image_url, [image_sha256], question, parsed_response, alt_text, inline_text, points | qa, `point_qa` (two examples per image: ⌈n/2⌉ questions, the rest) |
 | docs | image (embedded), [image_id], questions ({question, answer} list or {question: [], answer: []}) | qa, `pixmo_docs_<config>` |
 | count | image_url, [image_sha256], label, count, points [{x, y}] (pixels) | count / point |
 | clocks | image (embedded) or example_id (file `<example_id>.*` in image_dir), text or hour/minute/second | qa, `clocks` |
@@ -34,10 +38,8 @@ percent values above 100 raise PixMoError (they mean the file is in pixels).
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import io
-import json
 import logging
 import os
 from pathlib import Path
@@ -91,48 +93,6 @@ def table_files(path: str | Path, split: str | None = None) -> list[Path]:
     if path.suffix not in TABLE_SUFFIXES:
         raise PixMoError(f"{path}: unsupported table format {path.suffix!r}; expected one of {TABLE_SUFFIXES}")
     return [path]
-
-
-def read_table(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of one parquet / JSON / JSONL file as dicts (parquet structs and lists become dicts and lists)."""
-    path = Path(path)
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            return pq.read_table(path).to_pylist()
-        except Exception as e:  # noqa: BLE001 - pyarrow raises many types for corrupt files
-            raise PixMoError(f"{path}: not a readable parquet file ({e})") from e
-    text = path.read_text()
-    try:
-        if path.suffix == ".jsonl":
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-        else:
-            data = json.loads(text)
-            rows = data.get("rows", data.get("data")) if isinstance(data, dict) else data
-    except json.JSONDecodeError as e:
-        raise PixMoError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from e
-    if not isinstance(rows, list):
-        raise PixMoError(f"{path}: expected a list of rows, or an object with 'rows' or 'data'")
-    rows = [r["row"] if isinstance(r, dict) and set(r) >= {"row"} and isinstance(r["row"], dict) else r for r in rows]
-    for i, r in enumerate(rows):
-        if not isinstance(r, dict):
-            raise PixMoError(f"{path}: row {i} is not an object")
-    return rows
-
-
-def read_tables(path: str | Path, split: str | None = None) -> list[tuple[Path, list[dict[str, Any]]]]:
-    return [(f, read_table(f)) for f in table_files(path, split)]
-
-
-def require_columns(rows: list[dict], required: Iterable[str], file: Path, dataset: str) -> None:
-    """Every row needs every required column (the first offending row is named)."""
-    required = list(required)
-    for i, row in enumerate(rows):
-        missing = [c for c in required if c not in row]
-        if missing:
-            raise PixMoError(f"{file}: {dataset} row {i} is missing column(s) {missing}; "
-                             f"it has {sorted(row)} (expected {required})")
 
 
 # ---------------------------------------------------------------------------------------------- images
@@ -541,4 +501,4 @@ def read_pixmo(dataset: str, path: str | Path, **options: Any) -> Sequence[RawEx
     return READERS[key](path, **options)
 
 
-__all__ = ["PixMoError", "READERS", "read_pixmo", "read_table", "read_tables", "url_hash", "image_size"]
+__all__ = ["PixMoError", "READERS", "read_pixmo", "table_files", "url_hash", "image_size"]
