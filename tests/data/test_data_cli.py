@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
 import json
@@ -181,3 +182,33 @@ def test_download_command_feeds_the_readers(tmp_path, server):
     assert rc == 1  # 2.png failed
     examples = read_pixmo("ask_model_anything", table, image_dir=out)
     assert len(examples) == 1 and len(examples[0].annotations) == 2 and examples[0].image_size == (40, 30)
+
+
+def test_download_into_a_data_root_lays_out_what_the_presets_read(tmp_path, server):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from molmo.data.download import download_pixmo
+    from molmo.train import presets
+    from molmo.train.data import missing_data, open_source
+    base, handler = server
+    handler.files = {f"/{i}.png": _png((i, 2, 3)) for i in range(3)}
+    calls = []
+
+    def snapshot(repo_id, repo_type, local_dir, allow_patterns):  # stands in for huggingface_hub
+        calls.append((repo_id, repo_type))
+        rows = [{"image_url": f"{base}/{i}.png", "caption": f"c{i}", "transcripts": ["t"]} for i in range(3)]
+        (tmp_path / "root/pixmo/cap/data").mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist(rows), f"{local_dir}/data/train-00000-of-00001.parquet")
+
+    cfg = DownloadConfig(retries=0, workers=1)
+    report = download_pixmo("pixmo-cap", tmp_path / "root", cfg, progress=False, snapshot=snapshot)
+    assert calls == [("allenai/pixmo-cap", "dataset")] and report.downloaded == 3
+    assert sorted(p.name for p in (tmp_path / "root/pixmo/images").iterdir()) == \
+        sorted([url_hash(f"{base}/{i}.png") for i in range(3)] + ["missing.jsonl"])
+    data = dataclasses.replace(presets.released_pretrain("7b-d").data, root=str(tmp_path / "root"))
+    assert missing_data(data) == []  # the pre-training preset finds its tables and images there
+    everything = dataclasses.replace(data.sources[0], options={"transcripts": True})  # no held-out split
+    assert len(open_source(everything, data.root)) == 3
+    with pytest.raises(ValueError, match="unknown PixMo set"):
+        download_pixmo("pixmo-nope", tmp_path / "root", cfg, snapshot=snapshot)
