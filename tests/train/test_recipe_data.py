@@ -268,3 +268,20 @@ def test_generation_evaluations_run_during_training(tiny_cfg, tmp_path):
     missing = dataclasses.replace(cfg, inference_eval=dataclasses.replace(cfg.inference_eval, data_dir=str(tmp_path)))
     with pytest.raises(DataError, match="eval clockbench: missing"):
         train(missing)
+
+
+def test_loader_workers_read_the_mapped_tables(root, processor):
+    from molmo.train.data import build_loader
+    cfg = _sft(root, ("pixmo_cap", "chart_qa_weighted"))
+    cfg = dataclasses.replace(cfg, global_batch=4, micro_batch=2, steps=2,
+                              data=dataclasses.replace(cfg.data, num_workers=2, sequence_length=2304))
+    data = open_dataset(cfg)
+    batches = list(build_loader(cfg, processor, 0, 1, dataset=data))
+    inline = list(build_loader(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, num_workers=0)),
+                               processor, 0, 1, dataset=data))
+    assert len(batches) == 4 and all(torch_equal(a, b) for a, b in zip(batches, inline))
+
+
+def torch_equal(a: dict, b: dict) -> bool:
+    import torch
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
