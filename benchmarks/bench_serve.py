@@ -26,7 +26,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load_test import run_load_test  # noqa: E402
 
-from molmo.api import DTYPES, Molmo  # noqa: E402
+from molmo.api import Molmo  # noqa: E402
+from molmo.precision import DTYPES  # noqa: E402
 from molmo.serve.commands import SAMPLES_DIR  # noqa: E402
 from molmo.serve.server import BackgroundServer, ServerSettings, create_app  # noqa: E402
 

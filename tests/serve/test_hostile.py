@@ -320,12 +320,15 @@ def test_abandoned_streams_stop_generating(api_model):
             with http.stream("POST", s.url + "/v1/chat/completions", json=chat(max_tokens=600, stream=True)) as r:
                 assert r.status_code == 200
                 next(r.iter_lines())
+        for _ in range(2):  # a non-streamed request whose client gives up
+            with pytest.raises(httpx.ReadTimeout):
+                httpx.post(s.url + "/v1/chat/completions", json=chat(max_tokens=600), timeout=0.5)
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and http.get(s.url + "/health").json()["cancelled"] < 6:
+        while time.monotonic() < deadline and http.get(s.url + "/health").json()["cancelled"] < 8:
             time.sleep(0.05)
         health = http.get(s.url + "/health").json()
         after = min(one_token() for _ in range(3))
-    assert health["running"] == 0 and health["cancelled"] == 6, health
+    assert health["running"] == 0 and health["cancelled"] == 8, health
     assert after < 2 * idle + 0.1, (idle, after)
 
 

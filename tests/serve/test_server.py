@@ -200,3 +200,15 @@ def test_openai_client_against_uvicorn(api_model):
         assert results == [200] * 6
         health = httpx.get(server.url + "/health").json()
         assert health["largest_batch"] > 1
+
+
+def test_served_model_names_and_seed(api_model):
+    settings = ServerSettings(served_model_names=("molmo", "gpt-4o"), max_tokens=16)
+    with TestClient(create_app(api_model, settings), base_url="http://127.0.0.1") as c:
+        assert [m["id"] for m in c.get("/v1/models").json()["data"]] == ["ckpt", "molmo", "gpt-4o"]
+        r = c.post("/v1/chat/completions", json={**chat(None, "hi"), "model": "gpt-4o"})
+        assert r.status_code == 200 and r.json()["model"] == "gpt-4o"
+        sampled = [c.post("/v1/chat/completions", json=chat(None, "Describe this image.", max_tokens=12,
+                                                            temperature=1.0, seed=s)).json()["choices"][0]
+                   ["message"]["content"] for s in (3, 3, 4)]
+        assert sampled[0] == sampled[1] != sampled[2]

@@ -96,6 +96,7 @@ class ContinuousBatcher:
         return job
 
     # ---------------------------------------------------------------- the loop
+    @torch.no_grad()  # grad mode is per thread: without this the cache would chain every step's graph
     def _loop(self) -> None:
         while True:
             joiners = self._take_joiners()

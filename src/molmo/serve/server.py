@@ -38,6 +38,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from molmo.api import Answer, GenerationRequest, Molmo
@@ -160,25 +161,38 @@ def create_app(model: Molmo, settings: ServerSettings | None = None) -> FastAPI:
         return JSONResponse(error_body(f"internal error: {type(e).__name__}", "server_error", "internal_error"),
                             status_code=500)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
+    def refusal(headers: Headers, path: str) -> APIError | None:
+        """The checks on headers alone, before any route runs."""
         if not settings.api_key and "*" not in hosts:
-            host = request.headers.get("host", "")
+            host = headers.get("host", "")
             name = host[1:].split("]")[0] if host.startswith("[") else host.rsplit(":", 1)[0] if host.count(":") == 1 \
                 else host
             if name.lower() not in hosts:
-                return fail(APIError(403, f"Host {host[:100]!r} is not served: without an API key only loopback names "
-                                          f"and --allowed-host are (start with --api-key or --allowed-host NAME)",
-                                     "permission_error", "host_not_allowed"))
-        if settings.api_key and request.url.path.startswith("/v1/"):
-            if request.headers.get("authorization", "") != f"Bearer {settings.api_key}":
-                return fail(APIError(401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
-                                     "authentication_error", "invalid_api_key"))
-        length = request.headers.get("content-length")
+                return APIError(403, f"Host {host[:100]!r} is not served: without an API key only loopback names "
+                                     f"and --allowed-host are (start with --api-key or --allowed-host NAME)",
+                                "permission_error", "host_not_allowed")
+        if settings.api_key and path.startswith("/v1/"):
+            if headers.get("authorization", "") != f"Bearer {settings.api_key}":
+                return APIError(401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
+                                "authentication_error", "invalid_api_key")
+        length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            return fail(APIError(413, f"request body of {length[:20]} bytes is over the limit of "
-                                      f"{settings.max_body_bytes} bytes", code="body_too_large"))
-        return await call_next(request)
+            return APIError(413, f"request body of {length[:20]} bytes is over the limit of "
+                                 f"{settings.max_body_bytes} bytes", code="body_too_large")
+        return None
+
+    class Guard:  # plain ASGI (not BaseHTTPMiddleware), so routes see the client's disconnect
+        def __init__(self, inner):
+            self.inner = inner
+
+        async def __call__(self, scope, receive, send):
+            if scope["type"] == "http":
+                error = refusal(Headers(scope=scope), scope["path"])
+                if error is not None:
+                    return await fail(error)(scope, receive, send)
+            await self.inner(scope, receive, send)
+
+    app.add_middleware(Guard)
 
     @app.get("/", response_class=HTMLResponse)
     async def page():
