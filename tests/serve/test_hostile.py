@@ -302,7 +302,7 @@ def test_overload_is_a_cheap_429_with_retry_after(api_model):
         for t in threads:
             t.join(60)
     statuses = sorted(code for code, _ in results)
-    assert set(statuses) <= {200, 429} and statuses.count(200) >= 2 and 429 in statuses, statuses
+    assert set(statuses) <= {200, 429} and 200 in statuses and 429 in statuses, statuses
     assert all(ra == "1" for code, ra in results if code == 429)
 
 
