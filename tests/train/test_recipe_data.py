@@ -119,6 +119,35 @@ def test_pretraining_packs_one_transcript_unweighted_and_holds_out_validation(ro
     assert train.sampler.seed == 95818
 
 
+def test_pretraining_reports_caption_and_caption_only_validation_losses(root, processor, tiny_cfg):
+    """The released pre-training's two loss evaluations: caption + transcript and caption only, on the same
+    held-out images, logged as `val_loss` and `val_loss/pixmo_cap_caption_only`."""
+    from molmo.train.data import validation_sets
+    from molmo.train.trainer import train
+    preset = presets.released_pretrain("7b-d")
+
+    def held_out(sources):
+        return tuple(dataclasses.replace(s, options={**s.options, "n_val": N_VAL}) for s in sources)
+
+    data = dataclasses.replace(preset.data, root=str(root), max_crops=2, num_workers=0, sequence_length=400,
+                               sources=held_out(preset.data.sources), validation=held_out(preset.data.validation),
+                               extra_validation=held_out(preset.data.extra_validation))
+    cfg = dataclasses.replace(tiny_cfg, data=data, steps=1, global_batch=2, micro_batch=2, eval_every=1,
+                              eval_batches=2, eval_examples=0, save_every=10)
+    sets = validation_sets(cfg)
+    assert list(sets) == ["val_loss", "val_loss/pixmo_cap_caption_only"]
+    mixed, captions = sets["val_loss"], sets["val_loss/pixmo_cap_caption_only"]
+    assert {e.id for e in mixed.collections[0]} == {e.id for e in captions.collections[0]}  # the same 8 images
+    for key in captions.sampler.indices(16):
+        assert [a.split()[0] for a in _answers(captions, key)] == ["caption"]
+    assert all(sorted(a.split()[0] for a in _answers(mixed, key)) == ["caption", "transcript"]
+               for key in mixed.sampler.indices(16))
+    train(cfg)
+    record = json.loads((Path(cfg.out_dir) / "metrics.jsonl").read_text().splitlines()[0])
+    losses = record["val_loss"], record["val_loss/pixmo_cap_caption_only"]
+    assert all(math.isfinite(v) and v > 0 for v in losses) and losses[0] != losses[1]
+
+
 # ------------------------------------------------------------------------------------------------ fine-tuning
 def _sft(root: Path, names: tuple[str, ...]):
     cfg = presets.released_sft("7b-d")
@@ -206,11 +235,13 @@ def test_print_config_resolves_the_released_presets(root, capsys):
     assert any(line.startswith("  eval chartqa: missing") for line in resolved["missing"])
     assert resolved["sources"]["pixmo_points"]["exclude"] == str(root / "pixmo/points_eval")
     n_val = ["--data.sources.0.options={\"transcripts\": true, \"split\": \"train\", \"n_val\": 8}",
-             "--data.validation.0.options={\"transcripts\": true, \"split\": \"validation\", \"n_val\": 8}"]
+             "--data.validation.0.options={\"transcripts\": true, \"split\": \"validation\", \"n_val\": 8}",
+             "--data.extra_validation.0.options={\"transcripts\": false, \"split\": \"validation\", \"n_val\": 8}"]
     assert main(["train", "pretrain-7b-d", "--print-config", f"--data_root={root}", *n_val]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["config"]["data"]["seed"] == 95818 and out["config"]["data"]["multi_annotation_weighting"] == "none"
     assert out["config"]["attention_dropout"] == 0.0 and out["config"]["eval_every"] == 1000
+    assert out["resolved"]["sources"]["pixmo_cap_caption_only"]["transcripts"] is False  # the caption-only loss
     assert out["resolved"]["examples"] == {"pixmo_cap": N_CAP - N_VAL}
     assert out["resolved"]["steps"] == 4 * (N_CAP - N_VAL + 127) // 128
 

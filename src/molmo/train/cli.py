@@ -57,7 +57,7 @@ def resolved(cfg: TrainConfig) -> dict[str, Any]:
     root = cfg.data.root
     out["data_root"] = str(Path(root).resolve()) if root else ""
     out["sources"] = {s.name: {"path": resolve_source(s, root).path, **resolve_source(s, root).options}
-                      for s in (*cfg.data.sources, *cfg.data.validation)}
+                      for s in (*cfg.data.sources, *cfg.data.validation, *cfg.data.extra_validation)}
     missing = missing_data(cfg.data) + missing_benchmarks(cfg)
     if missing:
         out["missing"] = missing
@@ -73,7 +73,7 @@ def resolved(cfg: TrainConfig) -> dict[str, Any]:
     out["examples"] = sizes
     out["rates"] = {n: round(r, 6) for n, r in train.rates.items()}
     out["steps"] = steps_for(cfg, sum(sizes.values()))
-    if cfg.eval_every and cfg.data.validation:
+    if cfg.eval_every and (cfg.data.validation or cfg.data.extra_validation):
         out["validation_examples_per_eval"] = cfg.eval_examples or f"{cfg.eval_batches} batches of micro_batch x ranks"
         out["validation_batches_per_rank_on_1_rank"] = validation_batches(cfg, 1)
     return out

@@ -63,7 +63,9 @@ class DataSource:
 @dataclass(frozen=True)
 class DataConfig:
     sources: tuple[DataSource, ...] = ()
-    validation: tuple[DataSource, ...] = ()
+    validation: tuple[DataSource, ...] = ()  # one mixture, logged as `val_loss`
+    # each scored alone as `val_loss/<name>` (the released pre-training also reports caption-only PixMo-Cap)
+    extra_validation: tuple[DataSource, ...] = ()
     mixture: str = ""  # a named mixture (molmo.data.mixture.PRESETS) whose rates weight the sources by name
     tokenizer_sources: tuple[DataSource, ...] = ()  # more text for a from-scratch tokenizer (e.g. the SFT mix)
     root: str = ""  # `--data_root`: relative source paths resolve against it (the `molmo data download` layout)

@@ -108,7 +108,7 @@ def missing_data(data: DataConfig) -> list[str]:
     excluded table), with how to get it; [] when everything is in place."""
     from molmo.data.download import fetch_hint
     lines, seen = [], set()
-    for src in (*data.sources, *data.validation):
+    for src in (*data.sources, *data.validation, *data.extra_validation):
         kind, _, reader = src.kind.partition(":")
         if kind not in ("pixmo", "academic"):
             continue
@@ -293,6 +293,15 @@ class Collator:
 def open_dataset(cfg: TrainConfig, validation: bool = False, processor: Any = None) -> MixtureDataset:
     sources = cfg.data.validation if validation else cfg.data.sources
     return MixtureDataset(sources, cfg.data, processor, cfg.data.seed + (1 if validation else 0))
+
+
+def validation_sets(cfg: TrainConfig) -> dict[str, MixtureDataset]:
+    """The validation losses a run logs, by name: `val_loss` over the `validation` mixture and
+    `val_loss/<source>` for each `extra_validation` source on its own."""
+    sets = {"val_loss": open_dataset(cfg, validation=True)} if cfg.data.validation else {}
+    for src in cfg.data.extra_validation:
+        sets[f"val_loss/{src.name}"] = MixtureDataset((src,), cfg.data, None, cfg.data.seed + 1)
+    return sets
 
 
 def steps_for(cfg: TrainConfig, n_examples: int) -> int:

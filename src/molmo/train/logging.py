@@ -59,10 +59,10 @@ class MetricsLogger:
         self.file.write(json.dumps(record) + "\n")
         self.file.flush()
         step = record["step"]
-        if step % self.cfg.log_every == 0 or "val_loss" in record:
+        val = {k.replace("val_loss", "val"): v for k, v in record.items() if k.startswith("val_loss")}
+        if step % self.cfg.log_every == 0 or val:
             parts = [f"step {step}/{self.cfg.steps}", f"loss {record['loss']:.4f}"]
-            if "val_loss" in record:
-                parts.append(f"val {record['val_loss']:.4f}")
+            parts += [f"{k} {v:.4f}" for k, v in val.items()]
             parts.append("lr " + " ".join(f"{k[3:]}={v:.2e}" for k, v in record.items() if k.startswith("lr/")))
             parts.append("|g| " + " ".join(f"{k[10:]}={v:.2f}" for k, v in record.items()
                                             if k.startswith("grad_norm/")))

@@ -32,21 +32,23 @@ DATA_ROOT = "data"  # default --data_root: the layout `molmo data download --roo
 SFT_INFERENCE_EVALS = ("chartqa", "infovqa", "docvqa", "ai2d", "vqav2", "pixmo-points-eval", "countbenchqa")
 
 
-def _cap(split: str) -> DataSource:
-    """PixMo-Cap with every transcript (the formatter packs the caption and ONE of them); `split` holds out
-    2,048 images as the validation set."""
-    return DataSource("pixmo_cap" if split == "train" else "pixmo_cap_validation", "pixmo:cap", path="pixmo/cap",
-                      options={"transcripts": True, "split": split})
+def _cap(split: str, transcripts: bool = True) -> DataSource:
+    """PixMo-Cap with every transcript (the formatter packs the caption and ONE of them) or captions only;
+    `split` holds out 2,048 images as the validation set."""
+    name = "pixmo_cap" if split == "train" else "pixmo_cap_validation" if transcripts else "pixmo_cap_caption_only"
+    return DataSource(name, "pixmo:cap", path="pixmo/cap", options={"transcripts": transcripts, "split": split})
 
 
 def released_pretrain(size: str) -> TrainConfig:
     """Caption pre-training: PixMo-Cap (caption + one random transcript per image, no sqrt(1/n) weighting),
     batch 128, 2304 tokens, connector 2e-4/200, ViT 6e-6/2000, LLM 2e-5/2000, response-only residual dropout
-    0.1, 4 epochs (`4 * (n + 127) // 128` steps), validation loss on the 2,048 held-out images every 1,000
-    steps."""
+    0.1, 4 epochs (`4 * (n + 127) // 128` steps), validation losses on the 2,048 held-out images every 1,000
+    steps, as the release reports them: caption + transcript (`val_loss`) and caption only
+    (`val_loss/pixmo_cap_caption_only`)."""
     return TrainConfig(
         model=RELEASED[size], init=f"checkpoints/{size}-base",
-        data=DataConfig(sources=(_cap("train"),), validation=(_cap("validation"),), root=DATA_ROOT, stage="pretrain",
+        data=DataConfig(sources=(_cap("train"),), validation=(_cap("validation"),),
+                        extra_validation=(_cap("validation", transcripts=False),), root=DATA_ROOT, stage="pretrain",
                         sequence_length=2304, max_crops=12, num_workers=8, multi_annotation_weighting="none",
                         seed=PRETRAIN_DATA_SEED),
         optim=OptimConfig(connector=GroupOptim(2e-4, 200), vit=GroupOptim(6e-6, 2000), llm=GroupOptim(2e-5, 2000)),

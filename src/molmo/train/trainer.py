@@ -28,7 +28,7 @@ from molmo.precision import fast_bf16
 from molmo.train import checkpointing
 from molmo.train.config import TrainConfig
 from molmo.checkpoint.lora import apply_lora
-from molmo.train.data import build_loader, open_dataset, require_data, steps_for
+from molmo.train.data import build_loader, open_dataset, require_data, steps_for, validation_sets
 from molmo.train.inference_eval import InferenceEvals, missing_benchmarks
 from molmo.train.logging import MetricsLogger
 from molmo.train.optim import build_optimizer, clip_per_group, set_learning_rates
@@ -99,7 +99,7 @@ def train(cfg: TrainConfig) -> Path:
     evals = InferenceEvals.open(cfg, world)
     train_data = open_dataset(cfg)
     cfg = dataclasses.replace(cfg, steps=steps_for(cfg, sum(len(c) for c in train_data.collections)))
-    val_data = open_dataset(cfg, validation=True) if cfg.eval_every and cfg.data.validation else None
+    val_sets = validation_sets(cfg) if cfg.eval_every else {}
     if cfg.precision == "auto":  # resolved once, so the run folder's config.json says what the run used
         cfg = dataclasses.replace(cfg, precision="bf16" if fast_bf16(device) else "fp32")
         if rank == 0:
@@ -163,8 +163,9 @@ def train(cfg: TrainConfig) -> Path:
         mfu = logger.mfu(6 * n_params * tokens / dt / world, device)
         if mfu is not None:
             record["mfu"] = mfu
-        if cfg.eval_every and step % cfg.eval_every == 0 and cfg.data.validation:
-            record["val_loss"] = validation_loss(model, cfg, processor, rank, world, device, val_data)
+        if cfg.eval_every and step % cfg.eval_every == 0:
+            for name, val_data in val_sets.items():
+                record[name] = validation_loss(model, cfg, processor, rank, world, device, val_data)
         if evals is not None and evals.due(step):
             record.update(evals.run(model, processor.tokenizer, processor.config, step, out))
         logger.log(record)
