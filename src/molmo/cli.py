@@ -72,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(command: str, argv: list[str]) -> int:
     module_name, help_ = COMMANDS[command]
     module = importlib.import_module(module_name)
-    description = getattr(module, "DESCRIPTIONS", {}).get(command, help_)
-    parser = ArgumentParser(prog=f"molmo {command}", description=description, epilog=GUIDE_HINT)
+    parser = ArgumentParser(prog=f"molmo {command}", description=help_, epilog=GUIDE_HINT)
     if getattr(module, "COMMAND_TAKES_NAME", False):
         # Modules serving several commands (ask/point/count/...) learn which one ran.
         parser.set_defaults(command=command)

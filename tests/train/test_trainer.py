@@ -23,6 +23,7 @@ def losses(out: str | Path) -> list[float]:
     return [json.loads(line)["loss"] for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow  # 20-50 s of training on 2 loaded cores: the full suite (-m "slow or not slow") runs it
 def test_micro_batches_give_the_global_batch_loss(tiny_cfg, tmp_path):
     base = dataclasses.replace(tiny_cfg, steps=3, residual_dropout=0.0, save_every=100)
     a = dataclasses.replace(base, micro_batch=1, out_dir=str(tmp_path / "a"))
@@ -32,6 +33,7 @@ def test_micro_batches_give_the_global_batch_loss(tiny_cfg, tmp_path):
     assert losses(a.out_dir) == pytest.approx(losses(b.out_dir), rel=1e-5, abs=1e-6)
 
 
+@pytest.mark.slow  # 20-50 s of training on 2 loaded cores: the full suite (-m "slow or not slow") runs it
 def test_kill_and_resume_continues_identically(tiny_cfg, tmp_path, monkeypatch):
     full = dataclasses.replace(tiny_cfg, out_dir=str(tmp_path / "full"))
     trainer.train(full)
@@ -69,6 +71,7 @@ def test_interrupted_save_keeps_previous_checkpoint(tiny_cfg, tmp_path, monkeypa
     assert checkpointing.latest(Path(cfg.out_dir)).name == "step_0000002"
 
 
+@pytest.mark.slow  # 20-50 s of training on 2 loaded cores: the full suite (-m "slow or not slow") runs it
 def test_outputs_and_export(tiny_cfg, tmp_path):
     cfg = dataclasses.replace(tiny_cfg, export=True, eval_every=2, out_dir=str(tmp_path / "run"))
     path = trainer.train(cfg)
@@ -114,6 +117,7 @@ def test_bad_data_path(tiny_cfg, tmp_path):
         trainer.train(cfg)
 
 
+@pytest.mark.slow  # 20-50 s of training on 2 loaded cores: the full suite (-m "slow or not slow") runs it
 def test_two_process_fsdp_matches_one_process(tiny_cfg, tmp_path):
     """torchrun with 2 CPU processes (gloo, FSDP2) gives the 1-process losses for the same global batch."""
     cfg = dataclasses.replace(tiny_cfg, steps=3, residual_dropout=0.0, save_every=2)

@@ -78,6 +78,7 @@ def test_stage_trains_and_its_vit_initialises_a_model(tmp_path):
         load_vit(Molmo(preset("tiny-qwen2")), path)
 
 
+@pytest.mark.slow  # 20-50 s of training on 2 loaded cores: the full suite (-m "slow or not slow") runs it
 def test_an_interrupted_stage_resumes_its_step_weights_and_optimizer(tmp_path):
     cfg = VisionPretrainConfig(steps=4, images_per_step=1, views_per_image=2, workers=0, out_dir=str(tmp_path),
                                log_every=1, save_every=2)
@@ -93,6 +94,7 @@ def test_an_interrupted_stage_resumes_its_step_weights_and_optimizer(tmp_path):
     assert any(not torch.equal(saved[k], final[k]) for k in saved)
 
 
+@pytest.mark.slow  # 20-50 s of training on 2 loaded cores: the full suite (-m "slow or not slow") runs it
 def test_a_checkpoint_from_before_the_count_head_resumes(tmp_path, monkeypatch):
     """Runs saved before `DenseHeads.counts` and `.time` existed go on; any other missing parameter is still an
     error."""

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-from molmo.cli_args import positive_int
+from molmo.cli_args import non_negative_int, positive_int
 from molmo.eval.benchmarks import BENCHMARKS, SUITES, BenchmarkDataError
 
 
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--revision", default=None, help="Hub branch, tag or commit for a Hub id --model")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--bench", help=f"comma-separated benchmarks or suites: {', '.join(list(SUITES) + list(BENCHMARKS))}")
-    src.add_argument("--data", help="own-data JSONL file to evaluate")
+    src.add_argument("--data", help="own-data JSONL file to evaluate (format: docs/USER_GUIDE.md)")
     parser.add_argument("--data-dir", help="folder holding one sub-folder per benchmark (with --bench)")
     parser.add_argument("--out", required=True, help="output folder (predictions are cached here; reruns resume)")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="items per batched generate call")
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "and each qa metric)")
     parser.add_argument("--judge-url", default=None, help="OpenAI-compatible endpoint for caption F1 (default: exact judge)")
     parser.add_argument("--judge-model", default=None, help="model name for --judge-url")
-    parser.add_argument("--seed", type=int, default=None, help="generation seed passed to every batch")
+    parser.add_argument("--seed", type=non_negative_int, default=None, help="generation seed passed to every batch")
     from molmo.serve.commands import add_device_arguments
 
     add_device_arguments(parser)
