@@ -124,7 +124,8 @@ def test_page_in_headless_chromium(api_model, scripted, tmp_path, monkeypatch):
     monkeypatch.setattr(api_model, "info", ModelInfo("tiny-test", version="v0", reads_images=False,
                                                      summary="a random test model"))
     # the second point sits near the right edge: its label must be drawn left of the marker, inside the canvas
-    scripted(' <points x1="10.0" y1="20.0" x2="92.0" y2="90.0" alt="cats">cats</points>', api_model.tokenizer)
+    scripted(' <point x="10.0" y="20.0" alt="cat">cat</point> and <point x="92.0" y="90.0" alt="black dog">black dog</point>',
+             api_model.tokenizer)
     image = "data:image/png;base64," + base64.b64encode(SHAPES.read_bytes()).decode()
     with BackgroundServer(create_app(api_model, ServerSettings())) as server:
         browser = PipeBrowser(binary, tmp_path / "profile")
@@ -144,9 +145,9 @@ def test_page_in_headless_chromium(api_model, scripted, tmp_path, monkeypatch):
             # the first marker is drawn at (38.4, 57.6) px of the 384x288 image: pink pixels there now
             pixel = browser.evaluate("Array.from(document.getElementById('canvas').getContext('2d')"
                                      ".getImageData(35, 57, 1, 1).data)")
-            # marker 2 at (353.3, 259.2), r = 7: its label "cats" ends 3 px left of the marker
+            # marker 2 at (353.3, 259.2), r = 7: its label "black dog" ends 3 px left of the marker
             label_pink = browser.evaluate(
-                "(() => { const d = document.getElementById('canvas').getContext('2d').getImageData(310, 252, 33, 14)"
+                "(() => { const d = document.getElementById('canvas').getContext('2d').getImageData(300, 252, 43, 14)"
                 ".data; let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 1] < 90) n++; "
                 "return n; })()")
             shot = base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"])
@@ -159,7 +160,7 @@ def test_page_in_headless_chromium(api_model, scripted, tmp_path, monkeypatch):
     if os.environ.get("MOLMO_SCREENSHOT"):  # e.g. MOLMO_SCREENSHOT=/tmp/page.png to look at the page
         Path(os.environ["MOLMO_SCREENSHOT"]).write_bytes(shot)
     assert state == "1", browser_error_hint(answer, meta)
-    assert answer == "cats" and "2 point(s)" in meta  # the label, not the <points ...> markup
+    assert answer == "cat and black dog" and "2 point(s)" in meta  # the labels, not the <point ...> markup
     assert pixel[0] > 200 and pixel[1] < 80  # the marker colour (#ff0066)
     assert label_pink > 15, "the label of the right-edge point is not drawn left of its marker"
     assert header == "model: tiny-test (v0)"

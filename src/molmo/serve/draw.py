@@ -63,7 +63,7 @@ def _label_point(draw: ImageDraw.ImageDraw, x: float, y: float, radius: int, lab
     """The label right of the marker, or left of it when it would run off the image's right edge."""
     w, h = size
     width = draw.textlength(label, font=font)
-    right = x + radius + 3 + width <= w or x - radius - 3 - width < 0
+    right = x + radius + 5 + width <= w or x - radius - 5 - width < 0  # 5: the gap and the text's outline
     tx = x + radius + 3 if right else x - radius - 3
     half = getattr(font, "size", 12) / 2 + 1  # keep the text inside the image vertically too
     draw.text((tx, min(max(y, half), h - half)), label, fill=MARKER_FILL, font=font, anchor="lm" if right else "rm",
