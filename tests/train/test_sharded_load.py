@@ -36,6 +36,7 @@ dist.destroy_process_group()
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.slow  # two processes (20-40 s on 2 loaded cores): full suite only
 def test_two_ranks_load_their_shards_from_meta(conformance_dir, tmp_path, precision):
     ckpt = conformance_dir / "models" / "tiny_qwen2"
     script = tmp_path / "run.py"

@@ -7,6 +7,7 @@ import dataclasses
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors import safe_open
 
@@ -20,6 +21,7 @@ _spec.loader.exec_module(ship_script)
 STAGES, ship = ship_script.STAGES, ship_script.ship
 
 
+@pytest.mark.slow  # trains a tiny run first (~25 s on 2 loaded cores): full suite only
 def test_ship_writes_bf16_weights_keeps_the_card_and_plots_the_stages(tiny_cfg, tmp_path):
     runs = tmp_path / "runs"
     model_dir = trainer.train(dataclasses.replace(tiny_cfg, export=True, eval_every=2, out_dir=str(runs / "tiny-sft")))

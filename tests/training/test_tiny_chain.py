@@ -36,6 +36,7 @@ def finished_chain(tmp_path_factory):
     return places
 
 
+@pytest.mark.slow  # the chain fixture trains every stage (~2 min on 2 loaded cores): full suite only
 def test_every_stage_is_packaged_from_the_previous_artifact(finished_chain):
     places = finished_chain
     for stage in chain.STAGES:
@@ -56,11 +57,13 @@ def test_every_stage_is_packaged_from_the_previous_artifact(finished_chain):
     assert shipped_pre["max_crops"] == 1  # the crop budget training used, so inference defaults to it
 
 
+@pytest.mark.slow  # the chain fixture trains every stage (~2 min on 2 loaded cores): full suite only
 def test_collect_never_replaces_an_artifact_silently(finished_chain):
     with pytest.raises(SystemExit, match="already holds an artifact"):
         chain.collect(chain.STAGES[0], finished_chain)
 
 
+@pytest.mark.slow  # the chain fixture trains every stage (~2 min on 2 loaded cores): full suite only
 def test_a_new_machine_goes_on_from_the_last_committed_stage(finished_chain, tmp_path):
     """Only the artifacts travel: with tiny-sft's removed and no run folders at all, only tiny-sft trains."""
     import shutil
