@@ -16,7 +16,7 @@ GUIDE = REPO / "docs" / "USER_GUIDE.md"
 
 
 def guide_example_lines() -> list[dict]:
-    block = re.search(r"Every kind of line:\s*```json\n(.*?)```", GUIDE.read_text(), re.S).group(1)
+    block = re.search(r"Every kind of line[^:]*:\s*```json\n(.*?)```", GUIDE.read_text(), re.S).group(1)
     return [json.loads(line) for line in block.splitlines() if line.strip()]
 
 
