@@ -74,8 +74,12 @@ def run(args: argparse.Namespace, predictor=None) -> int:
             if not items:
                 raise ValueError(f"{args.data}: no scorable lines")
         judge = _judge(args)
-        predictor = predictor or runner.MolmoPredictor(args.model, revision=args.revision, dtype=args.dtype,
-                                                       device=args.device, seed=args.seed)
+        if predictor is None:
+            from molmo.serve.commands import announce
+
+            predictor = runner.MolmoPredictor(args.model, revision=args.revision, dtype=args.dtype,
+                                              device=args.device, seed=args.seed)
+            announce(predictor.model)  # which model is scored, and its card's notice
         if args.blind:
             predictor = runner.BlindPredictor(predictor)
         if names:
