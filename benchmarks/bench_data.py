@@ -18,7 +18,7 @@ from molmo.data.formatter import Formatter
 from molmo.data.generators import generate_dataset, generate_one
 from molmo.preprocess import MolmoProcessor, PreprocessorConfig
 from molmo.text.tokenizer import MolmoTokenizer
-from molmo.train.data import Collator, GeneratorSource
+from molmo.train.batches import Collator, GeneratorSource
 from molmo.train.presets import TINY_PREPROCESSOR
 
 GENERATORS = [("points", {}), ("clocks", {}), ("docs", {"doc_kind": "bar"}), ("docs", {"doc_kind": "table"}),

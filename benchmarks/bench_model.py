@@ -15,7 +15,7 @@ import torch
 
 from molmo.model.config import preset
 from molmo.model.generation import generate
-from molmo.model.molmo import Molmo
+from molmo.model.molmo import MolmoModel
 
 
 def random_batch(cfg, batch: int, n_crops: int, n_text: int, device):
@@ -70,7 +70,7 @@ def main() -> None:
         for dtype in dtypes:
             torch.manual_seed(0)
             with torch.device(device):
-                model = Molmo(cfg).to(dtype).eval()
+                model = MolmoModel(cfg).to(dtype).eval()
             model.llm.rotary.reset_buffers()
             for batch, crops in settings:
                 if big:

@@ -37,7 +37,7 @@ MODES = {"one at a time": ("continuous", 1), "static": ("static", None), "contin
 
 def random_molmo(preset_name: str, dtype: str, device: str) -> Molmo:
     from molmo.model.config import preset
-    from molmo.model.molmo import Molmo as MolmoModel
+    from molmo.model.molmo import MolmoModel
     from molmo.preprocess.config import PreprocessorConfig
     from molmo.text.tokenizer import train_bpe_tokenizer
 

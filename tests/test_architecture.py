@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # conformance (which drive the model through the API or check its parts) -> training (whose in-training
 # evaluation runs the evaluation code) -> the command line.
 LAYERS = [
-    {"molmo", "text", "image", "precision", "assets", "cli_args", "extras"},  # shared facts and utilities
+    {"molmo", "text", "image", "precision", "assets", "cli_args", "extras", "choices"},  # shared facts, utilities
     {"preprocess"},
     {"model"},
     {"checkpoint"},

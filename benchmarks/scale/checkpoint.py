@@ -49,13 +49,13 @@ def released_config_json(cfg: MolmoConfig) -> dict:
 @torch.no_grad()
 def write_released_checkpoint(out: str | Path, cfg: MolmoConfig | None = None, seed: int = 0) -> tuple[Path, int]:
     """Random bf16 weights (std 0.02, norms 1) in released names; returns (dir, bf16 weight bytes)."""
-    from molmo.model.molmo import Molmo
+    from molmo.model.molmo import MolmoModel
 
     cfg = cfg or small_molmo_config()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with torch.device("meta"):
-        meta = Molmo(cfg)
+        meta = MolmoModel(cfg)
     g = torch.Generator().manual_seed(seed)
     shards: list[dict[str, torch.Tensor]] = [{}]
     size, total = 0, 0

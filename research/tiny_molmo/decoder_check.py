@@ -108,10 +108,10 @@ class ReadingModel(nn.Module):
         super().__init__()
         from molmo.model.config import tiny_molmo
         from molmo.model.init import init_weights
-        from molmo.model.molmo import Molmo
+        from molmo.model.molmo import MolmoModel
 
         config = tiny_molmo()
-        molmo = Molmo(dataclasses.replace(config, llm=dataclasses.replace(config.llm, qk_norm=check.qk_norm)))
+        molmo = MolmoModel(dataclasses.replace(config, llm=dataclasses.replace(config.llm, qk_norm=check.qk_norm)))
         init_weights(molmo, seed=check.seed)
         self.decoder, self.check = molmo.llm, check
         self.project = nn.Linear(check.code_dim, molmo.config.llm.d_model)

@@ -30,7 +30,6 @@ per-colour amounts, as `python -m research.tiny_molmo.token_probe` shows).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from collections import Counter

@@ -21,7 +21,7 @@ from torch import nn
 from molmo.data.generators.scenes import SHAPES
 from molmo.model.config import preset
 from molmo.model.init import init_weights
-from molmo.model.molmo import Molmo
+from molmo.model.molmo import MolmoModel
 from molmo.train.setup import load_vit
 from molmo.train.vision_labels import MAX_COUNT, PARTS
 from molmo.train.vision_pretrain import (MIN_REGION_COVER, DenseViews, VisionPretrainConfig, attention_pool,
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         target, classes = (batch["time"][:, 0], 12) if args.kind == "clocks" else (batch["count"], MAX_COUNT + 1)
     majority = target[args.train:].bincount().max().item() / args.test
     for name in ("trained", "random"):
-        model = Molmo(mcfg)
+        model = MolmoModel(mcfg)
         init_weights(model, seed=0)
         if name == "trained":
             load_vit(model, Path(args.vit))

@@ -13,14 +13,14 @@ from safetensors.torch import load_file, save_file
 from molmo.checkpoint.integrity import CHECKSUM_FILE, IntegrityError
 from molmo.checkpoint.io import load_molmo, save_molmo
 from molmo.model.config import tiny_moe
-from molmo.model.molmo import Molmo
+from molmo.model.molmo import MolmoModel
 from molmo.train import checkpointing
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory) -> Path:
     torch.manual_seed(0)
-    model = Molmo(tiny_moe())
+    model = MolmoModel(tiny_moe())
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.1)
     return save_molmo(model, tmp_path_factory.mktemp("w") / "ckpt")

@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 from molmo.checkpoint.io import CheckpointError, load_molmo, save_molmo
 from molmo.checkpoint.names import to_ours, to_released
 from molmo.model.config import tiny_moe
-from molmo.model.molmo import Molmo
+from molmo.model.molmo import MolmoModel
 
 
 def test_missing_and_misshaped_tensors_are_named(conformance_dir, tmp_path):
@@ -55,7 +55,7 @@ def test_sharded_released_checkpoint_loads(conformance_dir, tmp_path):
 
 def test_own_format_round_trip_and_bf16(tmp_path):
     torch.manual_seed(0)
-    model = Molmo(tiny_moe())
+    model = MolmoModel(tiny_moe())
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.1)
     save_molmo(model, tmp_path / "ckpt")
@@ -70,7 +70,7 @@ def test_own_format_round_trip_and_bf16(tmp_path):
 
 def test_released_names_round_trip_including_moe_experts():
     cfg = tiny_moe()
-    state = Molmo(cfg).state_dict()
+    state = MolmoModel(cfg).state_dict()
     released = to_released(state, cfg)
     assert "model.transformer.blocks.0.ffn.experts.mlp.w1" in released
     assert released["model.transformer.blocks.0.ffn.experts.mlp.w2"].shape == (8 * 32, 64)

@@ -45,7 +45,7 @@ def test_validate_prints_every_problem_and_exits_1(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------------------ gallery
 def test_show_embeds_thumbnails_with_drawn_points(tmp_path):
-    path = write_own_data(tmp_path, [
+    write_own_data(tmp_path, [
         {"image": "a.png", "task": "point", "label": "dot", "points": [[10, 10], [90, 70]]},
         {"image": "a.png", "question": "What is <this>?", "answer": "a & b"},
     ])
@@ -190,7 +190,7 @@ def test_download_into_a_data_root_lays_out_what_the_presets_read(tmp_path, serv
 
     from molmo.data.download import download_pixmo
     from molmo.train import presets
-    from molmo.train.data import missing_data, open_source
+    from molmo.train.batches import missing_data, open_source
     base, handler = server
     handler.files = {f"/{i}.png": _png((i, 2, 3)) for i in range(3)}
     calls = []

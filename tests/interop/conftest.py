@@ -16,7 +16,7 @@ import torch
 
 from molmo.checkpoint.io import save_molmo
 from molmo.model.config import preset
-from molmo.model.molmo import Molmo as MolmoModel
+from molmo.model.molmo import MolmoModel
 from molmo.text.tokenizer import train_bpe_tokenizer
 
 TEXTS = [" User: Point to the red circle. Assistant:", ' <point x="25.0" y="50.0" alt="red">red</point>',

@@ -11,7 +11,7 @@ from PIL import Image
 
 from molmo.cli import main as cli_main
 from molmo.train import finetune
-from molmo.train.data import build_loader
+from molmo.train.batches import build_loader
 from molmo.train.fit import own_data_plan, processor_for_checkpoint
 
 

@@ -16,7 +16,7 @@ from molmo.api import Molmo
 from molmo.checkpoint.io import load_molmo
 from molmo.checkpoint.names import released_module_name, to_released
 from molmo.cli import main as cli_main
-from molmo.checkpoint.lora import AdapterError, LoraConfig, apply_lora, load_adapter, merge_lora, save_adapter
+from molmo.checkpoint.lora import AdapterError, LoraConfig, apply_lora, load_adapter, save_adapter
 
 peft = pytest.importorskip("peft")  # test-only dependency
 transformers = pytest.importorskip("transformers")

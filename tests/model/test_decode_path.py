@@ -9,12 +9,12 @@ import torch
 from molmo.model.config import tiny_olmo, tiny_qwen2
 from molmo.model.generation import generate
 from molmo.model.kv_cache import KVCache
-from molmo.model.molmo import Molmo
+from molmo.model.molmo import MolmoModel
 
 
 def random_model(cfg, seed=0):
     torch.manual_seed(seed)
-    model = Molmo(cfg)
+    model = MolmoModel(cfg)
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.2)

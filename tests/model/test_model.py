@@ -10,12 +10,12 @@ import torch
 from molmo.model.config import from_hf_config, molmo_7b_d, molmo_7b_o, molmoe_1b, preset, tiny_moe, tiny_qwen2
 from molmo.model.generation import generate
 from molmo.model.llm import build_attention_mask
-from molmo.model.molmo import Molmo
+from molmo.model.molmo import MolmoModel
 
 
 def random_model(cfg, seed=0):
     torch.manual_seed(seed)
-    model = Molmo(cfg)
+    model = MolmoModel(cfg)
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.2)
@@ -123,7 +123,7 @@ def test_prompt_longer_than_context_is_rejected():
 def test_released_presets_parameter_count():
     # arch-spec §0: Molmo-7B-D has 8,021,025,280 parameters (checked against the released index)
     with torch.device("meta"):
-        model = Molmo(molmo_7b_d())
+        model = MolmoModel(molmo_7b_d())
     assert sum(p.numel() for p in model.parameters()) == 8_021_025_280
     assert molmo_7b_o().llm.norm_after and molmoe_1b().llm.num_experts == 64
     with pytest.raises(ValueError, match="unknown model preset"):
@@ -171,7 +171,7 @@ def test_sampling_stop_strings_and_streaming():
 def test_init_scales_each_towers_residual_outputs_by_its_own_depth(name):
     from molmo.model.init import init_weights
     cfg = preset(name)
-    model = Molmo(cfg)
+    model = MolmoModel(cfg)
     init_weights(model, seed=0)
     vit_block, llm_block = model.vision.vit.blocks[0], model.llm.blocks[0]
     ffn_out = llm_block.mlp.w_down if cfg.llm.num_experts else llm_block.mlp.ff_out.weight
@@ -199,3 +199,17 @@ def test_tiny_molmo_preset_describes_the_shipped_model():
     from molmo.train.presets import TINY_DATA
     assert PreprocessorConfig.from_json(DEFAULT_MODEL_DIR / "preprocessor_config.json").max_crops == \
         TINY_DATA.max_crops
+
+
+def test_config_kinds_are_documented_choices_that_stay_plain_strings_in_json():
+    import json
+
+    from molmo.model.config import MolmoConfig, Pooling, VisionKind
+
+    cfg = preset("tiny-molmo")
+    assert cfg.connector.pooling is Pooling.ATTENTION_MEANQ and cfg.connector.pooling == "attention-meanq"
+    written = json.loads(json.dumps(cfg.to_dict()))
+    assert written["connector"]["pooling"] == "attention-meanq" and written["vision"]["kind"] == "clip"
+    assert MolmoConfig.from_dict(written) == cfg and MolmoConfig.from_dict(written).vision.kind is VisionKind.CLIP
+    with pytest.raises(ValueError, match=r"ConnectorConfig.pooling must be one of \['attention-meanq', 'attention', 'none'\], got 'mean'"):
+        cfg.connector.__class__(pooling="mean")

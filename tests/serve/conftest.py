@@ -15,7 +15,7 @@ from PIL import Image
 from molmo.api import Molmo
 from molmo.checkpoint.io import save_molmo
 from molmo.model.config import preset
-from molmo.model.molmo import Molmo as MolmoModel
+from molmo.model.molmo import MolmoModel
 from molmo.serve.scheduler import ContinuousBatcher
 from molmo.text.tokenizer import train_bpe_tokenizer
 

@@ -14,20 +14,20 @@ from molmo.api import Molmo as MolmoAPI
 from molmo.cli import main as cli_main
 from molmo.model.config import preset
 from molmo.model.init import init_weights
-from molmo.model.molmo import Molmo
+from molmo.model.molmo import MolmoModel
 from molmo.checkpoint.lora import (LoraConfig, LoRALinear, apply_lora, load_adapter, merge_lora, merge_state_dict,
                               save_adapter)
 from molmo.train.trainer import train
 
 
-def _model() -> Molmo:
+def _model() -> MolmoModel:
     torch.manual_seed(0)
-    m = Molmo(preset("tiny-qwen2"))
+    m = MolmoModel(preset("tiny-qwen2"))
     init_weights(m, seed=0)
     return m.eval()
 
 
-def _logits(model: Molmo, ids: torch.Tensor) -> torch.Tensor:
+def _logits(model: MolmoModel, ids: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return model(input_ids=ids).logits
 
@@ -37,7 +37,7 @@ def ids() -> torch.Tensor:
     return torch.randint(0, 200, (2, 12), generator=torch.Generator().manual_seed(1))
 
 
-def _train_adapters(model: Molmo, ids: torch.Tensor, steps: int = 3) -> None:
+def _train_adapters(model: MolmoModel, ids: torch.Tensor, steps: int = 3) -> None:
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     for _ in range(steps):
         loss = model(input_ids=ids).logits.float().pow(2).mean()

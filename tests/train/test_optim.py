@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from molmo.model.config import preset
-from molmo.model.molmo import Molmo
+from molmo.model.molmo import MolmoModel
 from molmo.train.config import GroupOptim, OptimConfig
 from molmo.train.optim import (build_optimizer, clip_per_group, decays, learning_rate, param_group_name,
                                set_learning_rates)
@@ -17,7 +17,7 @@ from molmo.train.optim import (build_optimizer, clip_per_group, decays, learning
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return Molmo(preset("tiny-qwen2"))
+    return MolmoModel(preset("tiny-qwen2"))
 
 
 def test_groups_and_frozen_embedding(model):

@@ -23,8 +23,8 @@ from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.processor import MolmoProcessor
 from molmo.text.tokenizer import MolmoTokenizer
 from molmo.train import presets
-from molmo.train.config import DataConfig, DataSource, apply_overrides
-from molmo.train.data import DataError, StepSampler, open_dataset, steps_for
+from molmo.train.config import apply_overrides
+from molmo.train.batches import DataError, StepSampler, open_dataset, steps_for
 
 TINY = Path(molmo.__file__).parent / "assets" / "tiny-molmo"
 N_CAP, N_VAL = 40, 8
@@ -122,7 +122,7 @@ def test_pretraining_packs_one_transcript_unweighted_and_holds_out_validation(ro
 def test_pretraining_reports_caption_and_caption_only_validation_losses(root, processor, tiny_cfg):
     """The released pre-training's two loss evaluations: caption + transcript and caption only, on the same
     held-out images, logged as `val_loss` and `val_loss/pixmo_cap_caption_only`."""
-    from molmo.train.data import validation_sets
+    from molmo.train.batches import validation_sets
     from molmo.train.trainer import train
     preset = presets.released_pretrain("7b-d")
 
@@ -264,17 +264,20 @@ def test_checkpoint_keeps_the_data_state(tiny_cfg):
         train(changed)
 
 
-def test_attention_dropout_only_in_training():
+def test_attention_dropout_only_in_training(tiny_cfg):
+    """The run's dropout is in the model config before the model is built; it acts in training only."""
     import torch
-    from molmo.model.config import preset
-    from molmo.model.molmo import Molmo
-    from molmo.train.setup import set_dropout
+    from molmo.model.molmo import MolmoModel
+    from molmo.text.tokenizer import CharTokenizer
+    from molmo.train.setup import model_config
+    run = dataclasses.replace(tiny_cfg, residual_dropout=0.0, response_residual_dropout=0.0, attention_dropout=0.1)
+    config = model_config(run, None, CharTokenizer(embedding_size=512, eos_token_id=511))
+    assert config.llm.attention_dropout == 0.1 and config.eos_token_id == 511
     torch.manual_seed(0)
-    model = Molmo(preset("tiny-qwen2"))
+    model = MolmoModel(config)
+    assert all(b.attn.cfg.attention_dropout == 0.1 for b in model.llm.blocks)
     ids = torch.randint(0, 400, (1, 24))
     reference = model.eval()(ids).logits
-    set_dropout(model, 0.0, 0.0, attention=0.1)
-    assert all(b.attn.cfg.attention_dropout == 0.1 for b in model.llm.blocks)
     torch.testing.assert_close(model(ids).logits, reference)  # eval: no dropout
     model.train()
     assert not torch.allclose(model(ids).logits, reference)
@@ -302,7 +305,7 @@ def test_generation_evaluations_run_during_training(tiny_cfg, tmp_path):
 
 
 def test_loader_workers_read_the_mapped_tables(root, processor):
-    from molmo.train.data import build_loader
+    from molmo.train.batches import build_loader
     cfg = _sft(root, ("pixmo_cap", "chart_qa_weighted"))
     cfg = dataclasses.replace(cfg, global_batch=4, micro_batch=2, steps=2,
                               data=dataclasses.replace(cfg.data, num_workers=2, sequence_length=2304))

@@ -140,9 +140,9 @@ def test_two_process_fsdp_matches_one_process(tiny_cfg, tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="FlexAttention kernels need a GPU (run on a lent one)")
 def test_flex_attention_matches_dense_mask():
     from molmo.model.config import preset
-    from molmo.model.molmo import Molmo
+    from molmo.model.molmo import MolmoModel
     torch.manual_seed(0)
-    model = Molmo(preset("tiny-qwen2")).cuda().eval()
+    model = MolmoModel(preset("tiny-qwen2")).cuda().eval()
     ids = torch.randint(0, 500, (2, 96), device="cuda")
     ids[1, 80:] = -1
     sub = torch.full_like(ids, 10000)
@@ -157,7 +157,7 @@ def test_flex_attention_matches_dense_mask():
 
 def test_a_source_can_keep_the_pretraining_format_inside_fine_tuning(circles):
     from molmo.train.config import DataConfig, DataSource
-    from molmo.train.data import MixtureDataset
+    from molmo.train.batches import MixtureDataset
     sources = (DataSource("sft", "owndata", path=str(circles)),
                DataSource("captions", "owndata", path=str(circles), stage="pretrain"))
     ds = MixtureDataset(sources, DataConfig(sources=sources, stage="sft"), processor=None, seed=0)
@@ -171,18 +171,24 @@ def test_a_source_can_keep_the_pretraining_format_inside_fine_tuning(circles):
 def test_a_source_can_keep_only_some_annotation_kinds(circles):
     from molmo.data.generators import generate_one
     from molmo.train.config import DataSource
-    from molmo.train.data import DataError, open_source
-    qa = open_source(DataSource("qa", "owndata", path=str(circles), kinds=("qa",)))
+    from molmo.train.batches import DataError, open_source
+    qa = open_source(DataSource("qa", "owndata", path=str(circles), annotation_kinds=("qa",)))
     assert [a.kind for a in qa[0].annotations] == ["qa"]
     assert {a.kind for a in open_source(DataSource("all", "owndata", path=str(circles)))[0].annotations} >= \
         {"qa", "count", "caption"}
     # generated point scenes: items without a "How many" row give way to the next item that has one
-    points = open_source(DataSource("p", "generator:points", size=50, seed=3, kinds=("qa",)))
+    points = open_source(DataSource("p", "generator:points", size=50, seed=3, annotation_kinds=("qa",)))
     firsts = [points[i] for i in range(20)]
     assert all(a.kind == "qa" and a.question.startswith("How many") for e in firsts for a in e.annotations)
     without = [i for i in range(20) if not any("question" in a for a in generate_one("points", 3, i).annotations)]
     assert without and points[without[0]].id != f"points-3-{without[0]}"
     with pytest.raises(DataError, match="unknown annotation kinds"):
-        open_source(DataSource("x", "owndata", path=str(circles), kinds=("questions",)))
+        open_source(DataSource("x", "owndata", path=str(circles), annotation_kinds=("questions",)))
     with pytest.raises(DataError, match="no annotation of kinds"):
-        open_source(DataSource("x", "owndata", path=str(circles), kinds=("mc",)))[0]
+        open_source(DataSource("x", "owndata", path=str(circles), annotation_kinds=("mc",)))[0]
+
+
+def test_a_run_config_written_before_the_rename_still_loads():
+    from molmo.train.config import DataSource, from_dict
+    old = {"name": "qa", "kind": "owndata", "path": "d.jsonl", "kinds": ["qa"]}
+    assert from_dict(DataSource, old).annotation_kinds == ("qa",)

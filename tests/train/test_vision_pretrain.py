@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from molmo.data.generators import generate_one
 from molmo.model.config import preset
-from molmo.model.molmo import Molmo
+from molmo.model.molmo import MolmoModel
 from molmo.train import checkpointing
 from molmo.train.config import ConfigError
 from molmo.train.setup import load_vit
@@ -69,13 +69,13 @@ def test_stage_trains_and_its_vit_initialises_a_model(tmp_path):
     path = train_vision(cfg)
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 3 and all(np.isfinite(json.loads(x)["loss"]) for x in lines)
-    model = Molmo(preset("tiny-molmo"))
+    model = MolmoModel(preset("tiny-molmo"))
     before = {k: v.clone() for k, v in model.vision.vit.state_dict().items()}
     load_vit(model, path)
     after = model.vision.vit.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
     with pytest.raises(ConfigError, match="does not fit"):
-        load_vit(Molmo(preset("tiny-qwen2")), path)
+        load_vit(MolmoModel(preset("tiny-qwen2")), path)
 
 
 @pytest.mark.slow  # 20-50 s of training on 2 loaded cores: the full suite (-m "slow or not slow") runs it
@@ -307,7 +307,7 @@ def test_image_tokens_keep_the_text_scale_with_a_trained_vit_and_after_adam_step
     from safetensors.torch import save_file
     from molmo.model.init import init_weights
     from molmo.train.setup import build_model_and_processor
-    donor = Molmo(preset("tiny-molmo"))
+    donor = MolmoModel(preset("tiny-molmo"))
     init_weights(donor, seed=1)
     save_file({k: (v * 4 if v.dim() >= 2 else v).contiguous() for k, v in donor.vision.vit.state_dict().items()},
               str(tmp_path / "vit.safetensors"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from molmo.model.config import preset
-from molmo.model.molmo import Molmo
+from molmo.model.molmo import MolmoModel
 from research.tiny_molmo.vit_probe import centre_regions, probe_accuracy
 
 
@@ -35,7 +35,7 @@ def test_clock_probe_reports_the_attention_and_both_fixed_poolings(tmp_path, cap
     from safetensors.torch import save_file
     from molmo.model.init import init_weights
     from research.tiny_molmo import vit_probe
-    donor = Molmo(preset("tiny-molmo"))
+    donor = MolmoModel(preset("tiny-molmo"))
     init_weights(donor, seed=2)
     save_file({k: v.contiguous() for k, v in donor.vision.vit.state_dict().items()}, str(tmp_path / "vit.safetensors"))
     assert vit_probe.main(["clocks", "--vit", str(tmp_path / "vit.safetensors"), "--train", "12", "--test", "6"]) == 0

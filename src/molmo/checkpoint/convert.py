@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from molmo.checkpoint.io import CheckpointError, read_tensors
 from molmo.model.config import from_hf_config
-from molmo.model.molmo import Molmo
+from molmo.model.molmo import MolmoModel
 from molmo.text.special_tokens import IMAGE_TOKEN_NAMES, ImageTokenIds
 
 V = "model.vision_backbone.image_vit."
@@ -187,7 +187,7 @@ def _fresh_connector(config: dict, seed: int) -> dict[str, torch.Tensor]:
     """Connector + new token embeddings, initialised like a new Molmo (seeded)."""
     torch.manual_seed(seed)
     with torch.device("meta"):
-        probe = Molmo(from_hf_config(config))
+        probe = MolmoModel(from_hf_config(config))
     out = {}
     for name, p in probe.named_parameters():
         if name.startswith(("vision.pooling", "vision.projector", "vision.pad_embed", "llm.embed.new_embedding")):

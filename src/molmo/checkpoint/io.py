@@ -29,7 +29,7 @@ from molmo.checkpoint.integrity import check_finite, verify_folder, write_checks
 from molmo.checkpoint.names import released_target
 from molmo.checkpoint.streaming import ShardFormatError, ShardReader, TensorSource, stream_into
 from molmo.model.config import MolmoConfig, from_hf_config
-from molmo.model.molmo import Molmo
+from molmo.model.molmo import MolmoModel
 
 
 class CheckpointError(ValueError):
@@ -121,14 +121,14 @@ def _planned_shapes(plan: dict[str, TensorSource], config: MolmoConfig) -> dict[
     return shapes
 
 
-def build_on_meta(config: MolmoConfig, dtype: torch.dtype) -> Molmo:
+def build_on_meta(config: MolmoConfig, dtype: torch.dtype) -> MolmoModel:
     """The model's structure without memory, in `dtype` (allocate with `materialize`)."""
     with torch.device("meta"):
-        model = Molmo(config)
+        model = MolmoModel(config)
     return model.to(dtype)
 
 
-def materialize(model: Molmo, device: str | torch.device) -> Molmo:
+def materialize(model: MolmoModel, device: str | torch.device) -> MolmoModel:
     """Allocate a meta model's storage (uninitialised) and recompute the non-persistent buffers."""
     model = model.to_empty(device=device)
     model.llm.rotary.reset_buffers()
@@ -151,13 +151,14 @@ def _finite_then(on_tensor: Callable[[str, torch.Tensor], None] | None, path: Pa
 
 
 def load_molmo(path: str | Path, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
-               on_tensor: Callable[[str, torch.Tensor], None] | None = None, quantize: str | None = None
-               ) -> tuple[Molmo, MolmoConfig]:
+               on_tensor: Callable[[str, torch.Tensor], None] | None = None, quantize: str | None = None,
+               config: MolmoConfig | None = None) -> tuple[MolmoModel, MolmoConfig]:
     """Stream a checkpoint into a model allocated once in `dtype` on `device`. on_tensor(name, tensor) is
     called for every loaded tensor (e.g. integrity checks). quantize: None, "int8" or "nf4" (decoder
-    linear layers; model/quantize.py)."""
+    linear layers; model/quantize.py). `config`: build this one instead of the folder's (the same tensors
+    with other run-time settings, e.g. training's dropout)."""
     path = Path(path)
-    config = read_config(path)
+    config = config or read_config(path)
     verify_folder(path)  # checksums and file structure first: one line naming a damaged file
     plan = load_plan(path, config)
     model = build_on_meta(config, dtype)
@@ -170,7 +171,7 @@ def load_molmo(path: str | Path, dtype: torch.dtype = torch.float32, device: str
     return model.eval(), config
 
 
-def save_molmo(model: Molmo, path: str | Path, extra_files: dict[str, str | Path] | None = None) -> Path:
+def save_molmo(model: MolmoModel, path: str | Path, extra_files: dict[str, str | Path] | None = None) -> Path:
     """Write model.safetensors + config.json (+ extra files, name -> source path) atomically."""
     return save_state(model.state_dict(), model.config, path, extra_files)
 

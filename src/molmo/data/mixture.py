@@ -4,7 +4,7 @@ A mixture is named groups of datasets with fixed group rates; inside a group eac
 proportional to sqrt(size), where size is the dataset's number of examples unless the member fixes it
 (`("pixmo_cap", 50000)`). The sampler draws a dataset for every slot with `RandomState(seed).choice(p=rates)`
 and walks each dataset through a permutation reshuffled every epoch of that dataset (`seed + epoch * 1771`).
-Training draws its examples from this sampler (molmo.train.data) and keeps its state in the checkpoint.
+Training draws its examples from this sampler (molmo.train.batches) and keeps its state in the checkpoint.
 
     mix = preset_mixture("3.2-synthetic")
     rates = mix.rates(sizes)                                   # {"pixmo_points": 0.071, ...}

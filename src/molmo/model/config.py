@@ -12,27 +12,62 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from molmo.choices import Choice, parse_choices
 from molmo.text.special_tokens import ImageTokenIds
+
+
+class VisionKind(Choice):
+    """Which ViT family: the released checkpoints' backbones differ in these details (set by from_hf_config)."""
+    CLIP = "clip"  # OpenAI CLIP: class token, pre-LN, no patch bias
+    SIGLIP = "siglip"  # no class token, patch bias
+    DINO = "dino"  # DINOv2: class token, patch bias, layer scale
+
+
+class Activation(Choice):
+    QUICK_GELU = "quick_gelu"  # x * sigmoid(1.702 x), OpenAI CLIP
+    GELU_TANH = "gelu_tanh"  # the tanh approximation, SigLIP
+    GELU = "gelu"
+
+
+class Pooling(Choice):
+    """How each 2x2 window of patch features becomes one image token."""
+    ATTENTION_MEANQ = "attention-meanq"  # attention with the window's mean as the query (the released models)
+    ATTENTION = "attention"  # attention with a learned query
+    NONE = "none"  # no pooling: one token per patch
+
+
+class Projector(Choice):
+    MLP = "mlp"  # SwiGLU, hidden = the LLM's SwiGLU width
+
+
+class PaddingEmbed(Choice):
+    """Learned embeddings added to patch features by how much of the patch is padding (None: none)."""
+    PAD_AND_PARTIAL_PAD = "pad_and_partial_pad"  # one for all-padding patches, one for partly padded ones
+    PAD_EMBED = "pad_embed"  # one, for all-padding patches
+    REGRESS = "regress"  # one, scaled by the patch's padding fraction
 
 
 @dataclass(frozen=True)
 class VisionConfig:
     """A CLIP / SigLIP / DINOv2-style ViT. Defaults = OpenAI CLIP ViT-L/14-336 truncated to 23 layers."""
 
-    kind: str = "clip"  # clip | siglip | dino (layer scale)
-    image_size: tuple[int, int] = (336, 336)
+    kind: VisionKind = VisionKind.CLIP
+    image_size: tuple[int, int] = (336, 336)  # (height, width) of one crop, the ViT's input
     patch_size: int = 14
     width: int = 1024
     layers: int = 23
     heads: int = 16
     head_dim: int = 64
     mlp_dim: int = 4096
-    activation: str = "quick_gelu"  # quick_gelu | gelu_tanh | gelu
+    activation: Activation = Activation.QUICK_GELU
     norm_eps: float = 1e-5
     class_token: bool = True
     pre_ln: bool = True
     patch_bias: bool = False
     layer_scale: bool = False
+
+    def __post_init__(self) -> None:
+        parse_choices(self, kind=VisionKind, activation=Activation)
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -56,12 +91,15 @@ class ConnectorConfig:
     """Multi-layer ViT features -> padding embeddings -> 2x2 attention pooling -> SwiGLU projector."""
 
     vit_layers: tuple[int, ...] = (-2, -9)
-    pooling: str = "attention-meanq"  # attention-meanq | attention | none
+    pooling: Pooling = Pooling.ATTENTION_MEANQ
     pool_h: int = 2
     pool_w: int = 2
-    projector: str = "mlp"  # SwiGLU, hidden = the LLM's SwiGLU width
-    padding_embed: str | None = "pad_and_partial_pad"  # pad_and_partial_pad | pad_embed | regress | None
+    projector: Projector = Projector.MLP
+    padding_embed: PaddingEmbed | None = PaddingEmbed.PAD_AND_PARTIAL_PAD
     image_scale: float = 1.0  # multiplies the projector output (1.0 for released models)
+
+    def __post_init__(self) -> None:
+        parse_choices(self, pooling=Pooling, projector=Projector, padding_embed=PaddingEmbed)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from molmo.model.config import MolmoConfig
+from molmo.model.config import MolmoConfig, PaddingEmbed, Pooling
 from molmo.model.vit import VisionTransformer
 
 
@@ -57,15 +57,14 @@ class VisionBackbone(nn.Module):
         self.cfg = cfg
         self.vit = VisionTransformer(v)
         feat_dim = v.width * len(c.vit_layers)
-        if c.pooling not in ("attention-meanq", "attention", "none"):
-            raise ValueError(f"unsupported image pooling {c.pooling!r}")
         self.pooling = (
-            AttentionPool(feat_dim, v.heads, v.head_dim, v.width, mean_query=c.pooling == "attention-meanq")
-            if c.pooling != "none" else None
+            AttentionPool(feat_dim, v.heads, v.head_dim, v.width, mean_query=c.pooling == Pooling.ATTENTION_MEANQ)
+            if c.pooling != Pooling.NONE else None
         )
         pooled_dim = v.width if self.pooling is not None else feat_dim
         self.projector = SwiGLUProjector(pooled_dim, cfg.llm.ffn_hidden, cfg.llm.d_model)
-        n_pad = {"pad_and_partial_pad": 2, "pad_embed": 1, "regress": 1, None: 0}[c.padding_embed]
+        n_pad = {PaddingEmbed.PAD_AND_PARTIAL_PAD: 2, PaddingEmbed.PAD_EMBED: 1, PaddingEmbed.REGRESS: 1,
+                 None: 0}[c.padding_embed]
         self.pad_embed = nn.Parameter(torch.zeros(n_pad, feat_dim)) if n_pad else None
 
     def tokens_per_crop(self) -> tuple[int, int]:
@@ -97,13 +96,13 @@ class VisionBackbone(nn.Module):
         kind = self.cfg.connector.padding_embed
         if self.pad_embed is not None and image_masks is not None:
             m = image_masks.to(feats.dtype)
-            if kind == "pad_and_partial_pad":
+            if kind == PaddingEmbed.PAD_AND_PARTIAL_PAD:
                 all_pad = (m == 0).to(feats.dtype)[..., None]
                 partial = ((m < 1) & (m != 0)).to(feats.dtype)[..., None]
                 feats = feats + all_pad * self.pad_embed[0].to(feats.dtype) + partial * self.pad_embed[1].to(feats.dtype)
-            elif kind == "pad_embed":
+            elif kind == PaddingEmbed.PAD_EMBED:
                 feats = feats + (m == 0).to(feats.dtype)[..., None] * self.pad_embed[0].to(feats.dtype)
-            elif kind == "regress":
+            elif kind == PaddingEmbed.REGRESS:
                 feats = feats + (1 - m.clamp(0, 1))[..., None] * self.pad_embed[0].to(feats.dtype)
 
         gh, gw = self.cfg.vision.grid

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import torch
 
 from molmo.model.kv_cache import KVCache
-from molmo.model.molmo import Molmo, default_position_ids
+from molmo.model.molmo import MolmoModel, default_position_ids
 from molmo.text.context import check_context_length
 from molmo.text.stops import first_stop
 
@@ -51,7 +51,7 @@ def _sample(logits: torch.Tensor, temperature: float, top_p: float, top_k: int |
 
 @torch.no_grad()
 def generate(
-    model: Molmo,
+    model: MolmoModel,
     batch: dict[str, torch.Tensor],
     *,
     max_new_tokens: int,

@@ -39,8 +39,3 @@ def token_loss(logits: torch.Tensor, labels: torch.Tensor, loss_masks: torch.Ten
     if z_loss_weight:
         z = (z_loss_weight * torch.logsumexp(logits.float(), dim=-1).pow(2) * w).sum()
     return LossParts((ce * w).sum(), z, w.sum())
-
-
-def mean_loss(logits, labels, loss_masks, z_loss_weight: float = 0.0) -> torch.Tensor:
-    parts = token_loss(logits, labels, loss_masks, z_loss_weight)
-    return (parts.ce_sum + parts.z_sum) / parts.weight_sum.clamp(min=1e-8)

@@ -2,7 +2,7 @@
 to the embedding of the matching `<im_patch>` token (positions in `image_input_idx`), then the decoder runs
 over `[BOS][image tokens][text]` with causal attention.
 
-    model = Molmo(molmo_7b_d())
+    model = MolmoModel(molmo_7b_d())   # the network; the user-facing wrapper is molmo.api.Molmo
     out = model(input_ids, images=..., image_masks=..., image_input_idx=...)  # out.logits [B, T, E]
     out = model(input_ids, ..., logits_to_keep=1)   # inference: the LM head on the last position only
 """
@@ -32,7 +32,7 @@ def default_position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
-class Molmo(nn.Module):
+class MolmoModel(nn.Module):
     def __init__(self, config: MolmoConfig):
         super().__init__()
         self.config = config

@@ -13,15 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from molmo.model.config import VisionConfig
+from molmo.model.config import Activation, VisionConfig
 
 
-def activation_fn(name: str):
-    if name == "quick_gelu":
+def activation_fn(name: Activation):
+    if name == Activation.QUICK_GELU:
         return lambda x: x * torch.sigmoid(1.702 * x)
-    if name == "gelu_tanh":
+    if name == Activation.GELU_TANH:
         return lambda x: F.gelu(x, approximate="tanh")
-    if name == "gelu":
+    if name == Activation.GELU:
         return F.gelu
     raise ValueError(f"unknown ViT activation {name!r}")
 

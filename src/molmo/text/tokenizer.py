@@ -118,7 +118,7 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 2048, min_freque
     # which a small model learns far more easily than thousands of whole-number tokens. A space stays with
     # the digit after it (" 3" is one token), so in an answer such as "red 3" the number is predicted right
     # at the word it belongs to: with a lone space token in between, the tiny decoder binds far worse
-    # (the decoder check's --space-before-digit rows in the embedded model card).
+    # (measured in docs/tiny-molmo-research.md).
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(r" ?\d"), behavior="isolated"),
                                                  pre_tokenizers.ByteLevel(add_prefix_space=False)])
     tok.decoder = decoders.ByteLevel()

@@ -38,7 +38,7 @@ def resolved(cfg: TrainConfig) -> dict[str, Any]:
     """What a run derives from its config (see the module docstring); reads the data when it is there."""
     from molmo.model.config import preset
     from molmo.preprocess.config import PreprocessorConfig
-    from molmo.train.data import DataError, missing_data, open_dataset, resolve_source, steps_for, validation_batches
+    from molmo.train.batches import DataError, missing_data, open_dataset, resolve_source, steps_for, validation_batches
     from molmo.train.inference_eval import missing_benchmarks
 
     out: dict[str, Any] = {}

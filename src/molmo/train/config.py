@@ -46,9 +46,12 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class DataSource:
-    """One dataset of a mixture. kind: `generator:<points|clocks|docs|captions>` (made on the fly from
-    `seed`), `owndata` (a JSONL file at `path`), or a reader name from `molmo.data.pixmo` /
-    `molmo.data.academic` (`pixmo:cap`, `academic:chartqa`, …) reading a local copy at `path`."""
+    """One dataset of a mixture. kind (where the examples come from): `generator:<points|clocks|docs|captions>`
+    (made on the fly from `seed`), `owndata` (a JSONL file at `path`), or a reader name from `molmo.data.pixmo` /
+    `molmo.data.academic` (`pixmo:cap`, `academic:chartqa`, …) reading a local copy at `path`.
+    annotation_kinds (which of an example's annotations are kept) filters by `Annotation.kind`."""
+    RENAMED: typing.ClassVar[dict[str, str]] = {"kinds": "annotation_kinds"}  # older run configs' names
+
     name: str
     kind: str
     path: str = ""
@@ -57,7 +60,7 @@ class DataSource:
     options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     stage: str | None = None  # formats this source as "pretrain" or "sft" whatever data.stage says
-    kinds: tuple[str, ...] = ()  # keep only these annotation kinds ("qa", "point", "count", …); () keeps all
+    annotation_kinds: tuple[str, ...] = ()  # keep only these ("qa", "point", "count", …); () keeps all
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,8 @@ class TrainConfig:
 def from_dict(cls: type, d: dict[str, Any]) -> Any:
     """Rebuild a (nested) config dataclass from `to_dict()` output."""
     hints = typing.get_type_hints(cls)
+    renamed = getattr(cls, "RENAMED", {})
+    d = {renamed.get(k, k): v for k, v in d.items()}
     kw = {}
     for f in dataclasses.fields(cls):
         if f.name not in d:

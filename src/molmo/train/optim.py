@@ -25,7 +25,7 @@ NO_DECAY_MARKERS = ("norm", "ln_", "llm.embed.", "class_embedding", "positional_
 
 
 def param_group_name(name: str) -> str:
-    """Which recipe group a parameter of `molmo.model.Molmo` belongs to."""
+    """Which recipe group a parameter of `molmo.model.MolmoModel` belongs to."""
     if name.startswith("vision.vit."):
         return "vit"
     if name.startswith(("vision.", "llm.embed.new_embedding")):

@@ -15,11 +15,14 @@ The tiny presets' run folders live under `molmo.train.runs.runs_root()` ($MOLMO_
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from molmo.train.config import (ConfigError, DataConfig, DataSource, GroupOptim, InferenceEvalConfig, OptimConfig,
                                 TrainConfig)
 from molmo.train.runs import run_dir
+
+if TYPE_CHECKING:
+    from molmo.train.vision_pretrain import VisionPretrainConfig
 
 # Released sizes: model preset and the ViT layers / base checkpoints they start from.
 RELEASED = {"7b-d": "molmo-7b-d", "7b-o": "molmo-7b-o", "72b": "molmo-72b", "1b": "molmoe-1b"}

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -25,9 +24,9 @@ from torch import nn
 from molmo.checkpoint.hub import HubError, resolve_model
 from molmo.checkpoint.io import build_on_meta, load_molmo, load_plan, materialize, read_config
 from molmo.checkpoint.streaming import stream_into
-from molmo.model.config import preset
-from molmo.model.init import init_weights, match_image_token_scale
-from molmo.model.molmo import Molmo
+from molmo.model.config import MolmoConfig, preset
+from molmo.model.init import image_token_scale, init_weights
+from molmo.model.molmo import MolmoModel
 from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.processor import MolmoProcessor
 from molmo.text.tokenizer import MolmoTokenizer, train_bpe_tokenizer
@@ -36,7 +35,7 @@ from molmo.train.config import ConfigError, TrainConfig
 TOKENIZER_SAMPLE = 300  # examples per source whose formatted text trains a from-scratch tokenizer
 
 
-def preprocessor_for(cfg: TrainConfig, model: Molmo, checkpoint: Path | None) -> PreprocessorConfig:
+def preprocessor_for(cfg: TrainConfig, model: MolmoModel, checkpoint: Path | None) -> PreprocessorConfig:
     # The exported preprocessor_config.json states the crop budget training used, so inference defaults to it.
     overrides = {"max_crops": cfg.data.max_crops,
                  **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.preprocessor.items()}}
@@ -71,7 +70,7 @@ def _train_tokenizer(cfg: TrainConfig) -> MolmoTokenizer:
     rank = dist.get_rank() if dist.is_initialized() else 0
     if rank == 0 and not path.exists():
         from molmo.data.formatter import Formatter
-        from molmo.train.data import open_source
+        from molmo.train.batches import open_source
         texts = []
         for src in itertools.chain(cfg.data.sources, cfg.data.tokenizer_sources):
             items = open_source(src, cfg.data.root)
@@ -92,10 +91,8 @@ def _train_tokenizer(cfg: TrainConfig) -> MolmoTokenizer:
     return MolmoTokenizer.from_dir(out)
 
 
-def load_vit(model: Molmo, path: Path, seed: int = 0) -> None:
-    """Replace the ViT weights by a vision pre-training result (all keys must match), then match the image
-    tokens' scale to the text embeddings again: `init_weights` matched it to the random ViT, whose features
-    are far smaller than a trained one's, so image tokens would start ~50x the text embeddings' scale."""
+def load_vit(model: MolmoModel, path: Path) -> None:
+    """Replace the ViT weights by a vision pre-training result (all keys must match)."""
     from safetensors.torch import load_file
     if not path.exists():
         raise ConfigError(f"init_vit {path} does not exist (run `molmo train tiny-vision` first)")
@@ -103,48 +100,64 @@ def load_vit(model: Molmo, path: Path, seed: int = 0) -> None:
         model.vision.vit.load_state_dict(load_file(str(path)))
     except RuntimeError as e:  # missing / unexpected keys or shape mismatches
         raise ConfigError(f"init_vit {path} does not fit the model's ViT: {str(e)[:300]}") from None
-    match_image_token_scale(model, torch.Generator().manual_seed(seed))
 
 
-def build_model_and_processor(cfg: TrainConfig, on_meta: bool = False) -> tuple[Molmo, MolmoProcessor, Path]:
+def from_scratch(config: MolmoConfig, seed: int, init_vit: Path | None = None) -> MolmoModel:
+    """A randomly initialised model (with a pre-trained ViT when `init_vit` is given), built from its complete
+    config: the weights are drawn on a first copy, the connector's image scale is measured on it (again after
+    loading the ViT, whose features are far larger than a random one's: image tokens would otherwise start
+    ~50x the text embeddings' scale), and the model is built from the config with that scale and takes the
+    weights."""
+    probe = MolmoModel(config)
+    scale = image_token_scale(probe, init_weights(probe, seed=seed))
+    if init_vit is not None:
+        load_vit(probe, init_vit)
+        scale = image_token_scale(probe, torch.Generator().manual_seed(seed), scale)
+    model = MolmoModel(config.replace(connector=dataclasses.replace(config.connector, image_scale=scale)))
+    model.load_state_dict(probe.state_dict())
+    return model
+
+
+def model_config(cfg: TrainConfig, checkpoint: Path | None, tokenizer: MolmoTokenizer) -> MolmoConfig:
+    """The complete config of the model a run trains, before it is built: the checkpoint's or the preset's
+    (a from-scratch model takes its EOS and image-token ids from the tokenizer trained for it), with the
+    run's dropout (read by each decoder block, recipe-spec §3.1)."""
+    if checkpoint is not None:
+        config = read_config(checkpoint)
+    else:
+        try:
+            config = preset(cfg.model)
+        except (KeyError, ValueError) as e:
+            raise ConfigError(str(e)) from None
+        config = config.replace(eos_token_id=tokenizer.eos_token_id,
+                                special_token_ids=tokenizer.image_token_ids.to_mapping())
+    llm = dataclasses.replace(config.llm, residual_dropout=cfg.residual_dropout,
+                              response_residual_dropout=cfg.response_residual_dropout,
+                              attention_dropout=cfg.attention_dropout)
+    return config.replace(llm=llm)
+
+
+def build_model_and_processor(cfg: TrainConfig, on_meta: bool = False) -> tuple[MolmoModel, MolmoProcessor, Path]:
     """on_meta: with an `init` checkpoint, return the model on the meta device (weights not read; shard it,
     then `load_sharded`)."""
     try:  # a folder, or a Hub id fetched into the Hub cache
         checkpoint = resolve_model(cfg.init) if cfg.init else None
     except HubError as e:
         raise ConfigError(str(e)) from None
-    if checkpoint is not None:
-        if not (checkpoint / "config.json").exists():
-            raise ConfigError(f"init checkpoint {checkpoint} has no config.json")
-        model = build_on_meta(read_config(checkpoint), torch.float32) if on_meta else load_molmo(checkpoint)[0]
-    else:
-        try:
-            mcfg = preset(cfg.model)
-        except (KeyError, ValueError) as e:
-            raise ConfigError(str(e)) from None
-        model = Molmo(mcfg)
-        init_weights(model, seed=cfg.seed)
-        if cfg.init_vit:
-            load_vit(model, Path(cfg.init_vit), seed=cfg.seed)
+    if checkpoint is not None and not (checkpoint / "config.json").exists():
+        raise ConfigError(f"init checkpoint {checkpoint} has no config.json")
     tokenizer, tokenizer_dir = _tokenizer(cfg, checkpoint)
-    if tokenizer.vocab_size > model.config.llm.embedding_size + model.config.llm.additional_vocab_size:
+    config = model_config(cfg, checkpoint, tokenizer)
+    if tokenizer.vocab_size > config.llm.embedding_size + config.llm.additional_vocab_size:
         raise ConfigError(f"tokenizer has {tokenizer.vocab_size} ids but the model embeds only "
-                          f"{model.config.llm.embedding_size + model.config.llm.additional_vocab_size}")
-    if checkpoint is None:  # a from-scratch model takes its special ids from the tokenizer trained for it
-        model.config = dataclasses.replace(model.config, eos_token_id=tokenizer.eos_token_id,
-                                           special_token_ids=tokenizer.image_token_ids.to_mapping())
+                          f"{config.llm.embedding_size + config.llm.additional_vocab_size}")
+    if checkpoint is not None:
+        model = build_on_meta(config, torch.float32) if on_meta else load_molmo(checkpoint, config=config)[0]
+    else:
+        model = from_scratch(config, cfg.seed, Path(cfg.init_vit) if cfg.init_vit else None)
     processor = MolmoProcessor(tokenizer, preprocessor_for(cfg, model, checkpoint),
                                max_sequence_length=None)
     return model, processor, tokenizer_dir
-
-
-def set_dropout(model: Molmo, residual: float, response: float, attention: float = 0.0) -> None:
-    """Residual and attention dropout are read from the LLM config by each block (recipe-spec §3.1)."""
-    llm = dataclasses.replace(model.config.llm, residual_dropout=residual, response_residual_dropout=response,
-                              attention_dropout=attention)
-    model.config = dataclasses.replace(model.config, llm=llm)
-    for block in model.llm.blocks:
-        block.cfg = block.attn.cfg = llm
 
 
 def use_flex_attention(cfg: TrainConfig, device: torch.device) -> bool:
@@ -157,7 +170,7 @@ def use_flex_attention(cfg: TrainConfig, device: torch.device) -> bool:
     return cfg.attention == "flex"
 
 
-def shard_model(model: Molmo, cfg: TrainConfig, world: int, device: torch.device) -> nn.Module:
+def shard_model(model: MolmoModel, cfg: TrainConfig, world: int, device: torch.device) -> nn.Module:
     model.llm.activation_checkpointing = cfg.activation_checkpointing
     model.llm.attention_backend = "flex" if use_flex_attention(cfg, device) else "sdpa"
     if cfg.compile:
@@ -180,9 +193,3 @@ def load_sharded(model: nn.Module, checkpoint: Path, device: torch.device) -> nn
     model = materialize(model, device)
     stream_into(model, load_plan(checkpoint))
     return model
-
-
-def describe(model: nn.Module) -> dict[str, Any]:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"parameters": total, "trainable": trainable}

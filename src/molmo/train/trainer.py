@@ -12,12 +12,10 @@ averaging gives exactly the gradient of that global objective.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -28,11 +26,11 @@ from molmo.precision import fast_bf16
 from molmo.train import checkpointing
 from molmo.train.config import TrainConfig
 from molmo.checkpoint.lora import apply_lora
-from molmo.train.data import build_loader, open_dataset, require_data, steps_for, validation_sets
+from molmo.train.batches import build_loader, open_dataset, require_data, steps_for, validation_sets
 from molmo.train.inference_eval import InferenceEvals, missing_benchmarks
 from molmo.train.logging import MetricsLogger
 from molmo.train.optim import build_optimizer, clip_per_group, set_learning_rates
-from molmo.train.setup import build_model_and_processor, load_sharded, set_dropout, shard_model
+from molmo.train.setup import build_model_and_processor, load_sharded, shard_model
 
 MODEL_KEYS = ("input_ids", "images", "image_masks", "image_input_idx", "position_ids", "subsegment_ids")
 
@@ -108,7 +106,6 @@ def train(cfg: TrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     sharded_load = world > 1 and bool(cfg.init) and cfg.lora.rank == 0  # LoRA adapters need real weights
     model, processor, tokenizer_dir = build_model_and_processor(cfg, on_meta=sharded_load)
-    set_dropout(model, cfg.residual_dropout, cfg.response_residual_dropout, cfg.attention_dropout)
     if cfg.lora.rank > 0:
         apply_lora(model, cfg.lora)
     if not sharded_load:

@@ -41,7 +41,7 @@ from molmo.data.generators.scenes import SHAPES
 from molmo.model.config import MolmoConfig, preset
 from molmo.model.connector import VisionBackbone
 from molmo.model.init import init_weights
-from molmo.model.molmo import Molmo
+from molmo.model.molmo import MolmoModel
 from molmo.precision import fast_bf16
 from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.crops import _resize, normalize, patchify, resize_and_pad
@@ -309,7 +309,7 @@ def train_vision(cfg: VisionPretrainConfig) -> Path:
         cfg = dataclasses.replace(cfg, precision="bf16" if fast_bf16(device) else "fp32")
     print(f"vision stage on {device.type}, precision {cfg.precision}", flush=True)
     mcfg = preset(cfg.model)
-    model = Molmo(mcfg)
+    model = MolmoModel(mcfg)
     init_weights(model, seed=cfg.seed)  # the same init the later stages would start from
     backbone: VisionBackbone = model.vision
     vit = backbone.vit

@@ -1,6 +1,6 @@
 """MathVista scoring: answer extraction (skipped when the response already is a choice or parses as the
-answer's number type; otherwise a pluggable extractor — none by default, or an OpenAI-compatible chat
-endpoint), then MathVista normalisation and exact equality.
+answer's number type; otherwise a pluggable `AnswerExtractor`, none by default: the released evaluator asks
+a GPT model, which this package does not call), then MathVista normalisation and exact equality.
 
 Official-bug flag: the released evaluator passes `precision` as stored (a float in the HF column), and
 `round(x, 2.0)` raises, so float answers score wrong. Our default casts precision to int;
@@ -10,7 +10,6 @@ Official-bug flag: the released evaluator passes `precision` as stored (a float 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from molmo.eval.metrics.choice import select_mc_option
@@ -20,34 +19,6 @@ from molmo.eval.metrics.text import edit_distance
 class AnswerExtractor(Protocol):
     def __call__(self, response: str, question: str, question_type: str, answer_type: str,
                  choices: list[str] | None) -> str: ...
-
-
-EXTRACTION_PROMPT = (
-    "Read a model's response to a math question and reply with only its final answer, with no words "
-    "around it. For multiple choice, reply with the text of the chosen option.\n\n"
-    "Question: {question}\nOptions: {choices}\nResponse: {response}\nFinal answer:"
-)
-
-
-@dataclass
-class ChatAnswerExtractor:
-    """Asks an OpenAI-compatible `/v1/chat/completions` endpoint to extract the final answer."""
-
-    base_url: str
-    model: str
-    api_key: str | None = None
-    timeout: float = 60.0
-
-    def __call__(self, response, question, question_type, answer_type, choices):
-        import httpx
-
-        prompt = EXTRACTION_PROMPT.format(question=question, choices=choices or "none", response=response)
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        r = httpx.post(f"{self.base_url.rstrip('/')}/chat/completions", headers=headers, timeout=self.timeout,
-                       json={"model": self.model, "temperature": 0,
-                             "messages": [{"role": "user", "content": prompt}]})
-        r.raise_for_status()
-        return r.json()["choices"][0]["message"]["content"].strip()
 
 
 def needs_extraction(response: str, question_type: str, answer_type: str, choices: list[str] | None) -> bool:

@@ -139,7 +139,7 @@ def open_source(src: DataSource, root: str = "") -> Any:
     """A sized, indexable collection of RawExample for one configured source."""
     src = resolve_source(src, root)
     items = _open_items(src)
-    return KindFilter(items, src.kinds, src.name) if src.kinds else items
+    return KindFilter(items, src.annotation_kinds, src.name) if src.annotation_kinds else items
 
 
 def _open_items(src: DataSource) -> Any:
