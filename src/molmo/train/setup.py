@@ -113,7 +113,8 @@ def from_scratch(config: MolmoConfig, seed: int, init_vit: Path | None = None) -
     if init_vit is not None:
         load_vit(probe, init_vit)
         scale = image_token_scale(probe, torch.Generator().manual_seed(seed), scale)
-    model = MolmoModel(config.replace(connector=dataclasses.replace(config.connector, image_scale=scale)))
+    with torch.random.fork_rng():  # the global RNG stream stays as if one model had been built
+        model = MolmoModel(config.replace(connector=dataclasses.replace(config.connector, image_scale=scale)))
     model.load_state_dict(probe.state_dict())
     return model
 
