@@ -217,6 +217,7 @@ def test_plural_label():
     from molmo.text.templates import plural_label
 
     cases = {"yellow circle": "yellow circles", "red circles": "red circles", "box": "boxes", "cherry": "cherries",
-             "person": "people", "cup of tea": "cups of tea", "diamonds in the right half": "diamonds in the right half",
+             "person": "people", "cup of tea": "cups of tea",
+             "diamonds in the right half": "diamonds in the right half",
              "star in the left half": "stars in the left half", "sheep": "sheep", "glass": "glasses"}
     assert {k: plural_label(k) for k in cases} == cases

@@ -122,7 +122,7 @@ def test_page_in_headless_chromium(api_model, scripted, tmp_path, monkeypatch):
                     "chromium-browser, google-chrome on PATH); `apt-get install chromium` to run it")
     monkeypatch.setattr(api_model, "info", ModelInfo("tiny-test", version="v0", reads_images=False,
                                                      summary="a random test model"))
-    # the second point sits near the right edge: its label must be drawn left of the marker, inside the canvas
+    # the second point sits near the right edge: its label goes left of the marker, inside the canvas
     scripted(' <point x="10.0" y="20.0" alt="cat">cat</point> and <point x="92.0" y="90.0" alt="black dog">black dog</point>',
              api_model.tokenizer)
     image = "data:image/png;base64," + base64.b64encode(SHAPES.read_bytes()).decode()

@@ -58,7 +58,8 @@ def test_ask_and_demo_say_which_model_answers(flagged_checkpoint, tmp_path, caps
     out, err = capsys.readouterr()
     assert json.loads(out)["model"] == "tiny-test (v9)"  # stdout stays the JSON answer
     assert "model: tiny-test (v9)" in err and "reads images" in err
-    assert main(["demo", "--model", str(flagged_checkpoint), "--out", str(tmp_path / "d"), "--max-new-tokens", "2"]) == 0
+    assert main(["demo", "--model", str(flagged_checkpoint), "--out", str(tmp_path / "d"),
+                 "--max-new-tokens", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "model: tiny-test (v9)" and lines[1].startswith("note: tiny-test (v9) is a random test model")
 

@@ -64,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
     return ServerSettings(api_key=args.api_key or None, allow_remote_images=args.allow_remote_images,
                           served_model_names=tuple(args.served_model_name or ()),
-                          allowed_hosts=tuple(args.allowed_host), allow_private_image_hosts=args.allow_private_image_hosts,
+                          allowed_hosts=tuple(args.allowed_host),
+                          allow_private_image_hosts=args.allow_private_image_hosts,
                           max_body_bytes=int(args.max_body_mb * 2**20), max_image_pixels=args.max_image_pixels,
                           max_pixels_in_flight=max(args.max_pixels_in_flight, args.max_image_pixels),
                           max_tokens=args.max_tokens, max_crops=args.max_crops, scheduler=args.scheduler,
