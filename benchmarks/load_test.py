@@ -96,10 +96,15 @@ def run_load_test(url: str, *, clients: int, seconds: float, max_tokens: int = 1
 
 
 def run_disconnect_test(url: str, *, streams: int = 20, tokens: int = 600, api_key: str | None = None) -> dict:
-    """Open `streams` streams of `tokens` tokens, read one chunk of each and hang up; then time a 1-token
-    request against the same request on the idle server before."""
+    """Open `streams` streams of `tokens` tokens at once, read one chunk of each and hang up; time until the
+    server runs nothing (every slot freed), then a 1-token request against the same request on the idle server."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     body = {"messages": [{"role": "user", "content": "Describe this image."}]}
+
+    def abandon(http: httpx.Client) -> None:
+        with http.stream("POST", url + "/v1/chat/completions", json={**body, "max_tokens": tokens, "stream": True}) as r:
+            next(r.iter_lines())
+
     with httpx.Client(timeout=120, headers=headers) as http:
         def one_token() -> float:
             t0 = time.perf_counter()
@@ -109,11 +114,22 @@ def run_disconnect_test(url: str, *, streams: int = 20, tokens: int = 600, api_k
 
         one_token()
         idle = float(np.median([one_token() for _ in range(5)]))
-        for _ in range(streams):
-            with http.stream("POST", url + "/v1/chat/completions", json={**body, "max_tokens": tokens, "stream": True}) as r:
-                next(r.iter_lines())
+        clients = [httpx.Client(timeout=120, headers=headers) for _ in range(streams)]
+        threads = [threading.Thread(target=abandon, args=(c,)) for c in clients]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        running = http.get(url + "/health").json()["running"]
+        t0 = time.perf_counter()
+        for c in clients:
+            c.close()
+        while time.perf_counter() - t0 < 30 and http.get(url + "/health").json()["running"]:
+            time.sleep(0.01)
+        freed = time.perf_counter() - t0
         after = float(np.median([one_token() for _ in range(5)]))
-    return {"streams": streams, "tokens": tokens, "idle_1_token_s": idle, "after_1_token_s": after}
+    return {"streams": streams, "tokens": tokens, "running_before_hang_up": running, "freed_s": freed,
+            "idle_1_token_s": idle, "after_1_token_s": after}
 
 
 def print_table(r: dict) -> None:
@@ -150,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     def measure(url: str) -> int:
         if args.disconnect:
             d = run_disconnect_test(url, streams=args.disconnect, api_key=args.api_key)
-            print(f"1-token request: idle {d['idle_1_token_s']:.3f} s, after {d['streams']} abandoned "
-                  f"{d['tokens']}-token streams {d['after_1_token_s']:.3f} s "
+            print(f"{d['streams']} concurrent {d['tokens']}-token streams ({d['running_before_hang_up']} running) "
+                  f"abandoned: every slot free after {d['freed_s']:.2f} s; 1-token request: idle "
+                  f"{d['idle_1_token_s']:.3f} s, after {d['after_1_token_s']:.3f} s "
                   f"({d['after_1_token_s'] / d['idle_1_token_s']:.2f}x)")
             return 0
         runs = [run_load_test(url, clients=n, seconds=args.seconds, max_tokens=args.max_tokens, api_key=args.api_key)

@@ -88,7 +88,7 @@ def _check_fields(body: dict) -> None:
         if key in READ or key in IGNORED:
             continue
         if key in NO_OP:
-            if not any(type(value) is type(ok) and value == ok for ok in NO_OP[key]) and value is not None:
+            if not any(type(value) is type(ok) and value == ok for ok in NO_OP[key]):
                 raise APIError(400, f"'{key}' is not supported by this server (got {json.dumps(value)[:80]}); "
                                     f"remove the field", code="unsupported_parameter")
             continue

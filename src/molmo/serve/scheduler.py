@@ -80,7 +80,10 @@ class ContinuousBatcher:
 
     @property
     def running(self) -> int:
-        return len(self._rows)
+        return len(self._live())
+
+    def _live(self) -> list[int]:
+        return [i for i, r in enumerate(self._rows) if r.reason is None]
 
     def submit(self, request, prepared: tuple, *, temperature: float = 0.0, top_p: float = 1.0,
                seed: int | None = None) -> Job:
@@ -121,14 +124,14 @@ class ContinuousBatcher:
                 self._cond.wait()
             if self._closed:
                 return None
-            free = self.settings.max_batch_size - len(self._rows)
+            free = self.settings.max_batch_size - self.running
             if not self._rows:
                 self._cond.wait_for(lambda: len(self._jobs) >= free or self._closed, self.settings.window_s)
             elif len(self._jobs) < free and self._jobs and \
                     time.monotonic() - self._jobs[0].submitted < self.settings.join_window_s:
                 return []
             joiners = []
-            while self._jobs and len(self._rows) + len(joiners) < self.settings.max_batch_size:
+            while self._jobs and len(joiners) < free:
                 job = self._jobs.popleft()
                 if not job.cancelled and job.future.set_running_or_notify_cancel():
                     joiners.append(job)
@@ -137,19 +140,20 @@ class ContinuousBatcher:
             return joiners
 
     def _step(self) -> None:
-        """Sample every row's next token, retire finished / cancelled rows, run one decode step for the rest."""
-        rows = self._rows
-        for row, tok in zip(rows, self._choose(rows, self._logits)):
-            if row.job.cancelled:
-                row.reason = "cancelled"
+        """Sample every live row's next token, retire finished / cancelled rows, run one decode step. A row that
+        leaves stays in the batch as a masked, ignored row until joiners arrive or half the batch has left:
+        the cache is rebuilt then, not on every departure."""
+        rows, live = self._rows, self._live()
+        for i, tok in zip(live, self._choose([rows[i] for i in live], self._logits[live])):
+            if rows[i].job.cancelled:
+                rows[i].reason = "cancelled"
             else:
-                self._advance_row(row, tok)
-        keep = [i for i, r in enumerate(rows) if r.reason is None]
-        for r in rows:
-            if r.reason is not None:
-                self._finish(r)
-        if len(keep) < len(rows):
-            self._rebuild(keep, None)
+                self._advance_row(rows[i], tok)
+            if rows[i].reason is not None:
+                self._finish(rows[i])
+        live = self._live()
+        if len(live) <= len(rows) // 2:
+            self._rebuild(live, None)
         if not self._rows:
             return
         cache, attn = self._cache, self._attn
@@ -157,7 +161,7 @@ class ContinuousBatcher:
         if column + 1 > attn.shape[1]:
             attn = self._attn = torch.cat([attn, attn.new_zeros(attn.shape[0], attn.shape[1])], dim=1)
         attn[:, column] = True
-        ids = torch.tensor([[r.tokens[-1]] for r in self._rows], device=self._device)
+        ids = torch.tensor([[r.tokens[-1] if r.tokens else 0] for r in self._rows], device=self._device)
         out = self.model.model(ids, attention_mask=attn[:, :column + 1], position_ids=self._next_pos[:, None],
                                past_key_values=cache, use_cache=True, logits_to_keep=1)
         self._next_pos += 1
@@ -230,7 +234,7 @@ class ContinuousBatcher:
             stream = StreamDecoder(self.model.tokenizer.decode, req.stop) if req.on_text else None
             rows.append(Row(job, stream, gen, int((example["input_ids"] >= 0).sum())))
         self.stats.batches += 1
-        self._rebuild(list(range(len(self._rows))), (rows, cache, logits, next_pos))
+        self._rebuild(self._live(), (rows, cache, logits, next_pos))
         self.stats.largest_batch = max(self.stats.largest_batch, len(self._rows))
 
     def _prefill(self, jobs: list[Job]) -> tuple[KVCache, torch.Tensor, torch.Tensor]:
