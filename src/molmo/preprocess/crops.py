@@ -1,11 +1,11 @@
 """Image -> crops: the letter-box resize, the low-resolution global view, tiling selection for a crop
 budget, overlapping high-resolution crops, patchify and per-patch padding masks (arch-spec §1.2–1.7).
 
-The Molmo path runs at memory speed: one antialiased bilinear resize per view and channel (Pillow's
-32-bit float kernel: the same triangle filter with half-pixel centres as torchvision's antialiased
-bilinear, within 6e-5 of it, single-threaded C that releases the GIL, so it never competes with torch's
-thread pool), the uint8 -> float conversion inside that resize, the /255 and the mean/std folded into one
-scale-and-shift written straight into a canvas pre-filled with the padding value, and each crop patchified
+The Molmo path runs at memory speed: uint8 until each channel is converted to float once, then one
+antialiased bilinear resize per view and channel (Pillow's 32-bit float kernel: the same triangle filter
+with half-pixel centres as torchvision's antialiased bilinear, within 6e-5 of it; single-threaded C with no
+torch ops, so torch's thread setting cannot make it oversubscribe a small machine), /255 and mean/std as
+one scale-and-shift, planes written into a canvas whose padding alone is filled, and each crop patchified
 by one strided copy into the output array. Padding masks are computed from the letter-box rectangle.
 
     crops = make_crops(image_uint8, PreprocessorConfig.released())
@@ -14,8 +14,6 @@ by one strided copy into the output array. Padding masks are computed from the l
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,15 +115,6 @@ def _resize_channel(channel: np.ndarray, sizes: list[tuple[int, int]], gain: flo
             for h, w in sizes]
 
 
-def _threads() -> int:
-    """Channels resized in parallel: up to 3, never more than torch's thread setting (so OMP_NUM_THREADS=1
-    or torch.set_num_threads(1) keeps pre-processing on one core)."""
-    return max(1, min(3, torch.get_num_threads(), os.cpu_count() or 1))
-
-
-_POOL: ThreadPoolExecutor | None = None
-
-
 def _normalization(cfg: PreprocessorConfig) -> tuple[np.ndarray, np.ndarray]:
     """(gain, shift) per channel mapping uint8 values to normalised ones: x * gain + shift."""
     mean, std = np.asarray(cfg.image_mean, np.float32), np.asarray(cfg.image_std, np.float32)
@@ -134,15 +123,10 @@ def _normalization(cfg: PreprocessorConfig) -> tuple[np.ndarray, np.ndarray]:
 
 def _resized_channels(image: np.ndarray, sizes: list[tuple[int, int]], cfg: PreprocessorConfig
                       ) -> list[list[np.ndarray]]:
-    """[channel][size] normalised float32 planes. Pillow releases the GIL, so the threads run in parallel."""
-    global _POOL
+    """[channel][size] normalised float32 planes. One thread: images are independent, so parallelism
+    belongs to the callers' worker pools (data loader, server), where it costs no synchronisation."""
     gain, shift = _normalization(cfg)
-    args = ([image[:, :, c] for c in range(3)], [sizes] * 3, gain.tolist(), shift.tolist())
-    if _threads() == 1:
-        return list(map(_resize_channel, *args))
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=3, thread_name_prefix="molmo-resize")
-    return list(_POOL.map(_resize_channel, *args))
+    return [_resize_channel(image[:, :, c], sizes, float(gain[c]), float(shift[c])) for c in range(3)]
 
 
 def _letterbox(planes: list[np.ndarray], rect: tuple[int, int, int, int], size: tuple[int, int],
