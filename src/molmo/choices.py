@@ -27,6 +27,13 @@ class Choice(str, enum.Enum):
             raise ValueError(f"{field} must be one of {[c.value for c in cls]}, got {value!r}") from None
 
 
+class AnnotationWeighting(Choice):
+    """Loss weights of an example that packs several conversations about one image (arch-spec §5.3): the
+    processor applies it, the training data config names it."""
+    ROOT_SUBSEGMENTS = "root_subsegments"  # every loss weight times sqrt(1/n) for n packed conversations (SFT)
+    NONE = "none"  # weights as given (pre-training)
+
+
 def parse_choices(obj: Any, **fields: type[Choice]) -> None:
     """In a frozen dataclass's __post_init__: turn each named field's string into its Choice member."""
     for name, choice in fields.items():

@@ -167,7 +167,7 @@ def test_pretrain_prefixes_and_no_length_fraction():
     assert abs(np.mean(lengths) - (300 / 15 - 0.5)) < 0.15  # floor division: -0.5 on average
     with pytest.raises(ValueError, match="no caption or transcript"):
         Formatter(stage="pretrain").format(qa("q", "a", "vqa2"))
-    with pytest.raises(ValueError, match="unknown formatter stage"):
+    with pytest.raises(ValueError, match=r"formatter stage must be one of \['pretrain', 'sft'\], got 'rl'"):
         Formatter(stage="rl")
 
 

@@ -192,3 +192,13 @@ def test_a_run_config_written_before_the_rename_still_loads():
     from molmo.train.config import DataSource, from_dict
     old = {"name": "qa", "kind": "owndata", "path": "d.jsonl", "kinds": ["qa"]}
     assert from_dict(DataSource, old).annotation_kinds == ("qa",)
+
+
+def test_run_config_kinds_are_choices_that_read_and_write_plain_strings():
+    from molmo.train.config import Attention, ConfigError, TrainConfig, apply_overrides, from_dict
+    cfg = apply_overrides(TrainConfig(), ["--attention=sdpa", "--data.stage=pretrain", "--precision=fp32"])
+    assert cfg.attention is Attention.SDPA and cfg.data.stage == "pretrain" and cfg.precision == "fp32"
+    assert from_dict(TrainConfig, json.loads(cfg.to_json())) == cfg
+    assert json.loads(cfg.to_json())["data"]["multi_annotation_weighting"] == "root_subsegments"
+    with pytest.raises(ConfigError, match=r"TrainConfig.attention must be one of \['sdpa', 'flex', 'auto'\], got 'dense'"):
+        apply_overrides(TrainConfig(), ["--attention=dense"])

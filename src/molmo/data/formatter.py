@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from molmo.choices import Choice
 from molmo.data.example import Annotation, RawExample
 from molmo.text import templates
 from molmo.text.points import NONE_TEXT, count_text, points_to_text
@@ -48,16 +49,20 @@ def length_hint(text: str, rng: np.random.RandomState) -> int:
     return (len(text) + int(rng.normal(scale=25))) // 15
 
 
+class Stage(Choice):
+    PRETRAIN = "pretrain"  # `" <style> <length>:"` then the caption, no role tags (recipe-spec §1.2, §1.4)
+    SFT = "sft"  # `" User: [<style>: ]<prompt> Assistant:"` then the answer
+
+
 @dataclass
 class Formatter:
-    stage: str = "sft"  # "pretrain" | "sft"
+    stage: Stage = Stage.SFT
     seed: int = 0
     dataset_size: int = 0
     shuffle_messages: bool = True
 
     def __post_init__(self) -> None:
-        if self.stage not in ("pretrain", "sft"):
-            raise ValueError(f"unknown formatter stage {self.stage!r}")
+        self.stage = Stage.parse(self.stage, "formatter stage")
 
     def rng(self, index: int, epoch: int = 0) -> np.random.RandomState:
         return np.random.RandomState(self.seed + index + self.dataset_size * epoch)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from molmo.choices import AnnotationWeighting
 from molmo.image.loading import DEFAULT_MAX_PIXELS, ImageSource, load_image
 from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.crops import make_crops
@@ -99,10 +100,9 @@ class MolmoProcessor:
         masks: list[float] = []
         subseg: list[int] = []
         multi = len(lists) > 1
-        if weighting == "root_subsegments" and multi:
+        weighting = AnnotationWeighting.parse(weighting or "none", "multi_annotation_weighting")
+        if weighting == AnnotationWeighting.ROOT_SUBSEGMENTS and multi:
             weight = weight * math.sqrt(1.0 / len(lists))
-        elif weighting not in (None, "root_subsegments"):
-            raise ValueError(f"unknown multi_annotation_weighting {weighting!r}")
         for k, conversation in enumerate(lists):
             if not conversation:
                 raise ValueError(f"conversation {k} is empty")

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from molmo.checkpoint.lora_config import LoraConfig
+from molmo.choices import AnnotationWeighting, Choice, parse_choices
+from molmo.data.formatter import Stage
 
 
 class ConfigError(ValueError):
@@ -44,6 +46,25 @@ class OptimConfig:
     freeze_llm: bool = False
 
 
+class Precision(Choice):
+    BF16 = "bf16"  # autocast bf16 with fp32 master weights and reductions
+    FP32 = "fp32"
+    AUTO = "auto"  # bf16 where the device computes it fast (molmo.precision), resolved when the run starts
+
+
+class Attention(Choice):
+    SDPA = "sdpa"  # dense mask
+    FLEX = "flex"  # FlexAttention block mask (GPU; no attention dropout)
+    AUTO = "auto"  # flex on GPUs unless attention dropout is on, else sdpa
+
+
+def _parse(obj: Any, **fields: type[Choice]) -> None:
+    try:
+        parse_choices(obj, **fields)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
 @dataclass(frozen=True)
 class DataSource:
     """One dataset of a mixture. kind (where the examples come from): `generator:<points|clocks|docs|captions>`
@@ -59,8 +80,11 @@ class DataSource:
     rate: float | None = None  # None: proportional to sqrt(size) within the mixture
     options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
-    stage: str | None = None  # formats this source as "pretrain" or "sft" whatever data.stage says
+    stage: Stage | None = None  # formats this source in this stage whatever data.stage says
     annotation_kinds: tuple[str, ...] = ()  # keep only these ("qa", "point", "count", …); () keeps all
+
+    def __post_init__(self) -> None:
+        _parse(self, stage=Stage)
 
 
 @dataclass(frozen=True)
@@ -72,12 +96,15 @@ class DataConfig:
     mixture: str = ""  # a named mixture (molmo.data.mixture.PRESETS) whose rates weight the sources by name
     tokenizer_sources: tuple[DataSource, ...] = ()  # more text for a from-scratch tokenizer (e.g. the SFT mix)
     root: str = ""  # `--data_root`: relative source paths resolve against it (the `molmo data download` layout)
-    stage: str = "sft"  # "pretrain" (caption prefixes, no roles) | "sft"
+    stage: Stage = Stage.SFT
     sequence_length: int = 2304
     max_crops: int = 12
-    multi_annotation_weighting: str = "root_subsegments"  # or "none" (pre-training: no sqrt(1/n) weighting)
+    multi_annotation_weighting: AnnotationWeighting = AnnotationWeighting.ROOT_SUBSEGMENTS
     num_workers: int = 0
     seed: int = 6198  # sampling, permutations and per-example formatter draws
+
+    def __post_init__(self) -> None:
+        _parse(self, stage=Stage, multi_annotation_weighting=AnnotationWeighting)
 
 
 @dataclass(frozen=True)
@@ -109,11 +136,9 @@ class TrainConfig:
     response_residual_dropout: float = 0.1
     attention_dropout: float = 0.0  # on the LLM's attention probabilities (the released MolmoE-1B: 0.1)
     z_loss: float = 1e-4
-    # "bf16": autocast bf16 with fp32 master weights and reductions; "fp32"; "auto": bf16 where the device
-    # computes it fast (molmo.precision), resolved when the run starts
-    precision: str = "bf16"
+    precision: Precision = Precision.BF16
     activation_checkpointing: bool = False
-    attention: str = "auto"  # "sdpa" (dense mask), "flex" (FlexAttention block mask; GPU), "auto"
+    attention: Attention = Attention.AUTO
     compile: bool = False
     out_dir: str = "runs/run"
     save_every: int = 1000
@@ -126,6 +151,9 @@ class TrainConfig:
     wandb: str = ""  # a W&B project name; empty = off
     export: bool = True  # write a safetensors checkpoint (our format) at the end
     lora: LoraConfig = LoraConfig()  # rank > 0: train LoRA adapters only; export = adapter/ + merged model/
+
+    def __post_init__(self) -> None:
+        _parse(self, precision=Precision, attention=Attention)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

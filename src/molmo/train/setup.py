@@ -30,7 +30,7 @@ from molmo.model.molmo import MolmoModel
 from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.processor import MolmoProcessor
 from molmo.text.tokenizer import MolmoTokenizer, train_bpe_tokenizer
-from molmo.train.config import ConfigError, TrainConfig
+from molmo.train.config import Attention, ConfigError, TrainConfig
 
 TOKENIZER_SAMPLE = 300  # examples per source whose formatted text trains a from-scratch tokenizer
 
@@ -162,13 +162,11 @@ def build_model_and_processor(cfg: TrainConfig, on_meta: bool = False) -> tuple[
 
 
 def use_flex_attention(cfg: TrainConfig, device: torch.device) -> bool:
-    if cfg.attention == "auto":  # FlexAttention has no attention dropout: SDPA's dense mask then
+    if cfg.attention == Attention.AUTO:  # FlexAttention has no attention dropout: SDPA's dense mask then
         return device.type == "cuda" and not cfg.attention_dropout
-    if cfg.attention not in ("sdpa", "flex"):
-        raise ConfigError(f"attention must be sdpa, flex or auto, got {cfg.attention!r}")
-    if cfg.attention == "flex" and cfg.attention_dropout:
+    if cfg.attention == Attention.FLEX and cfg.attention_dropout:
         raise ConfigError("attention='flex' cannot apply attention_dropout; use attention='sdpa' or 'auto'")
-    return cfg.attention == "flex"
+    return cfg.attention == Attention.FLEX
 
 
 def shard_model(model: MolmoModel, cfg: TrainConfig, world: int, device: torch.device) -> nn.Module:
