@@ -12,6 +12,6 @@ class LoraConfig:
     rank: int = 0  # 0 = off
     alpha: float = 16.0
     dropout: float = 0.0
-    # Regular expressions over module names (`molmo.model.Molmo`): the LLM's attention and MLP projections.
+    # Regular expressions over module names (`molmo.model.MolmoModel`): the LLM's attention and MLP projections.
     targets: tuple[str, ...] = (r"^llm\.blocks\.\d+\..*(att_proj|attn_out|ff_proj|ff_out)$",)
     base_model: str | None = None  # written as the adapter's base_model_name_or_path
