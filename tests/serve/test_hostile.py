@@ -345,3 +345,21 @@ def test_decoded_pixels_in_flight_stay_within_the_budget(api_model):
             t.join(120)
         assert results == [200] * 4
         assert app.state.pixels.peak == 1200 * 1200  # never two decoded at once
+
+
+def test_overload_keeps_serving_with_only_429s(api_model):
+    """The suite-sized version of `load_test.py --compare 64 128`: twice the clients the server admits."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("load_test", Path(__file__).resolve().parents[2] / "benchmarks"
+                                                  / "load_test.py")
+    load_test = importlib.util.module_from_spec(spec)
+    sys.modules["load_test"] = load_test
+    spec.loader.exec_module(load_test)
+    settings = ServerSettings(max_batch_size=2, max_queue=2, max_tokens=8)
+    with BackgroundServer(create_app(api_model, settings)) as s:
+        base = load_test.run_load_test(s.url, clients=4, seconds=2, max_tokens=4)
+        over = load_test.run_load_test(s.url, clients=8, seconds=2, max_tokens=4)
+    assert base["failures"] == over["failures"] == 0, (base["errors"], over["errors"])
+    assert over["refused_429"] > 0 and over["succeeded"] > 0 and over["p99_s"] < 10
