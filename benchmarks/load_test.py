@@ -96,14 +96,21 @@ def run_load_test(url: str, *, clients: int, seconds: float, max_tokens: int = 1
 
 
 def run_disconnect_test(url: str, *, streams: int = 20, tokens: int = 600, api_key: str | None = None) -> dict:
-    """Open `streams` streams of `tokens` tokens at once, read one chunk of each and hang up; time until the
-    server runs nothing (every slot freed), then a 1-token request against the same request on the idle server."""
+    """Open `streams` streams of `tokens` tokens at once (the server's batch must hold them all), read the first
+    generated chunk of each, hang all up together; time until the server runs nothing (every slot freed), then
+    a 1-token request against the same request on the idle server before."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     body = {"messages": [{"role": "user", "content": "Describe this image."}]}
 
-    def abandon(http: httpx.Client) -> None:
+    ready, hang_up = threading.Semaphore(0), threading.Event()
+
+    def abandon(http: httpx.Client) -> None:  # read the first generated chunk, wait for the others, hang up
         with http.stream("POST", url + "/v1/chat/completions", json={**body, "max_tokens": tokens, "stream": True}) as r:
-            next(r.iter_lines())
+            lines = r.iter_lines()
+            for _ in range(3):  # the role chunk, a blank separator, the first text chunk
+                next(lines)
+            ready.release()
+            hang_up.wait(60)
 
     with httpx.Client(timeout=120, headers=headers) as http:
         def one_token() -> float:
@@ -118,10 +125,14 @@ def run_disconnect_test(url: str, *, streams: int = 20, tokens: int = 600, api_k
         threads = [threading.Thread(target=abandon, args=(c,)) for c in clients]
         for t in threads:
             t.start()
-        for t in threads:
-            t.join(120)
+        deadline = time.monotonic() + 60
+        for _ in range(streams):
+            ready.acquire(timeout=max(0.0, deadline - time.monotonic()))
         running = http.get(url + "/health").json()["running"]
         t0 = time.perf_counter()
+        hang_up.set()  # every stream hangs up now
+        for t in threads:
+            t.join(120)
         for c in clients:
             c.close()
         while time.perf_counter() - t0 < 30 and http.get(url + "/health").json()["running"]:
