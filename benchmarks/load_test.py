@@ -91,7 +91,8 @@ def run_load_test(url: str, *, clients: int, seconds: float, max_tokens: int = 1
             "refused_429": sum(1 for r in results if r[0] == 429), "failures": len(errors),
             "errors": sorted({r[3] for r in errors})[:5],
             "requests_per_s": len(ok) / elapsed, "tokens_per_s": sum(r[2] for r in ok) / elapsed,
-            "p50_s": pct(50), "p90_s": pct(90), "p99_s": pct(99), "max_s": float(lat.max()) if len(lat) else float("nan"),
+            "p50_s": pct(50), "p90_s": pct(90), "p99_s": pct(99),
+            "max_s": float(lat.max()) if len(lat) else float("nan"),
             "rss_start_mb": mem_start, "rss_peak_mb": mem_peak, "rss_end_mb": rss_mb()}
 
 
@@ -105,7 +106,8 @@ def run_disconnect_test(url: str, *, streams: int = 20, tokens: int = 600, api_k
     ready, hang_up = threading.Semaphore(0), threading.Event()
 
     def abandon(http: httpx.Client) -> None:  # read the first generated chunk, wait for the others, hang up
-        with http.stream("POST", url + "/v1/chat/completions", json={**body, "max_tokens": tokens, "stream": True}) as r:
+        stream = {**body, "max_tokens": tokens, "stream": True}
+        with http.stream("POST", url + "/v1/chat/completions", json=stream) as r:
             lines = r.iter_lines()
             for _ in range(3):  # the role chunk, a blank separator, the first text chunk
                 next(lines)

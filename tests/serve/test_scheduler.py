@@ -20,7 +20,8 @@ def embedded() -> Molmo:
 
 
 QUESTIONS = [("shapes.png", "Point to the yellow shapes.", 24, ()), (None, "What is this?", 9, ()),
-             ("clock.png", "Read the time on this clock.", 16, ()), ("chart.png", "Which bar is the highest?", 30, (".",)),
+             ("clock.png", "Read the time on this clock.", 16, ()),
+             ("chart.png", "Which bar is the highest?", 30, (".",)),
              ("shapes.png", "How many gray hexagons are there?", 40, ()), (None, "Describe this image.", 5, ())]
 
 

@@ -197,7 +197,8 @@ def _lines(path: Path):
         try:
             yield n, raw.decode("utf-8-sig" if n == 1 else "utf-8"), None  # a BOM is not part of the JSON
         except UnicodeDecodeError as e:
-            yield n, None, f"not valid UTF-8: byte 0x{raw[e.start]:02x} at column {e.start + 1} (save the file as UTF-8)"
+            yield n, None, (f"not valid UTF-8: byte 0x{raw[e.start]:02x} at column {e.start + 1} "
+                            f"(save the file as UTF-8)")
 
 
 def _parse(path: Path, deep: bool = False) -> tuple[list[tuple[int, dict]], list[str]]:

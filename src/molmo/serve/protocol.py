@@ -190,7 +190,8 @@ def parse_messages(messages: Any, settings: Any) -> tuple[str, ImageRef | None]:
     chars = 0
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
-            raise APIError(400, f"messages[{i}] needs a role of 'system', 'user' or 'assistant'", code="invalid_messages")
+            raise APIError(400, f"messages[{i}] needs a role of 'system', 'user' or 'assistant'",
+                           code="invalid_messages")
         content = m.get("content")
         if isinstance(content, str):
             texts = [content]

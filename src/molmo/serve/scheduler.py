@@ -261,7 +261,8 @@ class ContinuousBatcher:
             idx = torch.tensor(keep, device=self._device)
             valid = self._attn[idx, :self._cache.length]
             cols = valid.any(dim=0).nonzero().squeeze(1)
-            parts.append(([k[idx][:, :, cols] for k in self._cache.keys], [v[idx][:, :, cols] for v in self._cache.values],
+            parts.append(([k[idx][:, :, cols] for k in self._cache.keys],
+                          [v[idx][:, :, cols] for v in self._cache.values],
                           valid[:, cols], self._logits[idx], self._next_pos[idx], [self._rows[i] for i in keep]))
         if joining is not None:
             rows, cache, logits, next_pos = joining

@@ -8,7 +8,8 @@ only with --allow-remote-images; `stream`, `temperature`, `top_p`, `max_tokens`,
 carries a `molmo` field with the points in pixels and the count), `GET /v1/models`, `GET /health` and the page
 at `/`. `/health` and `/` never need the API key and never wait for the model: `/health` reports the queue
 (`queued`, `running`, `in_flight`) and answers while generation runs. Every refusal is a 4xx JSON body
-`{"error": {"message", "type", "code"}}`; an overloaded server answers 429 with `Retry-After`.
+`{"error": {"message", "type", "code"}}`; an overloaded server answers 429 with `Retry-After` (the seconds it
+needs, at its recent rate, to serve the requests in flight; so refused clients do not retry in a storm).
 
 Hostile input is refused cheaply, before expensive work, in this order: Host header (without an API key only
 loopback names and --allowed-host are served, against DNS rebinding), API key, declared body size, capacity
@@ -26,9 +27,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import math
 import time
 import uuid
 import warnings
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -138,6 +141,14 @@ def create_app(model: Molmo, settings: ServerSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.model_name = names[0]
     app.state.in_flight = 0
+    finished: deque[float] = deque(maxlen=256)  # completion times, for the recent rate
+
+    def retry_after() -> dict[str, str]:
+        now = time.monotonic()
+        recent = [t for t in finished if now - t < 60]
+        rate = len(recent) / max(now - recent[0], 1.0) if len(recent) > 1 else 0.0
+        wait = app.state.in_flight / rate if rate else settings.retry_after_s
+        return {"Retry-After": str(int(min(60, max(settings.retry_after_s, math.ceil(wait)))))}
 
     def fail(e: APIError) -> JSONResponse:
         return JSONResponse(error_body(e.message, e.type, e.code), status_code=e.status, headers=e.headers)
@@ -238,7 +249,7 @@ def create_app(model: Molmo, settings: ServerSettings | None = None) -> FastAPI:
     async def chat(request: Request):
         if app.state.in_flight >= capacity:  # before the body is read or parsed: overload costs nothing
             raise APIError(429, f"the server is at capacity ({capacity} requests in flight); retry later",
-                           "rate_limit_error", "queue_full", headers={"Retry-After": str(settings.retry_after_s)})
+                           "rate_limit_error", "queue_full", headers=retry_after())
         app.state.in_flight += 1
         try:
             kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -266,7 +277,7 @@ def create_app(model: Molmo, settings: ServerSettings | None = None) -> FastAPI:
             await app.state.pixels.acquire(pixels, timeout=30)
         except asyncio.TimeoutError:
             raise APIError(503, "the server is busy decoding other images; retry later", "server_error",
-                           "busy", headers={"Retry-After": str(settings.retry_after_s)}) from None
+                           "busy", headers=retry_after()) from None
         try:
             return req, await off_loop(model.prepare, req)
         except ImageError as e:
@@ -288,7 +299,7 @@ def create_app(model: Molmo, settings: ServerSettings | None = None) -> FastAPI:
                                            seed=opts["seed"])
         except QueueFullError as e:
             raise APIError(429, str(e), "rate_limit_error", "queue_full",
-                           headers={"Retry-After": str(settings.retry_after_s)}) from None
+                           headers=retry_after()) from None
         done = asyncio.wrap_future(job.future)
         done.add_done_callback(lambda f: f.cancelled() or f.exception())  # a cancelled job's error is expected
         cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
@@ -302,6 +313,7 @@ def create_app(model: Molmo, settings: ServerSettings | None = None) -> FastAPI:
                     job.cancel()
                     raise APIError(499, "client closed the request", code="client_closed")
             answer = done.result()
+            finished.append(time.monotonic())
         except (APIError, asyncio.CancelledError):
             job.cancel()
             raise
@@ -337,6 +349,7 @@ def create_app(model: Molmo, settings: ServerSettings | None = None) -> FastAPI:
                 yield f"data: {json.dumps(error_body(str(e), 'server_error', 'generation_failed'))}\n\n"
                 yield "data: [DONE]\n\n"
                 return
+            finished.append(time.monotonic())
             yield chunk({}, answer.finish_reason, usage=usage_field(answer), molmo=molmo_field(answer))
             yield "data: [DONE]\n\n"
         finally:  # also when the client disconnects mid-stream (the generator is closed or cancelled)

@@ -33,4 +33,4 @@ class ServerSettings:
     batch_window_s: float = 0.01  # static batching only
     max_queue: int = 64
     prep_workers: int = 2  # threads decoding and pre-processing images, tokenizing
-    retry_after_s: int = 1
+    retry_after_s: int = 1  # the shortest Retry-After; under load: the time to serve what is in flight
