@@ -253,8 +253,10 @@ class Molmo:
     def ask_many(self, images: Sequence[ImageSource | None], questions: Sequence[str], *, style: str | None = None,
                  max_new_tokens: int = 200, temperature: float = 0.0, top_p: float = 1.0,
                  stop: Sequence[str] | str | None = None, max_crops: int | None = None,
-                 stream: Callable[[int, str], None] | None = None, seed: int | None = None) -> list[Answer]:
-        """Answer a batch with one batched generate; `stream(index, delta)` receives each row's text."""
+                 stream: Callable[[int, str], None] | None = None, seed: int | None = None,
+                 should_stop: Callable[[bool], bool] | None = None) -> list[Answer]:
+        """Answer a batch with one batched generate; `stream(index, delta)` receives each row's text;
+        `should_stop`: molmo.model.generation.generate's per-step stop rule (sharded multi-process callers)."""
         if len(images) != len(questions):
             raise ValueError(f"got {len(images)} images but {len(questions)} questions")
         for q in questions:
@@ -264,7 +266,8 @@ class Molmo:
         reqs = [GenerationRequest(img, format_prompt(q, style), max_new_tokens, stops, max_crops,
                                   (lambda d, i=i: stream(i, d)) if stream else None)
                 for i, (img, q) in enumerate(zip(images, questions))]
-        return self.generate_requests(reqs, temperature=temperature, top_p=top_p, seed=seed)
+        return self.generate_requests(reqs, temperature=temperature, top_p=top_p, seed=seed,
+                                      should_stop=should_stop)
 
     def caption(self, image: ImageSource, length: int | None = None, **kw: Any) -> Answer:
         """A caption with the captioner's length hint (roughly characters / 15; default 65 ≈ a long caption)."""
@@ -300,7 +303,8 @@ class Molmo:
 
     def generate_requests(self, requests: Sequence[GenerationRequest], *, temperature: float = 0.0,
                           top_p: float = 1.0, top_k: int | None = None, seed: int | None = None,
-                          prepared: Sequence[tuple[dict, tuple[int, int] | None]] | None = None) -> list[Answer]:
+                          prepared: Sequence[tuple[dict, tuple[int, int] | None]] | None = None,
+                          should_stop: Callable[[bool], bool] | None = None) -> list[Answer]:
         """Run rows with their own stop strings and token limits in ONE generate call (the server's batches)."""
         from molmo.model.generation import generate
 
@@ -329,7 +333,7 @@ class Molmo:
         out = generate(self.model, batch, max_new_tokens=max(r.max_new_tokens for r in requests),
                        eos_token_ids=self.eos_token_ids, temperature=temperature, top_p=top_p, top_k=top_k,
                        stop_strings=shared_stop, decode=decode if shared_stop else None, generator=gen,
-                       on_token=on_token)
+                       on_token=on_token, should_stop=should_stop)
         answers = []
         for row, (req, (example, size)) in enumerate(zip(requests, prepared)):
             ids = out.tokens[row]

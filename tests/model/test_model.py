@@ -166,6 +166,14 @@ def test_sampling_stop_strings_and_streaming():
     eos = generate(model, {"input_ids": ids[:1]}, max_new_tokens=8, eos_token_ids=[toks[1]])
     assert eos.tokens[0] == toks[: toks.index(toks[1])] and eos.finish_reasons == ["stop"]
 
+    # should_stop decides when decoding ends (sharded evaluation keeps a finished rank stepping with the others)
+    asked: list[bool] = []
+    kept = generate(model, {"input_ids": ids[:1]}, max_new_tokens=8, eos_token_ids=[toks[0]],
+                    should_stop=lambda done: asked.append(done) or False)
+    assert kept.tokens == [[]] and asked == [True] * 8 and kept.sequences.shape == (1, 8)
+    early = generate(model, {"input_ids": ids[:1]}, max_new_tokens=8, should_stop=lambda done: True)
+    assert early.tokens[0] == toks[:1] and early.finish_reasons == ["length"]
+
 
 @pytest.mark.parametrize("name", ["tiny-molmo", "tiny-moe"])
 def test_init_scales_each_towers_residual_outputs_by_its_own_depth(name):

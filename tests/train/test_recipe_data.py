@@ -319,3 +319,74 @@ def test_loader_workers_read_the_mapped_tables(root, processor):
 def torch_equal(a: dict, b: dict) -> bool:
     import torch
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _clock_benchmarks(folder: Path) -> None:
+    """ClockBench and VQA v2 folders of generated clocks (what the tiny model reads): VQA v2 asks three
+    questions per clock, whose answers the tiny model gives in 3 to 12 tokens."""
+    from molmo.data.generators import generate_one
+    (folder / "clockbench").mkdir(parents=True)
+    (folder / "vqav2").mkdir(parents=True)
+    clocks, vqa = [], []
+    for i in range(3):
+        clock = generate_one("clocks", 1, i)
+        clock.image.convert("RGB").save(folder / "clockbench" / f"{i}.png")
+        hour, minute = clock.annotations[1]["answer"].split(":")
+        clocks.append({"image": f"{i}.png", "hour": int(hour), "minute": int(minute)})
+        if i < 2:
+            clock.image.convert("RGB").save(folder / "vqav2" / f"{i}.png")
+            vqa += [{"question_id": f"{i}.{k}", "image": f"{i}.png", "question": q, "answers": [a]}
+                    for k, (q, a) in enumerate([("What time is it? Answer with H:MM.", f"{hour}:{minute}"),
+                                                ("Can you tell what time it is from the clock?", f"{hour}:{minute}"),
+                                                ("What hour is it on the clock?", hour)])]
+    (folder / "clockbench" / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in clocks))
+    _parquet(folder / "vqav2" / "validation-00000-of-00001.parquet", vqa)
+
+
+def test_generation_evaluations_on_two_ranks_match_one_process(tiny_cfg, tmp_path):
+    """torchrun with 2 CPU processes (gloo, FSDP2): the ranks share out the items (a rank without a share of a
+    generation group answers a dummy row) and decode in lockstep (answers of different lengths side by side);
+    the logged scores and the predictions are those of the 1-process run (the embedded tiny model, greedy, a
+    near-zero learning rate)."""
+    import os
+    import subprocess
+    import sys
+
+    from molmo.train.config import GroupOptim, InferenceEvalConfig, TrainConfig, from_dict
+    from molmo.train.trainer import train
+    _clock_benchmarks(tmp_path / "benchmarks")
+    still = GroupOptim(1e-9, 1)
+    cfg = dataclasses.replace(
+        tiny_cfg, init=str(TINY), steps=1, save_every=1, export=False, eval_every=0, residual_dropout=0.0,
+        optim=dataclasses.replace(tiny_cfg.optim, connector=still, vit=still, llm=still),
+        inference_eval=InferenceEvalConfig(every=1, benchmarks=("vqav2", "clockbench"),
+                                           data_dir=str(tmp_path / "benchmarks"), batch_size=1))
+    one = dataclasses.replace(cfg, out_dir=str(tmp_path / "one"))
+    train(one)
+    two = dataclasses.replace(cfg, out_dir=str(tmp_path / "two"))
+    (tmp_path / "cfg.json").write_text(two.to_json())
+    script = tmp_path / "run.py"
+    script.write_text("import json\nfrom molmo.train.config import TrainConfig, from_dict\n"
+                      "from molmo.train.trainer import train\n"
+                      f"train(from_dict(TrainConfig, json.loads(open({str(tmp_path / 'cfg.json')!r}).read())))\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           str(script)], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    def logged(run) -> tuple[dict, dict, dict]:
+        record = json.loads((Path(run.out_dir) / "metrics.jsonl").read_text().splitlines()[0])
+        evals = Path(run.out_dir) / "evals" / "step_0000001"
+        lines = (evals / "predictions.jsonl").read_text().splitlines()
+        return ({k: v for k, v in record.items() if k.startswith("eval/")},
+                {row["key"]: row["prediction"] for row in map(json.loads, lines)},
+                json.loads((evals / "metrics.json").read_text()))
+
+    (scores_1, predictions_1, metrics_1), (scores_2, predictions_2, metrics_2) = logged(one), logged(two)
+    assert set(scores_1) == {"eval/vqav2", "eval/clockbench"} and scores_2 == scores_1
+    assert metrics_2 == metrics_1 and metrics_1["vqav2"]["n"] == 6 and metrics_1["clockbench"]["n"] == 3
+    assert len(predictions_1) == 9 and predictions_2 == predictions_1
+    # rank 0 answers VQA v2 items 0, 2, 4 and rank 1 items 1, 3, 5 side by side (the last ClockBench item
+    # beside a dummy row): answers of different lengths make one rank finish its rows first
+    answers = [predictions_1[f"vqav2::{i}.{k}"] for i in range(2) for k in range(3)]
+    assert any(len(answers[j].split()) != len(answers[j + 1].split()) for j in (0, 2, 4)), answers

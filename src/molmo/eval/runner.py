@@ -24,7 +24,7 @@ import json
 import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence
+from typing import Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 from PIL import Image
@@ -54,7 +54,11 @@ class Predictor(Protocol):
 
 class MolmoPredictor:
     """Wraps `molmo.api.Molmo.from_pretrained(model).ask_many(...)`; items of one call are grouped by
-    (style, max_new_tokens, max_crops) since those are per-call settings there."""
+    (style, max_new_tokens, max_crops) since those are per-call settings there. `should_stop`: the generation's
+    per-step stop rule (molmo.model.generation.generate), set by sharded multi-process evaluation."""
+
+    seed: int | None = None
+    should_stop: Callable[[bool], bool] | None = None
 
     def __init__(self, model: str | Path | None = None, seed: int | None = None, **load_kwargs):
         from molmo.api import Molmo  # imported lazily: loading weights is only needed for real runs
@@ -67,11 +71,10 @@ class MolmoPredictor:
         groups: dict[tuple, list[int]] = defaultdict(list)
         for i, it in enumerate(items):
             groups[(it.style, it.max_new_tokens, it.max_crops)].append(i)
-        seed = getattr(self, "seed", None)  # also called unbound by training's live predictor, which has none
-        seeded = {"seed": seed} if seed is not None else {}
+        optional = {k: v for k, v in (("seed", self.seed), ("should_stop", self.should_stop)) if v is not None}
         for (style, tokens, crops), idx in groups.items():
             answers = self.model.ask_many([items[i].image for i in idx], [items[i].prompt for i in idx],
-                                          style=style, max_new_tokens=tokens, max_crops=crops, **seeded)
+                                          style=style, max_new_tokens=tokens, max_crops=crops, **optional)
             for i, a in zip(idx, answers):
                 out[i] = a.text
         return out  # type: ignore[return-value]

@@ -75,11 +75,14 @@ def generate(
     generator: torch.Generator | None = None,
     on_token: Callable[[int, int], None] | None = None,
     static_cache: bool = False,
+    should_stop: Callable[[bool], bool] | None = None,
 ) -> GenerationOutput:
     """`batch` holds input_ids [B, T] (right-padded with -1) and optionally images / image_masks /
     image_input_idx. `on_token(row, token_id)` is called for every new token before a row finishes.
     static_cache: attend over the whole preallocated cache with unwritten slots masked (fixed shapes for
-    compiled / graph-captured steps) instead of over the written prefix."""
+    compiled / graph-captured steps) instead of over the written prefix.
+    should_stop(all_rows_done) -> stop now?, asked once per decode step (default: stop when all rows are done);
+    sharded multi-process callers agree through it, so every process runs the same forwards."""
     if stop_strings and decode is None:
         raise ValueError("stop_strings need a `decode` function (token ids -> text)")
     device = next(model.parameters()).device
@@ -132,7 +135,10 @@ def generate(
                     done[row], reasons[row] = True, "stop"
                     while tokens[row] and len(decode(tokens[row])) > cut:
                         tokens[row].pop()  # drop the tokens that spell the stop string
-        if bool(done.all()) or step == max_new_tokens - 1:
+        finished = bool(done.all())
+        if should_stop is not None:
+            finished = should_stop(finished)
+        if finished or step == max_new_tokens - 1:
             break
         attn[:, t + step] = True
         last = last + 1

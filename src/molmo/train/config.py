@@ -115,7 +115,7 @@ class InferenceEvalConfig:
     benchmarks: tuple[str, ...] = ()
     data_dir: str = ""
     max_examples: int = 2048
-    batch_size: int = 4
+    batch_size: int = 4  # rows per generate call (on each rank)
 
 
 @dataclass(frozen=True)

@@ -93,8 +93,8 @@ def train(cfg: TrainConfig) -> Path:
     """Run (or resume) the configured training; returns the exported checkpoint directory (or out_dir)."""
     rank, world, device = _dist_setup()
     # Missing PixMo / academic files (and evaluation benchmarks) fail here, before the model is even built.
-    require_data(cfg.data, missing_benchmarks(cfg) if world == 1 else [])
-    evals = InferenceEvals.open(cfg, world)
+    require_data(cfg.data, missing_benchmarks(cfg))
+    evals = InferenceEvals.open(cfg)
     train_data = open_dataset(cfg)
     cfg = dataclasses.replace(cfg, steps=steps_for(cfg, sum(len(c) for c in train_data.collections)))
     val_sets = validation_sets(cfg) if cfg.eval_every else {}
@@ -164,7 +164,7 @@ def train(cfg: TrainConfig) -> Path:
             for name, val_data in val_sets.items():
                 record[name] = validation_loss(model, cfg, processor, rank, world, device, val_data)
         if evals is not None and evals.due(step):
-            record.update(evals.run(model, processor.tokenizer, processor.config, step, out))
+            record.update(evals.run(model, processor.tokenizer, processor.config, step, out, rank, world))
         logger.log(record)
         if step % cfg.save_every == 0 or step == cfg.steps:
             checkpointing.save(out, step, model, optimizer, rank, {"data": train_loader.sampler.state(step)})
