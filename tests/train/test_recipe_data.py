@@ -343,6 +343,7 @@ def _clock_benchmarks(folder: Path) -> None:
     _parquet(folder / "vqav2" / "validation-00000-of-00001.parquet", vqa)
 
 
+@pytest.mark.slow  # two processes and a one-process run (~70 s on 2 loaded cores): full suite only
 def test_generation_evaluations_on_two_ranks_match_one_process(tiny_cfg, tmp_path):
     """torchrun with 2 CPU processes (gloo, FSDP2): the ranks share out the items (a rank without a share of a
     generation group answers a dummy row) and decode in lockstep (answers of different lengths side by side);
