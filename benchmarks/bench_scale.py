@@ -178,8 +178,8 @@ def print_table(r: dict) -> None:
                                                     f"{r['prefill_peak_rss_growth_all_logits'] / 1e9:.2f} GB"),
     ]
     for key, p in r["preprocess"].items():
-        rows.append((f"preprocess {key}: img/s (previous)", f"{p['images_per_s']:.1f} ({p['previous_images_per_s']:.1f})"
-                                                            f" = {p['speedup']:.1f}x"))
+        figures = f"{p['images_per_s']:.1f} ({p['previous_images_per_s']:.1f}) = {p['speedup']:.1f}x"
+        rows.append((f"preprocess {key}: img/s (previous)", figures))
         for step, share in p.get("step_shares", {}).items():
             rows.append((f"  share: {step}", f"{100 * share:.0f}%"))
     rows.append(("server requests/s gain at 32 clients", str(r.get("server_rps_gain_32_clients"))))

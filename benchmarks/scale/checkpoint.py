@@ -60,7 +60,8 @@ def write_released_checkpoint(out: str | Path, cfg: MolmoConfig | None = None, s
     shards: list[dict[str, torch.Tensor]] = [{}]
     size, total = 0, 0
     for name, p in meta.state_dict().items():
-        t = torch.ones(p.shape) if name.endswith("norm.weight") or "ln_" in name else torch.randn(p.shape, generator=g) * 0.02
+        is_norm = name.endswith("norm.weight") or "ln_" in name
+        t = torch.ones(p.shape) if is_norm else torch.randn(p.shape, generator=g) * 0.02
         ((released, tensor),) = to_released({name: t.to(torch.bfloat16)}, cfg).items()
         if size and size + tensor.nbytes > SHARD_BYTES:
             shards.append({})

@@ -48,7 +48,8 @@ def hf_qwen2(model, dtype: torch.dtype):
         up, gate = block.mlp.ff_proj.weight.chunk(2, dim=0)
         state[p + "mlp.up_proj.weight"], state[p + "mlp.gate_proj.weight"] = up, gate
         state[p + "mlp.down_proj.weight"] = block.mlp.ff_out.weight
-        state[p + "input_layernorm.weight"], state[p + "post_attention_layernorm.weight"] = block.attn_norm.weight, block.ff_norm.weight
+        state[p + "input_layernorm.weight"] = block.attn_norm.weight
+        state[p + "post_attention_layernorm.weight"] = block.ff_norm.weight
     hf.load_state_dict({k: v.detach().to(dtype).contiguous() for k, v in state.items()}, strict=False, assign=True)
     hf.model.rotary_emb.inv_freq = model.llm.rotary.inv_freq.clone()  # a non-persistent buffer, fp32
     hf.generation_config.eos_token_id = None

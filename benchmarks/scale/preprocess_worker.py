@@ -3,8 +3,8 @@ for this tree and once for an older commit unpacked next to it, on the same imag
 
     PYTHONPATH=SRC python benchmarks/scale/preprocess_worker.py IMAGES.npz --max-crops 12 --threads 1 [--steps]
 
-IMAGES.npz holds JPEG bytes (uint8 arrays). Times processor.encode (older: .process)(decoded_uint8, prompt) per image, best of
---repeats, and prints one JSON line with images/s; --steps adds the share of each step (this tree only).
+IMAGES.npz holds JPEG bytes (uint8 arrays). Times processor.encode (older trees: .process) on each decoded
+uint8 image, best of --repeats, and prints one JSON line with images/s; --steps adds the share of each step (this tree only).
 """
 
 from __future__ import annotations

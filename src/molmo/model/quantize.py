@@ -67,5 +67,7 @@ def linear_weight_bytes(model: nn.Module) -> int:
         packed = getattr(m, "_packed_params", None)
         if packed is not None:
             weight, bias = packed._weight_bias()
-            total += weight.numel() * weight.element_size() + (bias.numel() * bias.element_size() if bias is not None else 0)
+            total += weight.numel() * weight.element_size()
+            if bias is not None:
+                total += bias.numel() * bias.element_size()
     return total
