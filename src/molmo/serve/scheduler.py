@@ -215,7 +215,7 @@ class ContinuousBatcher:
     # ---------------------------------------------------------------- joining
     def _join(self, jobs: list[Job]) -> None:
         try:
-            cache, logits, next_pos = self._prefill(jobs)
+            cache, valid, logits, next_pos = self._prefill(jobs)
         except Exception as e:  # noqa: BLE001 - one bad prompt must not fail its neighbours: retry alone
             if len(jobs) == 1:
                 self.stats.failures += 1
@@ -234,11 +234,12 @@ class ContinuousBatcher:
             stream = StreamDecoder(self.model.tokenizer.decode, req.stop) if req.on_text else None
             rows.append(Row(job, stream, gen, int((example["input_ids"] >= 0).sum())))
         self.stats.batches += 1
-        self._rebuild(self._live(), (rows, cache, logits, next_pos))
+        self._rebuild(self._live(), (rows, cache, valid, logits, next_pos))
         self.stats.largest_batch = max(self.stats.largest_batch, len(self._rows))
 
-    def _prefill(self, jobs: list[Job]) -> tuple[KVCache, torch.Tensor, torch.Tensor]:
-        """The joiners' prompts in one forward (right-padded), as `generate` does its prefill."""
+    def _prefill(self, jobs: list[Job]) -> tuple[KVCache, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The joiners' prompts in one forward (right-padded), as `generate` does its prefill: their cache, which
+        of its columns are real tokens, the logits of each last real token, and each row's next position."""
         batch = collate([job.prepared[0] for job in jobs])
         input_ids = batch["input_ids"].to(self._device)
         mask = input_ids != -1
@@ -251,8 +252,7 @@ class ContinuousBatcher:
         last_idx = (mask.long().cumsum(1) == lengths[:, None]).long().argmax(dim=1)
         out = self.model.model(input_ids, attention_mask=mask, position_ids=default_position_ids(mask),
                                past_key_values=cache, use_cache=True, logits_to_keep=last_idx, **images)
-        cache.valid = mask  # which columns of each joiner's cache are real tokens
-        return cache, out.logits[:, -1], lengths
+        return cache, mask, out.logits[:, -1], lengths
 
     def _rebuild(self, keep: list[int], joining: tuple | None) -> None:
         """One new cache for rows `keep` of the running batch plus the joiners: only columns some row uses."""
@@ -265,8 +265,8 @@ class ContinuousBatcher:
                           [v[idx][:, :, cols] for v in self._cache.values],
                           valid[:, cols], self._logits[idx], self._next_pos[idx], [self._rows[i] for i in keep]))
         if joining is not None:
-            rows, cache, logits, next_pos = joining
-            parts.append((cache.keys, cache.values, cache.valid, logits, next_pos, rows))
+            rows, cache, valid, logits, next_pos = joining
+            parts.append((cache.keys, cache.values, valid, logits, next_pos, rows))
         if not parts:
             self._rows, self._cache, self._attn, self._logits, self._next_pos = [], None, None, None, None
             return
