@@ -343,12 +343,12 @@ def _clock_benchmarks(folder: Path) -> None:
     _parquet(folder / "vqav2" / "validation-00000-of-00001.parquet", vqa)
 
 
-@pytest.mark.slow  # two processes and a one-process run (~70 s on 2 loaded cores): full suite only
+@pytest.mark.slow  # two 2-process runs and a one-process run (~100 s on 2 loaded cores): full suite only
 def test_generation_evaluations_on_two_ranks_match_one_process(tiny_cfg, tmp_path):
     """torchrun with 2 CPU processes (gloo, FSDP2): the ranks share out the items (a rank without a share of a
     generation group answers a dummy row) and decode in lockstep (answers of different lengths side by side);
     the logged scores and the predictions are those of the 1-process run (the embedded tiny model, greedy, a
-    near-zero learning rate)."""
+    near-zero learning rate); a bf16 run answers every item too."""
     import os
     import subprocess
     import sys
@@ -365,15 +365,17 @@ def test_generation_evaluations_on_two_ranks_match_one_process(tiny_cfg, tmp_pat
     one = dataclasses.replace(cfg, out_dir=str(tmp_path / "one"))
     train(one)
     two = dataclasses.replace(cfg, out_dir=str(tmp_path / "two"))
-    (tmp_path / "cfg.json").write_text(two.to_json())
-    script = tmp_path / "run.py"
-    script.write_text("import json\nfrom molmo.train.config import TrainConfig, from_dict\n"
-                      "from molmo.train.trainer import train\n"
-                      f"train(from_dict(TrainConfig, json.loads(open({str(tmp_path / 'cfg.json')!r}).read())))\n")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                           str(script)], capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    two_bf16 = dataclasses.replace(cfg, out_dir=str(tmp_path / "two_bf16"), precision="bf16")
+    for run in (two, two_bf16):  # bf16: FSDP computes in bf16 while the stored weights stay fp32
+        (tmp_path / "cfg.json").write_text(run.to_json())
+        script = tmp_path / "run.py"
+        script.write_text("import json\nfrom molmo.train.config import TrainConfig, from_dict\n"
+                          "from molmo.train.trainer import train\n"
+                          f"train(from_dict(TrainConfig, json.loads(open({str(tmp_path / 'cfg.json')!r}).read())))\n")
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                               str(script)], capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
 
     def logged(run) -> tuple[dict, dict, dict]:
         record = json.loads((Path(run.out_dir) / "metrics.jsonl").read_text().splitlines()[0])
@@ -387,6 +389,7 @@ def test_generation_evaluations_on_two_ranks_match_one_process(tiny_cfg, tmp_pat
     assert set(scores_1) == {"eval/vqav2", "eval/clockbench"} and scores_2 == scores_1
     assert metrics_2 == metrics_1 and metrics_1["vqav2"]["n"] == 6 and metrics_1["clockbench"]["n"] == 3
     assert len(predictions_1) == 9 and predictions_2 == predictions_1
+    assert logged(two_bf16)[1].keys() == predictions_1.keys()
     # rank 0 answers VQA v2 items 0, 2, 4 and rank 1 items 1, 3, 5 side by side (the last ClockBench item
     # beside a dummy row): answers of different lengths make one rank finish its rows first
     answers = [predictions_1[f"vqav2::{i}.{k}"] for i in range(2) for k in range(3)]

@@ -122,6 +122,11 @@ class InferenceEvals:
             stack.callback(model.train, model.training)
             model.eval()
             stack.enter_context(torch.no_grad())
+            if world > 1 and hasattr(model, "unshard"):
+                # the FSDP root's own weights (embeddings, head) stay gathered, in the compute dtype: generate
+                # reads that dtype for its KV cache, and each decode step skips gathering them again
+                model.unshard()
+                stack.callback(model.reshard)
             if world > 1:  # ranks must agree on what is left to predict: no resuming from an earlier attempt
                 predictor.should_stop = _all_ranks_done(next(model.parameters()).device)
                 predictor = ShardedPredictor(predictor, rank, world)
