@@ -1,4 +1,4 @@
-"""`--dtype` (auto / float32 / bfloat16 / float16), `--device` and `--seed` on `molmo ask` and `molmo eval`."""
+"""`--dtype` (auto / float32 / bfloat16 / float16), `--device`, `--seed` and `--quantize` on `molmo ask` and `molmo eval`."""
 
 from __future__ import annotations
 
@@ -16,11 +16,13 @@ def test_ask_dtype_device_seed(tiny_checkpoint, tmp_path, capsys):
     common = ["ask", "--model", str(tiny_checkpoint), "--json", "--max-new-tokens", "6", str(tmp_path / "a.png"), "hi"]
     answers = []
     for extra in (["--temperature", "1.5", "--seed", "3"], ["--temperature", "1.5", "--seed", "3"],
-                  ["--dtype", "bfloat16", "--device", "cpu"], ["--dtype", "auto"]):
+                  ["--dtype", "bfloat16", "--device", "cpu"], ["--dtype", "auto"], ["--quantize", "int8"]):
         assert cli_main(common + extra) == 0, capsys.readouterr().err
         answers.append(json.loads(capsys.readouterr().out)["text"])
     assert answers[0] == answers[1]  # the same seed samples the same answer
     assert Molmo.from_pretrained(tiny_checkpoint, dtype="float16").model.llm.lm_head.weight.dtype == torch.float16
+    assert cli_main(common + ["--quantize", "int3"]) == 2  # refused at parse time
+    assert "--quantize" in capsys.readouterr().err
     assert Molmo.from_pretrained(tiny_checkpoint, dtype="auto", device="auto").model.llm.lm_head.weight.dtype in (
         torch.float32, torch.bfloat16)
 

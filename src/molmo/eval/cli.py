@@ -78,7 +78,7 @@ def run(args: argparse.Namespace, predictor=None) -> int:
             from molmo.serve.commands import announce
 
             predictor = runner.MolmoPredictor(args.model, revision=args.revision, dtype=args.dtype,
-                                              device=args.device, seed=args.seed)
+                                              device=args.device, seed=args.seed, quantize=args.quantize)
             announce(predictor.model)  # which model is scored, and its card's notice
         if args.blind:
             predictor = runner.BlindPredictor(predictor)

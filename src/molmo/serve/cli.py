@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="float32", choices=["auto", "float32", "bfloat16", "float16"],
                         help="weights and compute type; auto: bf16 where this machine computes it fast, else fp32")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (cuda when present)")
+    parser.add_argument("--quantize", default=None, choices=["int8", "nf4"],
+                        help="weight quantization of the decoder: int8 (CPU: dynamic int8; GPU: torchao) or nf4 "
+                             "(GPU, bitsandbytes); see the README's performance section for its effect")
     parser.add_argument("--api-key", default=os.environ.get("MOLMO_API_KEY"),
                         help="require 'Authorization: Bearer KEY' on /v1/* (default: $MOLMO_API_KEY)")
     parser.add_argument("--served-model-name", action="append", default=None, metavar="NAME",
@@ -106,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
             os.environ["MOLMO_SKIP_CHECKSUM"] = "1"
         try:
             model = Molmo.from_pretrained(args.model, dtype=args.dtype, device=args.device, revision=args.revision,
-                                          adapter=args.adapter)
+                                          adapter=args.adapter, quantize=args.quantize)
         except (ModelNotFoundError, ValueError) as e:
             print(f"molmo serve: {e}", file=sys.stderr)
             return 2

@@ -70,6 +70,9 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="float32", choices=["auto", "float32", "bfloat16", "float16"],
                         help="weights and compute type; auto: bf16 where this machine computes it fast, else fp32")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when present)")
+    parser.add_argument("--quantize", default=None, choices=["int8", "nf4"],
+                        help="weight quantization of the decoder: int8 (CPU: dynamic int8; GPU: torchao) or nf4 "
+                             "(GPU, bitsandbytes); see the README's performance section for its effect")
 
 
 def answer_once(model: Molmo, command: str, image, argument, *, length=None, stream=None, **kw) -> Answer:
@@ -99,8 +102,10 @@ def summary(answer: Answer) -> str:
     return "\n".join(lines)
 
 
-def announce(model: Molmo, file=sys.stderr) -> None:
-    """Which model answers, and the model card's warning while the model does not read images."""
+def announce(model: Molmo, file=None) -> None:
+    """Which model answers, and the model card's warning while the model does not read images. (`sys.stderr` is
+    looked up at call time: a default bound at import would keep a stream that has since been replaced.)"""
+    file = file or sys.stderr
     print(f"model: {model.info.label}", file=file)
     if model.info.notice():
         print(model.info.notice(), file=file)
@@ -134,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         model = Molmo.from_pretrained(args.model, dtype=args.dtype, device=args.device, revision=args.revision,
-                                      adapter=args.adapter)
+                                      adapter=args.adapter, quantize=args.quantize)
     except (ModelNotFoundError, ValueError) as e:
         print(f"molmo {args.command}: {e}", file=sys.stderr)
         return 2
