@@ -84,3 +84,13 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """--dtype / --device / --quantize, shared by ask, eval and serve."""
+    parser.add_argument("--dtype", default="float32", choices=["auto", "float32", "bfloat16", "float16"],
+                        help="weights and compute type; auto: bf16 where this machine computes it fast, else fp32")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when present)")
+    parser.add_argument("--quantize", default=None, choices=["int8", "nf4"],
+                        help="weight quantization of the decoder: int8 (CPU: dynamic int8; GPU: torchao) or nf4 "
+                             "(GPU, bitsandbytes); see the README's performance section for its effect")

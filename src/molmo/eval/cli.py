@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-from molmo.cli_args import non_negative_int, positive_int
+from molmo.cli_args import add_device_arguments, non_negative_int, positive_int
 from molmo.eval.benchmarks import BENCHMARKS, SUITES, BenchmarkDataError
 
 
@@ -41,8 +41,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--judge-url", default=None, help="OpenAI-compatible endpoint for caption F1 (default: exact judge)")
     parser.add_argument("--judge-model", default=None, help="model name for --judge-url")
     parser.add_argument("--seed", type=non_negative_int, default=None, help="generation seed passed to every batch")
-    from molmo.serve.commands import add_device_arguments
-
     add_device_arguments(parser)
 
 

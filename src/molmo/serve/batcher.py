@@ -65,7 +65,12 @@ class BatcherStats:
     cancelled: int = 0
 
 
-class Batcher:
+class JobQueue:
+    """What both schedulers share: the bounded queue of jobs, its worker thread's start and stop, and `submit`.
+    A subclass runs the jobs in `_loop` and says how many rows are in flight (`running`)."""
+
+    thread_name = "molmo-jobs"
+
     def __init__(self, model: Molmo, settings: BatcherSettings | None = None):
         self.model = model
         self.settings = settings or BatcherSettings()
@@ -74,11 +79,10 @@ class Batcher:
         self._cond = threading.Condition()
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._running = 0
 
-    def start(self) -> "Batcher":
+    def start(self):
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="molmo-batcher", daemon=True)
+            self._thread = threading.Thread(target=self._loop, name=self.thread_name, daemon=True)
             self._thread.start()
         return self
 
@@ -95,20 +99,35 @@ class Batcher:
 
     @property
     def running(self) -> int:
-        return self._running
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        raise NotImplementedError
 
     def submit(self, request: GenerationRequest, prepared: tuple, *, temperature: float = 0.0,
                top_p: float = 1.0, seed: int | None = None) -> Job:
         job = Job(request, prepared, float(temperature), float(top_p), seed)
         with self._cond:
             if self._closed:
-                raise RuntimeError("the batcher is closed")
+                raise RuntimeError("the scheduler is closed")
             if len(self._jobs) >= self.settings.max_queue:
                 raise QueueFullError(f"{len(self._jobs)} requests are already waiting (limit "
                                      f"{self.settings.max_queue}); retry later")
             self._jobs.append(job)
             self._cond.notify()
         return job
+
+
+class Batcher(JobQueue):
+    thread_name = "molmo-batcher"
+
+    def __init__(self, model: Molmo, settings: BatcherSettings | None = None):
+        super().__init__(model, settings)
+        self._running = 0
+
+    @property
+    def running(self) -> int:
+        return self._running
 
     # ---------------------------------------------------------------- worker
     def _take_batch(self) -> list[Job]:

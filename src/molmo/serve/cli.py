@@ -14,7 +14,7 @@ import socket
 import sys
 from dataclasses import replace
 
-from molmo.cli_args import non_negative_float, port, positive_float, positive_int
+from molmo.cli_args import add_device_arguments, non_negative_float, port, positive_float, positive_int
 from molmo.serve.settings import ServerSettings
 
 
@@ -27,12 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (0.0.0.0: every interface; then set --api-key)")
     parser.add_argument("--port", type=port, default=8000, help="TCP port to listen on")
-    parser.add_argument("--dtype", default="float32", choices=["auto", "float32", "bfloat16", "float16"],
-                        help="weights and compute type; auto: bf16 where this machine computes it fast, else fp32")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (cuda when present)")
-    parser.add_argument("--quantize", default=None, choices=["int8", "nf4"],
-                        help="weight quantization of the decoder: int8 (CPU: dynamic int8; GPU: torchao) or nf4 "
-                             "(GPU, bitsandbytes); see the README's performance section for its effect")
+    add_device_arguments(parser)
     parser.add_argument("--api-key", default=os.environ.get("MOLMO_API_KEY"),
                         help="require 'Authorization: Bearer KEY' on /v1/* (default: $MOLMO_API_KEY)")
     parser.add_argument("--served-model-name", action="append", default=None, metavar="NAME",

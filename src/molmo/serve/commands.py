@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from molmo.assets import SAMPLES_DIR
-from molmo.cli_args import non_negative_float, non_negative_int, positive_int
+from molmo.cli_args import add_device_arguments, non_negative_float, non_negative_int, positive_int
 from molmo.image.loading import ImageError
 from molmo.text.context import PromptTooLongError
 
@@ -63,16 +63,6 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
                         help="sampling temperature; 0: greedy (the same answer every time)")
     parser.add_argument("--seed", type=non_negative_int, default=None, help="sampling seed (with --temperature > 0)")
     add_device_arguments(parser)
-
-
-def add_device_arguments(parser: argparse.ArgumentParser) -> None:
-    """--dtype / --device, shared by ask, eval and serve."""
-    parser.add_argument("--dtype", default="float32", choices=["auto", "float32", "bfloat16", "float16"],
-                        help="weights and compute type; auto: bf16 where this machine computes it fast, else fp32")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when present)")
-    parser.add_argument("--quantize", default=None, choices=["int8", "nf4"],
-                        help="weight quantization of the decoder: int8 (CPU: dynamic int8; GPU: torchao) or nf4 "
-                             "(GPU, bitsandbytes); see the README's performance section for its effect")
 
 
 def answer_once(model: Molmo, command: str, image, argument, *, length=None, stream=None, **kw) -> Answer:

@@ -16,9 +16,7 @@ uses. Greedy answers equal one-at-a-time `Molmo.generate_requests`.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 import torch
@@ -28,7 +26,7 @@ from molmo.model.generation import _sample
 from molmo.model.kv_cache import KVCache
 from molmo.model.molmo import default_position_ids
 from molmo.preprocess.collate import collate
-from molmo.serve.batcher import BatcherSettings, BatcherStats, Job, QueueFullError
+from molmo.serve.batcher import BatcherSettings, Job, JobQueue
 from molmo.text.stops import cut_at_stop, first_stop
 
 
@@ -44,15 +42,11 @@ class Row:
     reason: str | None = None  # set when the row finishes: "stop" | "length"
 
 
-class ContinuousBatcher:
+class ContinuousBatcher(JobQueue):
+    thread_name = "molmo-scheduler"
+
     def __init__(self, model: Molmo, settings: BatcherSettings | None = None):
-        self.model = model
-        self.settings = settings or BatcherSettings()
-        self.stats = BatcherStats()
-        self._jobs: deque[Job] = deque()
-        self._cond = threading.Condition()
-        self._closed = False
-        self._thread: threading.Thread | None = None
+        super().__init__(model, settings)
         self._rows: list[Row] = []
         self._cache: KVCache | None = None
         self._attn: torch.Tensor | None = None  # [rows, capacity] columns each row attends to
@@ -61,42 +55,12 @@ class ContinuousBatcher:
         self._device = next(model.model.parameters()).device
         self._dtype = model.model.llm.embed.embedding.dtype
 
-    def start(self) -> "ContinuousBatcher":
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="molmo-scheduler", daemon=True)
-            self._thread.start()
-        return self
-
-    def close(self, timeout: float = 5.0) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def queued(self) -> int:
-        return len(self._jobs)
-
     @property
     def running(self) -> int:
         return len(self._live())
 
     def _live(self) -> list[int]:
         return [i for i, r in enumerate(self._rows) if r.reason is None]
-
-    def submit(self, request, prepared: tuple, *, temperature: float = 0.0, top_p: float = 1.0,
-               seed: int | None = None) -> Job:
-        job = Job(request, prepared, float(temperature), float(top_p), seed)
-        with self._cond:
-            if self._closed:
-                raise RuntimeError("the scheduler is closed")
-            if len(self._jobs) >= self.settings.max_queue:
-                raise QueueFullError(f"{len(self._jobs)} requests are already waiting (limit "
-                                     f"{self.settings.max_queue}); retry later")
-            self._jobs.append(job)
-            self._cond.notify()
-        return job
 
     # ---------------------------------------------------------------- the loop
     @torch.no_grad()  # grad mode is per thread: without this the cache would chain every step's graph
