@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import save_file
 
 from molmo.checkpoint.hub import HubError, resolve_model
-from molmo.checkpoint.io import CheckpointError, read_config, read_tensors
+from molmo.checkpoint.io import read_config, read_tensors, replace_dir
 from molmo.checkpoint.names import to_released
 from molmo.model.config import ConnectorConfig, LLMConfig, MolmoConfig, VisionConfig, from_hf_config
 from molmo.preprocess.config import PreprocessorConfig
@@ -177,17 +177,6 @@ def write_shards(state: dict[str, torch.Tensor], folder: Path, max_shard_bytes: 
     return names
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    if out.exists():
-        old = out.with_name(out.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-
-
 def _base_folder(base: str | Path, revision: str | None) -> Path:
     try:
         folder = resolve_model(base, revision, files=BASE_FILES)
@@ -241,7 +230,7 @@ def export(model: str | Path, out: str | Path, *, base: str | Path | None = None
             for f in base_dir.iterdir():
                 if f.is_file() and f.name != "config.json" and (f.suffix == ".py" or f.name in BASE_FILES):
                     shutil.copyfile(f, tmp / f.name)
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

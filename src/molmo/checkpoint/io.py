@@ -176,6 +176,18 @@ def save_molmo(model: MolmoModel, path: str | Path, extra_files: dict[str, str |
     return save_state(model.state_dict(), model.config, path, extra_files)
 
 
+def replace_dir(tmp: Path, out: Path) -> None:
+    """Put the finished folder `tmp` in place of `out`: a reader sees the old folder or the new one, never half."""
+    if out.exists():
+        old = out.with_name(out.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
 def save_state(state: dict[str, torch.Tensor], config: MolmoConfig, path: str | Path,
                extra_files: dict[str, str | Path] | None = None) -> Path:
     """`save_molmo` for a state dict (e.g. gathered from a sharded model): the directory is replaced whole,
@@ -191,14 +203,7 @@ def save_state(state: dict[str, torch.Tensor], config: MolmoConfig, path: str | 
         for name, src in (extra_files or {}).items():
             shutil.copyfile(src, tmp / name)
         write_checksums(tmp, [p.name for p in tmp.iterdir() if p.is_file()])
-        if path.exists():
-            old = path.with_name(path.name + ".old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
