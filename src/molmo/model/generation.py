@@ -49,7 +49,7 @@ def _sample(logits: torch.Tensor, temperature: float, top_p: float, top_k: int |
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
-def compile_decoder(model: Molmo) -> Molmo:
+def compile_decoder(model: MolmoModel) -> MolmoModel:
     """torch.compile the decoder's pure-tensor pieces (norms and feed-forward; dynamic shapes, so prefill and
     decode share graphs). Attention with its cache write stays eager. Opt-in: compilation takes a while
     and the gain depends on the machine (benchmarks/bench_scale.py measures it)."""
