@@ -100,3 +100,13 @@ if __name__ == "__main__":  # print every case's message (for the docs and the i
         for name, args, _ in CASES:
             r = run_case(args, Path(d), vals)
             print(f"{name:34s} rc={r.returncode}  {r.stdout.strip()} {r.stderr.strip()}".rstrip())
+
+
+@pytest.mark.parametrize("args", [["--help"], ["ask", "--help"]])
+def test_a_reader_that_leaves_early_gets_no_traceback(args):
+    """`molmo --help | head -1`: the pipe is closed before molmo writes; it ends quietly with 0."""
+    proc = subprocess.Popen([sys.executable, "-m", "molmo.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # closed before the interpreter has even started writing
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and "Traceback" not in err, err

@@ -44,7 +44,14 @@ def _top_level_help() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:  # `molmo ... | head`: the reader left; say nothing more
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 0
+
+
+def _main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(_top_level_help())
         return 0
@@ -91,9 +98,6 @@ def _dispatch(command: str, argv: list[str]) -> int:
     except KeyboardInterrupt:
         print(f"\nmolmo {command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `molmo ... | head`: the reader left; say nothing more
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
-        return 0
 
 
 def _run(module, args: argparse.Namespace, command: str) -> int:
