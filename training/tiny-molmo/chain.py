@@ -197,7 +197,7 @@ def collect(stage: Stage, places: Places, replace: bool = False, scores: dict | 
     info = {"stage": stage.name, "steps": rows[-1]["step"] + (1 if stage.vision else 0),
             "precision": config.get("precision"), "elapsed_s": _elapsed(rows),
             "collected": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus".strip(),
+            "machine": " ".join(filter(None, (platform.machine(), platform.processor(), f"{os.cpu_count()} cpus"))),
             "torch": torch.__version__,
             "device": "cuda" if torch.cuda.is_available() else "cpu"}
     if scores is not None:
