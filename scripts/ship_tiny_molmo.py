@@ -22,7 +22,8 @@ import torch
 from molmo.checkpoint.io import load_molmo, save_state
 
 STAGES = (("tiny-vision", "dense vision pre-training"), ("tiny-vision-regions", "+ per-region heads"),
-          ("tiny-pretrain", "caption pre-training"), ("tiny-sft", "multitask fine-tuning"))
+          ("tiny-vision-clocks", "+ clock-face time, global views"), ("tiny-pretrain", "caption pre-training"),
+          ("tiny-sft", "multitask fine-tuning"))
 
 
 def _read_metrics(path: Path) -> list[dict]:

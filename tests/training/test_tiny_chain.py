@@ -24,7 +24,7 @@ SMALL_TRAIN = ("--steps=2", "--global_batch=2", "--micro_batch=2", "--save_every
                "--data.num_workers=0", "--data.sequence_length=256", "--data.max_crops=1")
 # The shipped tokenizer instead of one trained on hundreds of generated images per source.
 SHIPPED = Path(__import__("molmo.api", fromlist=["DEFAULT_MODEL_DIR"]).DEFAULT_MODEL_DIR)
-SMALL = {"tiny-vision": SMALL_VISION, "tiny-vision-regions": SMALL_VISION,
+SMALL = {"tiny-vision": SMALL_VISION, "tiny-vision-regions": SMALL_VISION, "tiny-vision-clocks": SMALL_VISION,
          "tiny-pretrain": SMALL_TRAIN + (f"--tokenizer={SHIPPED}",), "tiny-sft": SMALL_TRAIN}
 
 
@@ -71,7 +71,7 @@ def test_a_new_machine_goes_on_from_the_last_committed_stage(finished_chain, tmp
     shutil.copytree(finished_chain.artifacts, artifacts)
     shutil.rmtree(artifacts / "tiny-sft")
     places = chain.Places(tmp_path / "runs", artifacts)
-    assert [chain.progress(s, places) for s in chain.STAGES] == ["committed"] * 3 + ["not run"]
+    assert [chain.progress(s, places) for s in chain.STAGES] == ["committed"] * (len(chain.STAGES) - 1) + ["not run"]
     chain.run_chain(places, extra=SMALL, evaluate=False)
     assert sorted(p.name for p in places.runs.iterdir()) == ["tiny-sft"]
     assert chain.committed(chain.STAGES[-1], places)

@@ -1,4 +1,4 @@
-"""The tiny-molmo training chain: the four stages that make the embedded model, run one after another in the
+"""The tiny-molmo training chain: the five stages that make the embedded model, run one after another in the
 background, each resuming where it stopped, each finished stage packaged as a small artifact in this folder
 (bf16 weights, its resolved config, metrics, the command that made it) so that a new machine or checkout goes
 on from the last finished stage.
@@ -49,7 +49,8 @@ class Stage:
 
 STAGES = (Stage("tiny-vision", vision=True),
           Stage("tiny-vision-regions", vision=True, init_flag="--init_vit", previous="tiny-vision"),
-          Stage("tiny-pretrain", vision=False, init_flag="--init_vit", previous="tiny-vision-regions"),
+          Stage("tiny-vision-clocks", vision=True, init_flag="--init_vit", previous="tiny-vision-regions"),
+          Stage("tiny-pretrain", vision=False, init_flag="--init_vit", previous="tiny-vision-clocks"),
           Stage("tiny-sft", vision=False, init_flag="--init", previous="tiny-pretrain"))
 BY_NAME = {s.name: s for s in STAGES}
 

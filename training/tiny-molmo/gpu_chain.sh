@@ -15,5 +15,5 @@ done
 # Image generation runs on the CPU: give it the machine's cores so the GPU is not kept waiting.
 W=$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))
 MOLMO_RUNS="$OUT/runs" python training/tiny-molmo/chain.py run --no-eval --artifacts "$OUT/artifacts" \
-  --set "tiny-vision:--workers=$W" --set "tiny-vision-regions:--workers=$W" \
+  --set "tiny-vision:--workers=$W" --set "tiny-vision-regions:--workers=$W" --set "tiny-vision-clocks:--workers=$W" \
   --set "tiny-pretrain:--data.num_workers=$W" --set "tiny-sft:--data.num_workers=$W"
