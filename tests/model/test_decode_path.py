@@ -9,19 +9,9 @@ import torch
 from molmo.model.config import tiny_olmo, tiny_qwen2
 from molmo.model.generation import generate
 from molmo.model.kv_cache import KVCache
-from molmo.model.molmo import MolmoModel
 
 
-def random_model(cfg, seed=0):
-    torch.manual_seed(seed)
-    model = MolmoModel(cfg)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.2)
-    return model.eval()
-
-
-def test_split_embedding_lookup_equals_concatenated_table():
+def test_split_embedding_lookup_equals_concatenated_table(random_model):
     model = random_model(tiny_qwen2())
     emb = model.llm.embed
     ids = torch.tensor([[0, 5, 511, 512, 513, 639, -1]])
@@ -29,7 +19,7 @@ def test_split_embedding_lookup_equals_concatenated_table():
     assert torch.equal(emb(ids), table[ids.clamp(min=0)])
 
 
-def test_static_cache_generation_equals_dynamic():
+def test_static_cache_generation_equals_dynamic(random_model):
     model = random_model(tiny_qwen2())
     ids = torch.randint(0, 500, (2, 9), generator=torch.Generator().manual_seed(3))
     ids[1, 6:] = -1
@@ -38,7 +28,7 @@ def test_static_cache_generation_equals_dynamic():
     assert torch.equal(dynamic.sequences, static.sequences)
 
 
-def test_growing_cache_and_logits_to_keep_match_full_forward():
+def test_growing_cache_and_logits_to_keep_match_full_forward(random_model):
     for cfg in (tiny_qwen2(), tiny_olmo()):  # GQA and MHA
         model = random_model(cfg)
         ids = torch.randint(0, 300, (1, 12), generator=torch.Generator().manual_seed(1))

@@ -13,15 +13,6 @@ from molmo.model.llm import build_attention_mask
 from molmo.model.molmo import MolmoModel
 
 
-def random_model(cfg, seed=0):
-    torch.manual_seed(seed)
-    model = MolmoModel(cfg)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.2)
-    return model.eval()
-
-
 def random_images(cfg, n_crops, seed):
     g = torch.Generator().manual_seed(seed)
     v = cfg.vision
@@ -32,7 +23,7 @@ def random_images(cfg, n_crops, seed):
     return images, masks, idx
 
 
-def test_kv_cache_decoding_equals_full_forward():
+def test_kv_cache_decoding_equals_full_forward(random_model):
     cfg = tiny_qwen2()
     model = random_model(cfg)
     images, masks, idx = random_images(cfg, 2, seed=1)
@@ -46,7 +37,7 @@ def test_kv_cache_decoding_equals_full_forward():
     assert torch.equal(greedy, out.sequences[0])
 
 
-def test_batch_equals_single_with_different_crop_counts():
+def test_batch_equals_single_with_different_crop_counts(random_model):
     cfg = tiny_qwen2()
     model = random_model(cfg)
     rows = []
@@ -71,7 +62,7 @@ def test_batch_equals_single_with_different_crop_counts():
         assert torch.equal(batched.sequences[b], singles[b])
 
 
-def test_bf16_forward_runs_and_is_close():
+def test_bf16_forward_runs_and_is_close(random_model):
     cfg = tiny_qwen2()
     model = random_model(cfg)
     images, masks, idx = random_images(cfg, 2, seed=1)
@@ -85,7 +76,7 @@ def test_bf16_forward_runs_and_is_close():
     assert (low.float() - ref).abs().max() < 0.1 * ref.abs().max()
 
 
-def test_moe_matches_naive_per_token_loop():
+def test_moe_matches_naive_per_token_loop(random_model):
     cfg = tiny_moe()
     model = random_model(cfg)
     moe = model.llm.blocks[0].mlp
@@ -112,7 +103,7 @@ def test_attention_mask_subsegment_rule():
     assert mask[1].tolist() == [True, True, False, False, False, False]
 
 
-def test_prompt_longer_than_context_is_rejected():
+def test_prompt_longer_than_context_is_rejected(random_model):
     cfg = tiny_qwen2()
     cfg = cfg.replace(llm=cfg.llm.__class__(**{**cfg.llm.__dict__, "max_position_embeddings": 16}))
     model = random_model(cfg)
@@ -138,7 +129,7 @@ def test_hf_config_round_trip(conformance_dir):
     assert from_hf_config(cfg.to_dict()) == cfg
 
 
-def test_left_padded_batch_matches_unpadded_forward():
+def test_left_padded_batch_matches_unpadded_forward(random_model):
     model = random_model(tiny_qwen2())
     ids = torch.randint(0, 500, (1, 7))
     padded = torch.cat([torch.full((1, 3), -1), ids], dim=1)
@@ -148,7 +139,7 @@ def test_left_padded_batch_matches_unpadded_forward():
     torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
 
 
-def test_sampling_stop_strings_and_streaming():
+def test_sampling_stop_strings_and_streaming(random_model):
     model = random_model(tiny_qwen2())
     ids = torch.randint(0, 500, (2, 6))
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
