@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: where the reference conformance folder is, skipping cleanly without it."""
+"""Shared pytest fixtures: where the reference conformance folder is, skipping cleanly without it; a private
+generated-image cache."""
 
 from __future__ import annotations
 
@@ -28,3 +29,16 @@ def conformance_dir(shared_dir: Path) -> Path:
     if not path.is_dir():
         pytest.skip(f"conformance fixtures {path} are absent")
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_caches(tmp_path_factory):
+    """Tests never write into the user's generated-image cache (the tiny presets use it)."""
+    saved = {k: os.environ.get(k) for k in ("MOLMO_GENERATED_CACHE",)}
+    os.environ["MOLMO_GENERATED_CACHE"] = str(tmp_path_factory.mktemp("generated"))
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

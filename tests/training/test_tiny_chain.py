@@ -64,17 +64,22 @@ def test_collect_never_replaces_an_artifact_silently(finished_chain):
 
 
 @pytest.mark.slow  # the chain fixture trains every stage (~2 min on 2 loaded cores): full suite only
-def test_a_new_machine_goes_on_from_the_last_committed_stage(finished_chain, tmp_path):
-    """Only the artifacts travel: with tiny-sft's removed and no run folders at all, only tiny-sft trains."""
+def test_a_new_machine_goes_on_from_the_last_committed_stage(finished_chain, tmp_path, monkeypatch):
+    """Only the artifacts travel: with tiny-sft's removed and no run folders at all, only tiny-sft trains, its
+    images drawn first (`--pregenerate`) into an empty generated-image cache."""
     import shutil
+    monkeypatch.setenv("MOLMO_GENERATED_CACHE", str(tmp_path / "generated"))
     artifacts = tmp_path / "artifacts"
     shutil.copytree(finished_chain.artifacts, artifacts)
     shutil.rmtree(artifacts / "tiny-sft")
     places = chain.Places(tmp_path / "runs", artifacts)
     assert [chain.progress(s, places) for s in chain.STAGES] == ["committed"] * (len(chain.STAGES) - 1) + ["not run"]
-    chain.run_chain(places, extra=SMALL, evaluate=False)
+    chain.run_chain(places, extra=SMALL, evaluate=False, pregenerate=1)
     assert sorted(p.name for p in places.runs.iterdir()) == ["tiny-sft"]
     assert chain.committed(chain.STAGES[-1], places)
+    log = (places.run(chain.STAGES[-1]) / "train.log").read_text()
+    assert "images of the run" in log and ", 0 already there)" in log
+    assert len(list((tmp_path / "generated").rglob("*.json"))) >= 4  # 2 steps x global batch 2
 
 
 def test_a_stage_someone_else_is_training_is_waited_for(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ on from the last finished stage.
     python training/tiny-molmo/chain.py status          # each stage: committed / finished / step k of N / not run
     python training/tiny-molmo/chain.py start           # the remaining stages, detached; logs in each run folder
     python training/tiny-molmo/chain.py run             # the same in the foreground
+    python training/tiny-molmo/chain.py run --pregenerate   # each stage's images drawn first with all CPUs
     python training/tiny-molmo/chain.py collect tiny-vision   # package a finished run (refuses to replace one)
     bash training/tiny-molmo/gpu_chain.sh "$OUT"        # the whole chain on a GPU machine, weights to $OUT
 
@@ -124,8 +125,9 @@ def _lock_holder(run: Path) -> int | None:
     return pid if pid != os.getpid() and _alive(pid) else None
 
 
-def train_stage(stage: Stage, places: Places, extra: tuple[str, ...] = ()) -> None:
-    """Train (or resume) one stage; a process already training its run folder is waited for, not doubled."""
+def train_stage(stage: Stage, places: Places, extra: tuple[str, ...] = (), pregenerate: int | None = None) -> None:
+    """Train (or resume) one stage; a process already training its run folder is waited for, not doubled.
+    `pregenerate` (processes, 0 = all CPUs): first draw the stage's generated images into the cache."""
     run = places.run(stage)
     run.mkdir(parents=True, exist_ok=True)
     if (pid := _lock_holder(run)) is not None:
@@ -143,7 +145,10 @@ def train_stage(stage: Stage, places: Places, extra: tuple[str, ...] = ()) -> No
             log.write(f"\n# {datetime.datetime.now().isoformat(timespec='seconds')} {' '.join(cmd)}\n")
             log.flush()
             print(f"{stage.name}: {' '.join(cmd)}  (log: {run / 'train.log'})", flush=True)
-            code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
+            code = 0
+            if pregenerate is not None:
+                code = subprocess.call([*cmd, f"--pregenerate={pregenerate}"], stdout=log, stderr=subprocess.STDOUT)
+            code = code or subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
     finally:
         (run / LOCK).unlink(missing_ok=True)
     if code != 0:
@@ -217,11 +222,14 @@ def _elapsed(rows: list[dict]) -> float | None:
 
 
 def run_chain(places: Places, stages: tuple[Stage, ...] = STAGES, extra: dict[str, tuple[str, ...]] | None = None,
-              evaluate: bool = True) -> None:
+              evaluate: bool = True, pregenerate: int | None = None) -> None:
     for stage in stages:
         if committed(stage, places):
             continue
-        train_stage(stage, places, (extra or {}).get(stage.name, ()))
+        overrides = (extra or {}).get(stage.name, ())
+        if pregenerate is not None and stage.vision:  # the trainer presets read the cache already
+            overrides = ("--generated_cache=auto", *overrides)
+        train_stage(stage, places, overrides, pregenerate)
         scores = evaluate_heldout(stage, places) if evaluate and stage is STAGES[-1] else None
         print(f"{stage.name}: collected -> {collect(stage, places, scores=scores)}", flush=True)
 
@@ -250,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artifacts", type=Path, default=ARTIFACTS, help="where finished stages are packaged")
     parser.add_argument("--replace", action="store_true", help="with collect: replace an existing artifact")
     parser.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation after the last stage")
+    parser.add_argument("--pregenerate", nargs="?", const=0, type=int, default=None, metavar="WORKERS",
+                        help="before each stage, draw its generated images into the cache with WORKERS processes "
+                             "(default all CPUs): for many-core machines, where drawing during training would keep "
+                             "the GPU waiting")
     parser.add_argument("--set", action="append", default=[], metavar="STAGE:--key=value",
                         help="an extra override for one stage, e.g. tiny-sft:--steps=800 (repeatable)")
     args = parser.parse_args(argv)
@@ -274,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "start":
         forwarded = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "start"]
         return start_detached(places, forwarded)
-    run_chain(places, extra=extra, evaluate=not args.no_eval)
+    run_chain(places, extra=extra, evaluate=not args.no_eval, pregenerate=args.pregenerate)
     return 0
 
 

@@ -12,8 +12,10 @@ mkdir -p "$OUT/artifacts"
 for stage in training/tiny-molmo/tiny-*/; do
   [ -f "$stage/stage.json" ] && cp -r "$stage" "$OUT/artifacts/"
 done
-# Image generation runs on the CPU: give it the machine's cores so the GPU is not kept waiting.
+# Image generation runs on the CPU: each stage's images are drawn first with every core (--pregenerate, into
+# $MOLMO_GENERATED_CACHE), and the data workers read them back, so the GPU is not kept waiting.
 W=$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))
-MOLMO_RUNS="$OUT/runs" python training/tiny-molmo/chain.py run --no-eval --artifacts "$OUT/artifacts" \
+export MOLMO_GENERATED_CACHE="$OUT/generated"
+MOLMO_RUNS="$OUT/runs" python training/tiny-molmo/chain.py run --no-eval --pregenerate --artifacts "$OUT/artifacts" \
   --set "tiny-vision:--workers=$W" --set "tiny-vision-regions:--workers=$W" --set "tiny-vision-clocks:--workers=$W" \
   --set "tiny-pretrain:--data.num_workers=$W" --set "tiny-sft:--data.num_workers=$W"

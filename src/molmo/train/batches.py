@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from molmo.data.example import KINDS, RawExample
 from molmo.data.formatter import Formatter
+from molmo.data.generators.cache import GeneratedCache, draw
 from molmo.data.owndata import read_own_data, row_to_annotation
 from molmo.preprocess.collate import collate
 from molmo.train.config import DataConfig, DataSource, TrainConfig
@@ -38,21 +39,21 @@ class DataError(ValueError):
 
 
 class GeneratorSource:
-    """Generated images made on the fly: item i is `generate_one(kind, seed, i)` (nothing on disk)."""
+    """Generated images: item i is `generate_one(kind, seed, i)`, made on the fly, or read back from the
+    generated-image cache when one is configured (`data.generated_cache`, molmo.data.generators.cache)."""
 
-    def __init__(self, kind: str, size: int, seed: int, options: dict[str, Any]):
+    def __init__(self, kind: str, size: int, seed: int, options: dict[str, Any], cache: GeneratedCache | None = None):
         from molmo.data.generators import get_generator
         get_generator(kind)
         if size <= 0:
             raise DataError(f"generator source {kind!r} needs size > 0 (the number of distinct images)")
-        self.kind, self.size, self.seed, self.options = kind, size, seed, options
+        self.kind, self.size, self.seed, self.options, self.cache = kind, size, seed, options, cache
 
     def __len__(self) -> int:
         return self.size
 
     def __getitem__(self, i: int) -> RawExample:
-        from molmo.data.generators import generate_one
-        item = generate_one(self.kind, self.seed, i, **self.options)
+        item = draw(self.kind, self.seed, i, self.cache, **self.options)
         annotations = [row_to_annotation(json.loads(json.dumps(a))) for a in item.annotations]
         return RawExample(image=item.image.convert("RGB"), annotations=annotations, image_size=item.image.size,
                           source=f"generator:{self.kind}", id=f"{self.kind}-{self.seed}-{i}")
@@ -135,17 +136,18 @@ def require_data(data: DataConfig, extra: list[str] = ()) -> None:
         raise DataError(f"data not found{root} ({len(lines)} missing item(s)):\n" + "\n".join(lines))
 
 
-def open_source(src: DataSource, root: str = "") -> Any:
-    """A sized, indexable collection of RawExample for one configured source."""
+def open_source(src: DataSource, root: str = "", cache: GeneratedCache | None = None) -> Any:
+    """A sized, indexable collection of RawExample for one configured source (`cache`: where generator sources
+    keep their images)."""
     src = resolve_source(src, root)
-    items = _open_items(src)
+    items = _open_items(src, cache)
     return KindFilter(items, src.annotation_kinds, src.name) if src.annotation_kinds else items
 
 
-def _open_items(src: DataSource) -> Any:
+def _open_items(src: DataSource, cache: GeneratedCache | None) -> Any:
     kind, _, sub = src.kind.partition(":")
     if kind == "generator":
-        return GeneratorSource(sub, src.size, src.seed, dict(src.options))
+        return GeneratorSource(sub, src.size, src.seed, dict(src.options), cache)
     if kind == "owndata":
         if not src.path:
             raise DataError(f"source {src.name!r}: owndata needs a path to a JSONL file")
@@ -201,7 +203,8 @@ class MixtureDataset(Dataset):
         from molmo.data.mixture import MixtureSampler
         if not sources:
             raise DataError("no data sources configured (data.sources is empty)")
-        self.collections = [open_source(s, data_cfg.root) for s in sources]
+        cache = GeneratedCache.at(data_cfg.generated_cache)
+        self.collections = [open_source(s, data_cfg.root, cache) for s in sources]
         for s, c in zip(sources, self.collections):
             if len(c) == 0:
                 raise DataError(f"source {s.name!r} ({s.kind} {s.path}) has no examples")

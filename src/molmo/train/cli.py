@@ -4,6 +4,7 @@
     molmo train tiny-pretrain --steps=200 --out_dir=runs/try
     torchrun --nproc-per-node 8 -m molmo.train sft-7b-d --data_root=/data --init=runs/pretrain-7b-d/model
     molmo train sft-7b-d --data_root=/data --print-config    # the fully resolved config as JSON, then exit
+    molmo train tiny-sft --pregenerate            # draw the run's generated images into the cache first, all CPUs
 
 `--print-config` prints {"config": every field of the run's config, "resolved": what the run derives from it}:
 the model architecture with the run's dropout, the pre-processor, each source's resolved path, and, when the
@@ -20,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from molmo.cli_args import non_negative_int
 from molmo.train.config import ConfigError, TrainConfig, apply_overrides
 
 ACCEPTS_OVERRIDES = True  # the dispatcher passes unknown `--key=value` arguments as args.overrides
@@ -30,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("preset", help=f"one of: {', '.join(sorted(PRESETS))}")
     parser.add_argument("--print-config", action="store_true",
                         help="print the fully resolved config (JSON) and exit")
+    parser.add_argument("--pregenerate", nargs="?", const=0, type=non_negative_int, default=None, metavar="WORKERS",
+                        help="draw every generated image the run reads into the generated-image cache with WORKERS "
+                             "processes (default: all CPUs), then exit (molmo.train.pregenerate)")
     parser.epilog = ("Any config field can be overridden as --field.sub=value (values parsed as JSON when possible); "
                      "--data_root=DIR is short for --data.root=DIR.")
 
@@ -92,6 +97,14 @@ def run(args: argparse.Namespace) -> int:
         config = dataclasses.asdict(cfg)
         extra = {} if isinstance(cfg, VisionPretrainConfig) else {"resolved": resolved(cfg)}
         print(json.dumps({"preset": args.preset, "config": config, **extra}, indent=2, default=str))
+        return 0
+    if args.pregenerate is not None:
+        from molmo.train.pregenerate import cache_setting, pregenerate, with_cache
+        cache, drawn, total = pregenerate(with_cache(cfg), workers=args.pregenerate or None)
+        print(f"{total} images of the run in {cache.root} ({drawn} drawn now, {total - drawn} already there)")
+        if not cache_setting(cfg):
+            field = "data.generated_cache" if isinstance(cfg, TrainConfig) else "generated_cache"
+            print(f"the preset draws its images afresh: train with --{field}=auto to read these")
         return 0
     path = train_vision(cfg) if isinstance(cfg, VisionPretrainConfig) else train(cfg)
     print(f"done: {path}")

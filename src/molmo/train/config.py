@@ -101,6 +101,9 @@ class DataConfig:
     max_crops: int = 12
     multi_annotation_weighting: AnnotationWeighting = AnnotationWeighting.ROOT_SUBSEGMENTS
     num_workers: int = 0
+    # generator sources' images kept on disk and read back (molmo.data.generators.cache): "" = drawn every
+    # time, "auto" = $MOLMO_GENERATED_CACHE or ~/.cache/molmo/generated, else a folder
+    generated_cache: str = ""
     seed: int = 6198  # sampling, permutations and per-example formatter draws
 
     def __post_init__(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from pathlib import Path
+from typing import Iterator
 
 import torch
 import torch.distributed as dist
@@ -30,7 +31,7 @@ from molmo.model.molmo import MolmoModel
 from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.processor import MolmoProcessor
 from molmo.text.tokenizer import MolmoTokenizer, train_bpe_tokenizer
-from molmo.train.config import Attention, ConfigError, TrainConfig
+from molmo.train.config import Attention, ConfigError, DataSource, TrainConfig
 
 TOKENIZER_SAMPLE = 300  # examples per source whose formatted text trains a from-scratch tokenizer
 
@@ -62,6 +63,16 @@ def _tokenizer(cfg: TrainConfig, checkpoint: Path | None) -> tuple[MolmoTokenize
     return _train_tokenizer(cfg), Path(cfg.out_dir)
 
 
+def trains_tokenizer(cfg: TrainConfig) -> bool:
+    """Whether the run trains its own tokenizer (a from-scratch model with none given and none saved yet)."""
+    return not cfg.tokenizer and not cfg.init and not (Path(cfg.out_dir) / "tokenizer.json").exists()
+
+
+def tokenizer_sources(cfg: TrainConfig) -> Iterator[DataSource]:
+    """The sources whose first TOKENIZER_SAMPLE items a from-scratch tokenizer is trained on."""
+    return itertools.chain(cfg.data.sources, cfg.data.tokenizer_sources)
+
+
 def _train_tokenizer(cfg: TrainConfig) -> MolmoTokenizer:
     """A from-scratch model gets a BPE tokenizer trained on the formatted text of its own training data
     (rank 0 trains and saves it; other ranks wait and read it)."""
@@ -70,10 +81,12 @@ def _train_tokenizer(cfg: TrainConfig) -> MolmoTokenizer:
     rank = dist.get_rank() if dist.is_initialized() else 0
     if rank == 0 and not path.exists():
         from molmo.data.formatter import Formatter
+        from molmo.data.generators.cache import GeneratedCache
         from molmo.train.batches import open_source
         texts = []
-        for src in itertools.chain(cfg.data.sources, cfg.data.tokenizer_sources):
-            items = open_source(src, cfg.data.root)
+        cache = GeneratedCache.at(cfg.data.generated_cache)
+        for src in tokenizer_sources(cfg):
+            items = open_source(src, cfg.data.root, cache)
             formatters = [Formatter(stage=stage, seed=cfg.data.seed) for stage in ("pretrain", "sft")]
             for i in range(min(len(items), TOKENIZER_SAMPLE)):
                 item = items[i]

@@ -22,6 +22,7 @@ token). The heads are thrown away; the ViT weights initialise `molmo train tiny-
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import time
@@ -36,7 +37,7 @@ from safetensors.torch import save_file
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
-from molmo.data.generators import generate_one
+from molmo.data.generators.cache import GeneratedCache, draw
 from molmo.data.generators.scenes import SHAPES
 from molmo.model.config import MolmoConfig, preset
 from molmo.model.connector import VisionBackbone
@@ -97,6 +98,7 @@ class VisionPretrainConfig:
     # Multipliers of single head losses, e.g. (("hour", 0), ("minute", 0)) leaves out the per-view time heads
     # that never leave chance; "*" sets the rest: (("*", 0), ("shape", 1), ("region_shape", 1)) trains shapes only.
     loss_weights: tuple[tuple[str, float], ...] = ()
+    generated_cache: str = ""  # "" | "auto" | a folder: where drawn images are kept (molmo.data.generators.cache)
 
     def __post_init__(self):
         heads = {n for n, _ in PATCH_OUTPUTS + COUNT_OUTPUTS + TIME_OUTPUTS + IMAGE_OUTPUTS + REGION_OUTPUTS}
@@ -187,17 +189,37 @@ class DenseViews(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         # A resumed run draws new images: its stream starts past the images the earlier steps used.
         rng = np.random.default_rng([self.cfg.seed, worker] + ([self.start_step] if self.start_step else []))
-        kinds = [s[0] for s in self.cfg.sources]
-        rates = np.array([s[1] for s in self.cfg.sources], float)
-        index = worker + self.start_step * self.cfg.images_per_step
-        while True:
-            k = int(rng.choice(len(kinds), p=rates / rates.sum()))
-            item = generate_one(kinds[k], 10_000 + self.cfg.seed, index, **self.cfg.sources[k][2])
-            index += workers
+        cache = GeneratedCache.at(self.cfg.generated_cache)
+        for kind, seed, index, options in image_stream(self.cfg, worker, workers, self.start_step):
+            item = draw(kind, seed, index, cache, **options)
             image = np.asarray(item.image.convert("RGB"))
             labels = scene_labels(item)
             for v in range(self.cfg.views_per_image):
                 yield self._view(image, labels, rng, global_view=v == 0 and self.cfg.global_view)
+
+
+def image_stream(cfg: VisionPretrainConfig, worker: int = 0, workers: int = 1,
+                 start_step: int = 0) -> Iterator[tuple[str, int, int, dict]]:
+    """The (kind, seed, index, options) of the images one data worker draws, in order: image `index` goes to
+    worker `index % workers`, and its kind is drawn at the sources' rates by the worker's own RNG (apart from
+    the crops' RNG, so `molmo data pregenerate` can list a run's images without making its views)."""
+    rng = np.random.default_rng([cfg.seed, worker, 1] + ([start_step] if start_step else []))
+    rates = np.array([s[1] for s in cfg.sources], float)
+    index = worker + start_step * cfg.images_per_step
+    while True:
+        kind, _, options = cfg.sources[int(rng.choice(len(cfg.sources), p=rates / rates.sum()))]
+        yield kind, 10_000 + cfg.seed, index, options
+        index += workers
+
+
+def run_images(cfg: VisionPretrainConfig, steps: int | None = None) -> Iterator[tuple[str, int, int, dict]]:
+    """Every image a run of `steps` (default: the config's) draws from its start: the DataLoader takes whole
+    batches from its workers in turn, so worker w makes batches w, w + workers, …"""
+    steps = cfg.steps if steps is None else steps
+    workers = max(1, cfg.workers)
+    for w in range(workers):
+        batches = len(range(w, steps, workers))
+        yield from itertools.islice(image_stream(cfg, w, workers), batches * cfg.images_per_step)
 
 
 def collate_views(views: list[dict]) -> dict[str, torch.Tensor]:
