@@ -202,7 +202,7 @@ def image_stream(cfg: VisionPretrainConfig, worker: int = 0, workers: int = 1,
                  start_step: int = 0) -> Iterator[tuple[str, int, int, dict]]:
     """The (kind, seed, index, options) of the images one data worker draws, in order: image `index` goes to
     worker `index % workers`, and its kind is drawn at the sources' rates by the worker's own RNG (apart from
-    the crops' RNG, so `molmo data pregenerate` can list a run's images without making its views)."""
+    the crops' RNG, so `molmo train --pregenerate` can list a run's images without making its views)."""
     rng = np.random.default_rng([cfg.seed, worker, 1] + ([start_step] if start_step else []))
     rates = np.array([s[1] for s in cfg.sources], float)
     index = worker + start_step * cfg.images_per_step
