@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from molmo.checkpoint.integrity import write_checksums
 from molmo.checkpoint.io import load_molmo, save_state
 
 STAGES = (("tiny-vision", "dense vision pre-training"), ("tiny-vision-regions", "+ per-region heads"),
@@ -109,6 +110,8 @@ def ship(model_dir: Path, out: Path, runs: Path | None = None) -> Path:
             extra[kept] = out / kept
     state = {k: v.to(torch.bfloat16) for k, v in model.state_dict().items()}
     save_state(state, config, out, extra)
+    # the checksums cover what loading reads; the card and its verdict stay editable after a release
+    write_checksums(out, ["model.safetensors", "config.json", "tokenizer.json", "preprocessor_config.json"])
     if runs is not None:
         plot_stages(runs, out / "training_curve.png")
     return out
@@ -120,11 +123,13 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_dir", type=Path)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR)
-    parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder with the stages' run folders")
+    parser.add_argument("--runs", type=Path, default=None,
+                        help="folder with the stages' run folders (default: $MOLMO_RUNS or ~/.cache/molmo/runs)")
     parser.add_argument("--latest", action="store_true", help="model_dir is a run folder: ship its newest checkpoint")
     args = parser.parse_args(argv)
     model_dir = export_latest(args.model_dir) if args.latest else args.model_dir
-    path = ship(model_dir, args.out, args.runs)
+    from molmo.train.runs import runs_root
+    path = ship(model_dir, args.out, args.runs or runs_root())
     size = sum(f.stat().st_size for f in path.iterdir()) / 2**20
     print(f"shipped {args.model_dir} -> {path} ({size:.1f} MiB)")
     return 0

@@ -28,11 +28,10 @@ def test_default_model_is_small_and_bf16_on_disk():
         assert (DEFAULT_MODEL_DIR / name).exists()
 
 
-# Necessary, not sufficient: answers that change with the image can still be wrong. The shipped weights (v2)
-# score at chance on held-out images (see the model card; issue 6 stays open) and give every clock one time.
+# Necessary, not sufficient: answers that change with the image can still be wrong. The shipped weights (v3)
+# score at their blind level on held-out counting and pointing (see the model card; issue 25 stays open).
 
 
-@pytest.mark.xfail(strict=True, reason="v2 reads no clocks: it answers 12:58 for every clock (model card)")
 def test_clock_answers_follow_the_clock(model):
     # Six easy clocks showing six different hours: an image-blind model answers them all alike.
     clocks = [generate_one("clocks", 77, i, difficulty="easy") for i in range(6)]

@@ -192,7 +192,7 @@ def test_tiny_molmo_preset_describes_the_shipped_model():
     assert ours.vision == shipped.vision and ours.llm == shipped.llm
     assert dataclasses.replace(ours.connector, image_scale=1.0) == dataclasses.replace(shipped.connector,
                                                                                        image_scale=1.0)
-    assert preset("tiny-molmo-qk").llm == dataclasses.replace(shipped.llm, qk_norm=True)
+    assert preset("tiny-molmo-v2").llm == dataclasses.replace(shipped.llm, qk_norm=False)
     # the crop budget it was trained with, so commands without --max-crops give it what it saw
     from molmo.preprocess.config import PreprocessorConfig
     from molmo.train.presets import TINY_DATA

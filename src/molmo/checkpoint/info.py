@@ -1,6 +1,6 @@
 """What a checkpoint folder tells its users about the model: `model_info.json` beside `config.json`.
 
-    {"name": "tiny-molmo", "version": "v2", "reads_images": false, "card": "MODEL_CARD.md",
+    {"name": "tiny-molmo", "version": "v3", "reads_images": false, "card": "MODEL_CARD.md",
      "summary": "a 12M-parameter model trained only on this project's synthetic shapes, clocks and bar charts"}
 
 `reads_images` is the model card's verdict: false while the model's held-out scores are below the card's
@@ -47,7 +47,7 @@ class ModelInfo:
 
     @property
     def label(self) -> str:
-        """The model's name as users see it: `tiny-molmo (v2)`."""
+        """The model's name as users see it: `tiny-molmo (v3)`."""
         return f"{self.name} ({self.version})" if self.version else self.name
 
     def notice(self, show_path: bool = True) -> str | None:

@@ -226,26 +226,27 @@ def tiny_moe() -> MolmoConfig:
 
 
 def tiny_molmo() -> MolmoConfig:
-    """The shipped embedded default model (~12M parameters, stored in bf16): 112-px crops of 14-px patches, a
-    6-layer ViT of width 192 and a 6-layer Qwen2-style decoder of width 320 with a 1024-token vocabulary."""
+    """The shipped embedded default model, v3 (~12M parameters, stored in bf16): 112-px crops of 14-px patches,
+    a 6-layer ViT of width 192 and a 6-layer Qwen2-style decoder of width 320 with a 1024-token vocabulary whose
+    attention norms queries and keys (OLMo's qk-norm: trained from scratch on symbolic image tokens, a decoder
+    with the norms learns to count only the objects of the colour a question names in a few hundred steps;
+    without them it stalls at about half, docs/tiny-molmo-research.md)."""
     vision = VisionConfig(image_size=(112, 112), width=192, layers=6, heads=3, head_dim=64, mlp_dim=768)
     llm = LLMConfig(d_model=320, layers=6, heads=5, kv_heads=5, head_dim=64, ffn_hidden=864, rope_theta=1e4,
-                    qk_norm=False, vocab_size=1024, embedding_size=1024, max_position_embeddings=1024)
+                    qk_norm=True, vocab_size=1024, embedding_size=1024, max_position_embeddings=1024)
     return MolmoConfig(vision=vision, connector=ConnectorConfig(vit_layers=(-1, -3)), llm=llm)
 
 
-def tiny_molmo_qk() -> MolmoConfig:
-    """The candidate the tiny-molmo training chain trains: `tiny_molmo` whose decoder norms queries and keys
-    (OLMo's qk-norm). Trained from scratch on symbolic image tokens, a decoder with the norms learns to count
-    only the objects of the colour a question names in a few hundred steps; without them it stalls at about
-    half (docs/tiny-molmo-research.md)."""
+def tiny_molmo_v2() -> MolmoConfig:
+    """The embedded model shipped before v3: `tiny_molmo` without the query/key norms."""
     cfg = tiny_molmo()
-    return dataclasses.replace(cfg, llm=dataclasses.replace(cfg.llm, qk_norm=True))
+    return dataclasses.replace(cfg, llm=dataclasses.replace(cfg.llm, qk_norm=False))
 
 
 PRESETS = {
     "tiny-molmo": tiny_molmo,
-    "tiny-molmo-qk": tiny_molmo_qk,
+    "tiny-molmo-v2": tiny_molmo_v2,
+    "tiny-molmo-qk": tiny_molmo,  # the name the v3 candidate was trained under (its runs' configs say it)
     "molmo-7b-d": molmo_7b_d,
     "molmo-7b-o": molmo_7b_o,
     "molmo-72b": molmo_72b,

@@ -114,7 +114,7 @@ def released_sft(size: str) -> TrainConfig:
 # Sized for 2 CPU cores: few crops, short sequences; bf16 autocast where the machine computes it fast
 # (`precision="auto"`: some CPUs run bf16 matmuls tens of times slower than fp32). Stage 0 (`tiny-vision`) pre-trains the ViT with dense labels from the generators' scenes.
 TINY_SIZE = 200_000  # distinct generated images per generator source
-TINY_MODEL = "tiny-molmo-qk"  # the candidate the chain trains; `tiny-molmo` describes the shipped model
+TINY_MODEL = "tiny-molmo"  # the shipped embedded model's architecture (v3)
 
 # Generated images are kept on disk (~15 kB each), so a rerun or a `--pregenerate`d run reads them back.
 TINY_DATA = DataConfig(stage="sft", sequence_length=448, max_crops=4, num_workers=1, seed=6198,
