@@ -353,7 +353,7 @@ def test_generation_evaluations_on_two_ranks_match_one_process(tiny_cfg, tmp_pat
     import subprocess
     import sys
 
-    from molmo.train.config import GroupOptim, InferenceEvalConfig, TrainConfig, from_dict
+    from molmo.train.config import GroupOptim, InferenceEvalConfig
     from molmo.train.trainer import train
     _clock_benchmarks(tmp_path / "benchmarks")
     still = GroupOptim(1e-9, 1)

@@ -4,10 +4,10 @@ drawing them on the cores the training step needs. What a run reads is known in 
 mixture stream and the vision stage's image stream are both fixed by the config's seeds.
 
     molmo train tiny-sft --pregenerate                 # all CPUs; then `molmo train tiny-sft` reads the cache
-    molmo train tiny-vision-clocks --pregenerate=4 --steps=500
+    molmo train tiny-vision-clocks --generated_cache=auto --pregenerate=4   # and train with the same flag
 
-The run must use the cache too: `--pregenerate` fills the config's `generated_cache` ("auto" when it names none),
-and the tiny presets set "auto".
+The run must use the cache too: `--pregenerate` fills the config's `generated_cache` ("auto" when it names none);
+`tiny-pretrain` and `tiny-sft` set "auto", the vision presets draw afresh unless given `--generated_cache`.
 """
 
 from __future__ import annotations
