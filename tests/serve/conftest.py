@@ -64,6 +64,16 @@ def png_bytes(size=(80, 60), color=(200, 30, 30)) -> bytes:
     return buf.getvalue()
 
 
+def send_png(handler) -> None:
+    """Answer a test image host's request (an http.server handler) with `png_bytes()`."""
+    body = png_bytes()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "image/png")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 @pytest.fixture
 def image() -> Image.Image:
     rng = np.random.default_rng(0)

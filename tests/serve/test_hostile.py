@@ -20,7 +20,7 @@ from PIL import Image
 
 from molmo.serve.server import BackgroundServer, ServerSettings, create_app
 
-from .conftest import png_bytes
+from .conftest import png_bytes, send_png
 
 
 def rss_mb() -> float:
@@ -69,12 +69,7 @@ class _Images(BaseHTTPRequestHandler):
             self.send_header("Location", "http://127.0.0.1:1/secret")
             self.end_headers()
         else:
-            body = png_bytes()
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send_png(self)
 
 
 @pytest.fixture(scope="module")

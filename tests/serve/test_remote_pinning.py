@@ -20,7 +20,7 @@ from httpcore._backends.anyio import AnyIOBackend, AnyIOStream
 from molmo.serve import remote
 from molmo.serve.protocol import APIError
 
-from .conftest import png_bytes
+from .conftest import png_bytes, send_png
 
 PUBLIC = "93.184.216.34"  # looks public; the guard below routes it to a local server, nothing leaves the machine
 
@@ -36,12 +36,7 @@ class _Recorder(BaseHTTPRequestHandler):
             self.send_header("Location", f"http://rebind.test:{self.server.victim_port}/ok.png")
             self.end_headers()
             return
-        body = png_bytes()
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_png(self)
 
 
 def _serve(victim_port: int = 0) -> ThreadingHTTPServer:
