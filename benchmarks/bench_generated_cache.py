@@ -33,13 +33,11 @@ def per_image_ms(fn, n: int) -> float:
     return (time.perf_counter() - start) / n * 1e3
 
 
-def step_times(preset: str, args: list[str], warmup: int) -> tuple[float, float]:
-    """(median step seconds after warm-up, wall seconds of the whole command)."""
+def median_step_s(preset: str, args: list[str], warmup: int) -> float:
+    """The median step seconds of a short run, after warm-up."""
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "molmo.train", preset, f"--out_dir={out}", *args]
-        start = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True)
-        wall = time.perf_counter() - start
         if done.returncode:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
         rows = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
@@ -48,7 +46,7 @@ def step_times(preset: str, args: list[str], warmup: int) -> tuple[float, float]
     else:  # the vision stage logs the elapsed time
         elapsed = [r["elapsed_s"] for r in rows]
         times = [b - a for a, b in zip(elapsed, elapsed[1:])]
-    return statistics.median(times[warmup:] or times), wall
+    return statistics.median(times[warmup:] or times)
 
 
 def pregenerate(preset: str, args: list[str]) -> float:
@@ -80,9 +78,9 @@ def main() -> None:
                               "--eval_every=0", "--export=false"], "data.generated_cache")]
         for preset, run_args, field in runs:
             cached = f"--{field}={Path(tmp) / preset}"
-            fresh, _ = step_times(preset, [*run_args, f"--{field}="], args.warmup)
+            fresh = median_step_s(preset, [*run_args, f"--{field}="], args.warmup)
             ahead = pregenerate(preset, [*run_args, cached])
-            read, _ = step_times(preset, [*run_args, cached], args.warmup)
+            read = median_step_s(preset, [*run_args, cached], args.warmup)
             rows.append((f"{preset} step ({args.steps} steps; pregenerate {ahead:.0f} s)", f"{fresh:.2f} s",
                          f"{read:.2f} s", f"{fresh / read:.2f}x"))
     width = max(len(r[0]) for r in rows)

@@ -32,13 +32,8 @@ def conformance_dir(shared_dir: Path) -> Path:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _private_caches(tmp_path_factory):
+def _private_generated_cache(tmp_path_factory):
     """Tests never write into the user's generated-image cache (the tiny presets use it)."""
-    saved = {k: os.environ.get(k) for k in ("MOLMO_GENERATED_CACHE",)}
-    os.environ["MOLMO_GENERATED_CACHE"] = str(tmp_path_factory.mktemp("generated"))
-    yield
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOLMO_GENERATED_CACHE", str(tmp_path_factory.mktemp("generated")))
+        yield

@@ -50,26 +50,30 @@ def run_items(cfg: Any) -> list[Item]:
     return list(dict.fromkeys((k, s, i, tuple(sorted(o.items()))) for k, s, i, o in drawn))
 
 
+def _generated(items: Any) -> Any:
+    """The GeneratorSource behind a source's collection (also under an annotation-kind filter), or None."""
+    from molmo.train.batches import GeneratorSource
+    items = getattr(items, "items", items)
+    return items if isinstance(items, GeneratorSource) else None
+
+
 def _trainer_items(cfg: Any) -> Iterator[tuple[str, int, int, dict]]:
-    from molmo.train.batches import GeneratorSource, open_dataset, open_source, steps_for, validation_batches
+    from molmo.train.batches import open_dataset, open_source, steps_for, validation_batches
     from molmo.train.setup import TOKENIZER_SAMPLE, tokenizer_sources, trains_tokenizer
     if trains_tokenizer(cfg):  # a from-scratch tokenizer reads the first items of every source first
         for src in tokenizer_sources(cfg):
-            items = open_source(src, cfg.data.root)
-            items = getattr(items, "items", items)
-            if isinstance(items, GeneratorSource):
-                yield from ((items.kind, items.seed, i, items.options) for i in range(min(len(items), TOKENIZER_SAMPLE)))
+            if (gen := _generated(open_source(src, cfg.data.root))) is not None:
+                yield from ((gen.kind, gen.seed, i, gen.options) for i in range(min(len(gen), TOKENIZER_SAMPLE)))
     train = open_dataset(cfg)
     positions = steps_for(cfg, sum(len(c) for c in train.collections)) * cfg.global_batch
     sets = [(train, positions)]
     if cfg.data.validation and cfg.eval_every:
         sets.append((open_dataset(cfg, validation=True), validation_batches(cfg, 1) * cfg.micro_batch))
     for dataset, n in sets:
+        generated = {name: _generated(c) for name, c in zip(dataset.names, dataset.collections)}
         for name, i, _ in itertools.islice(dataset.sampler.iterate(0), n):
-            items = dataset.collections[dataset._by_name[name]]
-            items = getattr(items, "items", items)  # under an annotation-kind filter
-            if isinstance(items, GeneratorSource):
-                yield items.kind, items.seed, i % len(items), items.options
+            if (gen := generated[name]) is not None:
+                yield gen.kind, gen.seed, i % len(gen), gen.options
 
 
 def _fill(job: tuple[str, Item]) -> bool:

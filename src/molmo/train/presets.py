@@ -116,7 +116,8 @@ def released_sft(size: str) -> TrainConfig:
 TINY_SIZE = 200_000  # distinct generated images per generator source
 TINY_MODEL = "tiny-molmo"  # the shipped embedded model's architecture (v3)
 
-# Generated images are kept on disk (~15 kB each), so a rerun or a `--pregenerate`d run reads them back.
+# Generated images are kept on disk (~55 kB each: the chain's two trainer stages left 1.4 GB for 23,362 images),
+# so a rerun or a `--pregenerate`d run reads them back.
 TINY_DATA = DataConfig(stage="sft", sequence_length=448, max_crops=4, num_workers=1, seed=6198,
                        generated_cache="auto")
 TINY_PREPROCESSOR = {"overlap_margins": (2, 2)}  # 8x8-patch crops need margins below 8 patches
