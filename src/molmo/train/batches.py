@@ -225,8 +225,9 @@ class MixtureDataset(Dataset):
     MAX_SKIP = 100  # consecutive too-long examples before the run stops
 
     def __getitem__(self, key: tuple[str, int, int]) -> dict[str, np.ndarray]:
-        """Example (source, item, epoch), whole: a too-long example gets a lower crop budget, or is skipped (with
-        a warning) for the next item of its source. Answers are never cut (molmo.train.fit)."""
+        """Example (source, item, epoch): a too-long example gets a lower crop budget or fewer question-answer
+        pairs, or is skipped (with a warning) for the next item of its source. Answers are never cut
+        (molmo.train.fit)."""
         name, i, epoch = key
         k = self._by_name[name]
         n = len(self.collections[k])
@@ -243,13 +244,13 @@ class MixtureDataset(Dataset):
         try:  # a bad example stops training with its source named; nothing is skipped silently
             lists = self.formatters[k].format(example, index=i, epoch=epoch)
 
-            def process(crops: int) -> dict[str, np.ndarray]:
-                return self.processor.encode(example.image, message_lists=lists, max_crops=crops,
-                                              weight=example_weight(example, self.names[k]),
+            def process(crops: int, pairs: tuple[int, ...]) -> dict[str, np.ndarray]:
+                return self.processor.encode(example.image, message_lists=[lists[j] for j in pairs],
+                                              max_crops=crops, weight=example_weight(example, self.names[k]),
                                               multi_annotation_weighting=self.weighting)
 
             fit = fit_example(process, self.cfg.max_crops or self.processor.config.max_crops,
-                              self.cfg.sequence_length)
+                              self.cfg.sequence_length, len(lists))
         except Exception as e:
             raise DataError(f"{source}: example {example.id or i!r} "
                             f"({example.image if isinstance(example.image, (str, Path)) else 'in-memory image'}): "
@@ -257,7 +258,7 @@ class MixtureDataset(Dataset):
         if fit is None:
             warn_skipped(source, str(example.id or i), f"over {self.cfg.sequence_length} tokens")
             return None
-        return fit[0]
+        return fit.example
 
 
 class StepSampler(Sampler[tuple[str, int, int]]):

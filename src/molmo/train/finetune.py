@@ -9,7 +9,8 @@ LoRA adapters or in full, through the normal trainer (resume, atomic checkpoints
 Writes OUT/model (merged, loads with `Molmo.from_pretrained(OUT/model)` or `--model OUT/model`), OUT/adapter
 (LoRA only, PEFT format: `--adapter OUT/adapter` with the base), OUT/loss.png and OUT/metrics.jsonl.
 Examples are never cut: the default sequence length is the model's context, and before training the log says
-which examples keep their answer whole with fewer crops and which are skipped (`molmo data validate --model`).
+which examples keep their answers whole with fewer crops, which keep only the question-answer pairs that fit,
+and which are skipped (`molmo data validate --model`).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="high-resolution crop budget per image (default: the checkpoint's)")
     parser.add_argument("--sequence-length", type=positive_int, default=None,
                         help="tokens per example (default: the model's context); a longer example keeps its "
-                             "answer whole with fewer crops, or is skipped and reported")
+                             "answers whole with fewer crops or fewer question-answer pairs, or is skipped and "
+                             "reported")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="training precision")
     parser.add_argument("--out", default="runs/finetune",
                         help="run folder: OUT/model, OUT/adapter, OUT/metrics.jsonl, OUT/loss.png; a rerun resumes")

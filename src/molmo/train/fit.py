@@ -1,10 +1,13 @@
-"""Training examples that fit the sequence length whole: an answer is never cut off.
+"""Training examples that fit the sequence length: an answer is never cut off.
 
 A training sequence ends with an answer, so a too-long example would lose answer tokens. `fit_example` keeps
-it whole by lowering its crop budget (the largest budget that fits), and gives up (None) when even one crop is
-too long; the data loader then skips it with a warning. `plan_fit` checks a data set up front: which lines get
-fewer crops, which are skipped, the longest example. `molmo finetune` logs it and `molmo data validate --model`
-prints it.
+an example whole by lowering its crop budget (the largest budget that fits). When even one crop is too long,
+it drops whole question-answer pairs instead (an image's annotations are packed into one sequence, so a point
+scene with many objects lists every point): it keeps the crop budget and the pairs that still fit, in the
+formatter's (shuffled) order, so another epoch keeps others. Only a single pair too long even at one crop is
+given up (None); the data loader then skips it with a warning. `plan_fit` checks a data set up front: which
+lines get fewer crops, which lose pairs, which are skipped, the longest example. `molmo finetune` logs it and
+`molmo data validate --model` prints it.
 
     plan = plan_fit(read_own_data("train.jsonl"), processor, max_crops=12, sequence_length=4096)
     print(plan.summary())
@@ -27,8 +30,8 @@ from molmo.data.formatter import Formatter
 SHOW_LINES = 5  # line numbers listed per category in summaries
 
 
-def fit_example(process: Callable[[int], dict[str, np.ndarray]], max_crops: int, length: int
-                ) -> tuple[dict[str, np.ndarray], int] | None:
+def largest_budget(process: Callable[[int], dict[str, np.ndarray]], max_crops: int, length: int
+                   ) -> tuple[dict[str, np.ndarray], int] | None:
     """`process(crops)` -> example; the example at the largest budget <= max_crops whose sequence fits in
     `length`, with that budget, or None when none does. Token counts grow with the budget, so a binary
     search needs about log2(max_crops) extra passes, only for examples that do not fit at first."""
@@ -46,9 +49,37 @@ def fit_example(process: Callable[[int], dict[str, np.ndarray]], max_crops: int,
     return best
 
 
+@dataclass(frozen=True)
+class Fit:
+    example: dict[str, np.ndarray]
+    crops: int
+    pairs: tuple[int, ...]  # the question-answer pairs (conversations) kept, all of them when it fitted whole
+
+
+def fit_example(process: Callable[[int, tuple[int, ...]], dict[str, np.ndarray]], max_crops: int, length: int,
+                pairs: int = 1) -> Fit | None:
+    """`process(crops, kept_pairs)` -> example of those of its `pairs` conversations. Whole with the largest
+    crop budget that fits; else the pairs that fit one by one at the full budget (at one crop when none does
+    alone), then the largest budget for them; None when no single pair fits even at one crop."""
+    everything = tuple(range(pairs))
+    whole = largest_budget(lambda crops: process(crops, everything), max_crops, length)
+    if whole is not None or pairs == 1:
+        return whole and Fit(whole[0], whole[1], everything)
+    for budget in dict.fromkeys((max_crops, 1)):
+        kept: tuple[int, ...] = ()
+        for pair in everything:
+            if len(process(budget, (*kept, pair))["input_ids"]) <= length:
+                kept += (pair,)
+        if kept:
+            out, crops = largest_budget(lambda c: process(c, kept), max_crops, length)
+            return Fit(out, crops, kept)
+    return None
+
+
 def warn_skipped(source: str, example_id: str, tokens_at_one_crop: str) -> None:
     print(f"warning: skipped {source}: example {example_id!r}: too long for the sequence length even with one "
-          f"crop ({tokens_at_one_crop}); its answer would be cut", file=sys.stderr, flush=True)
+          f"crop and one question-answer pair ({tokens_at_one_crop}); its answer would be cut", file=sys.stderr,
+          flush=True)
 
 
 @dataclass
@@ -58,6 +89,7 @@ class FitPlan:
     examples: int = 0
     longest: int = 0  # tokens of the longest example as it will be trained
     lowered: list[tuple[str, int, int]] = field(default_factory=list)  # (lines, tokens at max_crops, crops used)
+    trimmed: list[tuple[str, int, int]] = field(default_factory=list)  # (lines, pairs kept, pairs in the example)
     skipped: list[tuple[str, int]] = field(default_factory=list)  # (lines, tokens at one crop)
 
     def summary(self) -> str:
@@ -67,10 +99,16 @@ class FitPlan:
             shown = ", ".join(f"{where} ({n} tokens -> {c} crops)" for where, n, c in self.lowered[:SHOW_LINES])
             more = f" and {len(self.lowered) - SHOW_LINES} more" if len(self.lowered) > SHOW_LINES else ""
             lines.append(f"{len(self.lowered)} example(s) kept whole with fewer crops: {shown}{more}")
+        if self.trimmed:
+            shown = ", ".join(f"{where} ({k} of {n} pairs)" for where, k, n in self.trimmed[:SHOW_LINES])
+            more = f" and {len(self.trimmed) - SHOW_LINES} more" if len(self.trimmed) > SHOW_LINES else ""
+            lines.append(f"{len(self.trimmed)} example(s) too long even at one crop keep only the question-answer "
+                         f"pairs that fit (others in another epoch's order): {shown}{more}")
         if self.skipped:
             shown = ", ".join(f"{where} ({n} tokens at 1 crop)" for where, n in self.skipped[:SHOW_LINES])
             more = f" and {len(self.skipped) - SHOW_LINES} more" if len(self.skipped) > SHOW_LINES else ""
-            lines.append(f"{len(self.skipped)} example(s) skipped, their answers would be cut even at one crop: "
+            lines.append(f"{len(self.skipped)} example(s) skipped, an answer would be cut even at one crop and one "
+                         f"pair: "
                          f"{shown}{more}; raise --sequence-length or shorten them")
         return "\n".join(lines)
 
@@ -105,22 +143,26 @@ def plan_fit(examples: Sequence[RawExample], processor: Any, *, max_crops: int, 
         return len(processor.image_inputs(blank, crops)["image_tokens"])
 
     for i, ex in enumerate(examples):
-        text = processor.encode(None, message_lists=fmt.format(ex, index=i))["input_ids"]
-        base = len(text) - int(placeholder in text)
+        convs = fmt.format(ex, index=i)
+        # A conversation ending with an answer encodes to exactly its own tokens (BOS in, final EOS out), so the
+        # lengths of a subset of pairs add up; the image block replaces an `<|image|>` placeholder.
+        ids = [processor.encode(None, message_lists=[c])["input_ids"] for c in convs]
+        pair_tokens = [len(t) - int(bool(ex.image_size) and placeholder in t) for t in ids]
 
-        def total(crops: int) -> dict[str, np.ndarray]:
-            n = base + (image_tokens(tuple(ex.image_size), crops) if ex.image_size else 0)
+        def total(crops: int, kept: tuple[int, ...]) -> dict[str, np.ndarray]:
+            n = sum(pair_tokens[j] for j in kept) + (image_tokens(tuple(ex.image_size), crops) if ex.image_size else 0)
             return {"input_ids": np.empty(n)}
 
-        fit = fit_example(total, max_crops, sequence_length)
+        fit = fit_example(total, max_crops, sequence_length, len(convs))
         name = where(ex) if where else str(ex.id or i)
         if fit is None:
-            plan.skipped.append((name, len(total(1)["input_ids"])))
+            plan.skipped.append((name, min((len(total(1, (j,))["input_ids"]) for j in range(len(convs))), default=0)))
             continue
-        out, crops = fit
-        plan.longest = max(plan.longest, len(out["input_ids"]))
-        if crops < max_crops:
-            plan.lowered.append((name, len(total(max_crops)["input_ids"]), crops))
+        plan.longest = max(plan.longest, len(fit.example["input_ids"]))
+        if len(fit.pairs) < len(convs):
+            plan.trimmed.append((name, len(fit.pairs), len(convs)))
+        elif fit.crops < max_crops:
+            plan.lowered.append((name, len(total(max_crops, fit.pairs)["input_ids"]), fit.crops))
     return plan
 
 
