@@ -236,7 +236,8 @@ class MixtureDataset(Dataset):
             if out is not None:
                 return out
         raise DataError(f"source {name!r}: {min(n, self.MAX_SKIP)} consecutive examples from item {i} are longer "
-                        f"than sequence_length {self.cfg.sequence_length} even with one crop")
+                        f"than sequence_length {self.cfg.sequence_length} even with one crop and one question-answer "
+                        f"pair")
 
     def _example(self, k: int, i: int, epoch: int) -> dict[str, np.ndarray] | None:
         example = self.collections[k][i]
