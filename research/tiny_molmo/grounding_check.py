@@ -25,7 +25,8 @@ the image: the step from "count the blobs" to "count the red triangles" that eve
 `--restate-steps N` answers "red 3" for the first N steps (the count right after the word it belongs to), then
 "3" for the rest, from the restated phase's weights; the scores are on the last phase's answers.
 `--connector-lr` replaces `tiny-sft`'s connector rate (1e-5; at the earlier 2e-3 the image tokens lose
-per-colour amounts, as `python -m research.tiny_molmo.token_probe` shows).
+per-colour amounts, as `python -m research.tiny_molmo.token_probe` shows); `--vit-lr` trains the ViT, which
+`tiny-sft` freezes.
 """
 
 from __future__ import annotations
@@ -120,9 +121,9 @@ def write_scene_counting(root: Path, n: int, seed: int, difficulty: str = "easy"
 
 
 def _fine_tune(init: str, train_file: Path, steps: int, out_dir: Path, batch: int, max_crops: int,
-               connector_lr: float | None) -> Path:
-    """`tiny-sft` settings (optionally another connector learning rate) on one own-data file; returns the final
-    model directory."""
+               connector_lr: float | None, vit_lr: float | None = None) -> Path:
+    """`tiny-sft` settings (optionally another connector learning rate, or the ViT trained at `vit_lr` instead
+    of frozen) on one own-data file; returns the final model directory."""
     from molmo.train.config import DataSource
     from molmo.train.presets import tiny_sft
     from molmo.train.trainer import train
@@ -131,6 +132,8 @@ def _fine_tune(init: str, train_file: Path, steps: int, out_dir: Path, batch: in
     optim = base.optim
     if connector_lr is not None:
         optim = dataclasses.replace(optim, connector=dataclasses.replace(optim.connector, lr=connector_lr))
+    if vit_lr is not None:
+        optim = dataclasses.replace(optim, vit=dataclasses.replace(optim.vit, lr=vit_lr), freeze_vit=False)
     cfg = dataclasses.replace(
         base, init=init, steps=steps, global_batch=batch, micro_batch=batch, out_dir=str(out_dir), optim=optim,
         eval_every=0, save_every=min(steps, 200),  # a long check resumes when run again
@@ -142,10 +145,10 @@ def _fine_tune(init: str, train_file: Path, steps: int, out_dir: Path, batch: in
 def run_check(init: str, out: Path, steps: int = 150, train_images: int = 800, test_images: int = 100,
               batch: int = 8, max_crops: int = 4, colours: tuple[str, ...] = ("red",),
               restate_steps: int = 0, connector_lr: float | None = None, scenes: str | None = None,
-              scene_question: str = "colour") -> dict:
+              scene_question: str = "colour", vit_lr: float | None = None) -> dict:
     """Fine-tune `init` on circle counting and return {"model", "blind", "majority"} exact-match scores.
     The first `restate_steps` steps train on restated answers ("red 3"), the rest on plain ones ("3").
-    `connector_lr` replaces `tiny-sft`'s connector rate. `scenes` ("easy" or "normal") asks about the generator's
+    `connector_lr` replaces `tiny-sft`'s connector rate; `vit_lr` trains the ViT (frozen in `tiny-sft`). `scenes` ("easy" or "normal") asks about the generator's
     point scenes instead of circles on white; `scene_question` says what it counts there (`SCENE_QUESTIONS`)."""
     from molmo.eval import runner
 
@@ -160,11 +163,11 @@ def run_check(init: str, out: Path, steps: int = 150, train_images: int = 800, t
     if restated:
         model_dir = _fine_tune(str(model_dir), write("train-restated", train_images, 0, True), restated,
                                out / ("run" if restated == steps else "run-restated"), batch, max_crops,
-                               connector_lr)
+                               connector_lr, vit_lr)
     if restated < steps:
         fresh = 2 if restated else 0  # the plain phase sees images the restated phase did not
         model_dir = _fine_tune(str(model_dir), write("train", train_images, fresh, False), steps - restated,
-                               out / "run", batch, max_crops, connector_lr)
+                               out / "run", batch, max_crops, connector_lr, vit_lr)
     test_file = write("test", test_images, 1, restated == steps)
     predictor = runner.MolmoPredictor(str(model_dir))
     scores = {}
@@ -195,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                    help='answer "red 3" instead of "3" for the first N steps (N >= --steps: throughout)')
     p.add_argument("--connector-lr", type=positive_float, default=None,
                    help="instead of tiny-sft's connector rate (1e-5)")
+    p.add_argument("--vit-lr", type=positive_float, default=None,
+                   help="train the ViT at this rate (tiny-sft freezes it)")
     p.add_argument("--scenes", choices=("easy", "normal"), default=None,
                    help="the points generator's scenes instead of circles")
     p.add_argument("--scene-question", choices=SCENE_QUESTIONS, default="colour",
@@ -206,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     scores = run_check(args.init, Path(args.out), steps=args.steps, train_images=args.train_images,
                        batch=args.batch, max_crops=args.max_crops, colours=tuple(args.colours),
                        restate_steps=args.restate_steps, connector_lr=args.connector_lr, scenes=args.scenes,
+                       vit_lr=args.vit_lr,
                        scene_question=args.scene_question)
     print(" | ".join(f"{k} {v:.3f}" for k, v in scores.items()))
     return 0

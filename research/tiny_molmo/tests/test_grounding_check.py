@@ -66,13 +66,15 @@ def test_check_trains_and_scores_model_blind_and_majority(tmp_path):
 
 def test_restated_phase_then_plain_phase_continues_from_it(tmp_path):
     run_check(str(DEFAULT_MODEL_DIR), tmp_path, steps=3, train_images=16, test_images=6, batch=4, restate_steps=2,
-              connector_lr=3e-5)
+              connector_lr=3e-5, vit_lr=2e-5)
     first = json.loads((tmp_path / "run-restated" / "config.json").read_text())
     second = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (first["steps"], second["steps"]) == (2, 1)
     assert first["optim"]["connector"]["lr"] == second["optim"]["connector"]["lr"] == 3e-5
-    assert tiny_sft().optim.connector.lr != 3e-5
-    assert second["optim"]["llm"] == dataclasses.asdict(tiny_sft().optim.llm)  # only the connector's rate changes
+    assert tiny_sft().optim.connector.lr != 3e-5 and tiny_sft().optim.freeze_vit
+    assert first["optim"]["vit"]["lr"] == second["optim"]["vit"]["lr"] == 2e-5
+    assert not first["optim"]["freeze_vit"] and not second["optim"]["freeze_vit"]
+    assert second["optim"]["llm"] == dataclasses.asdict(tiny_sft().optim.llm)  # the language model's rate stays
     assert second["init"] == str(tmp_path / "run-restated" / "model")
     answers = lambda name: [json.loads(r)["answer"] for r in (tmp_path / name / "data.jsonl").read_text().splitlines()]
     assert all(" " in a for a in answers("train-restated")) and all(a.isdigit() for a in answers("train"))

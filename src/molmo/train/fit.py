@@ -30,8 +30,8 @@ from molmo.data.formatter import Formatter
 SHOW_LINES = 5  # line numbers listed per category in summaries
 
 
-def largest_budget(process: Callable[[int], dict[str, np.ndarray]], max_crops: int, length: int
-                   ) -> tuple[dict[str, np.ndarray], int] | None:
+def _largest_budget(process: Callable[[int], dict[str, np.ndarray]], max_crops: int, length: int
+                    ) -> tuple[dict[str, np.ndarray], int] | None:
     """`process(crops)` -> example; the example at the largest budget <= max_crops whose sequence fits in
     `length`, with that budget, or None when none does. Token counts grow with the budget, so a binary
     search needs about log2(max_crops) extra passes, only for examples that do not fit at first."""
@@ -62,16 +62,16 @@ def fit_example(process: Callable[[int, tuple[int, ...]], dict[str, np.ndarray]]
     crop budget that fits; else the pairs that fit one by one at the full budget (at one crop when none does
     alone), then the largest budget for them; None when no single pair fits even at one crop."""
     everything = tuple(range(pairs))
-    whole = largest_budget(lambda crops: process(crops, everything), max_crops, length)
+    whole = _largest_budget(lambda crops: process(crops, everything), max_crops, length)
     if whole is not None or pairs == 1:
-        return whole and Fit(whole[0], whole[1], everything)
+        return Fit(*whole, everything) if whole else None
     for budget in dict.fromkeys((max_crops, 1)):
         kept: tuple[int, ...] = ()
         for pair in everything:
             if len(process(budget, (*kept, pair))["input_ids"]) <= length:
                 kept += (pair,)
         if kept:
-            out, crops = largest_budget(lambda c: process(c, kept), max_crops, length)
+            out, crops = _largest_budget(lambda c: process(c, kept), max_crops, length)
             return Fit(out, crops, kept)
     return None
 
@@ -108,8 +108,7 @@ class FitPlan:
             shown = ", ".join(f"{where} ({n} tokens at 1 crop)" for where, n in self.skipped[:SHOW_LINES])
             more = f" and {len(self.skipped) - SHOW_LINES} more" if len(self.skipped) > SHOW_LINES else ""
             lines.append(f"{len(self.skipped)} example(s) skipped, an answer would be cut even at one crop and one "
-                         f"pair: "
-                         f"{shown}{more}; raise --sequence-length or shorten them")
+                         f"pair: {shown}{more}; raise --sequence-length or shorten them")
         return "\n".join(lines)
 
 
