@@ -148,8 +148,9 @@ def run_check(init: str, out: Path, steps: int = 150, train_images: int = 800, t
               scene_question: str = "colour", vit_lr: float | None = None) -> dict:
     """Fine-tune `init` on circle counting and return {"model", "blind", "majority"} exact-match scores.
     The first `restate_steps` steps train on restated answers ("red 3"), the rest on plain ones ("3").
-    `connector_lr` replaces `tiny-sft`'s connector rate; `vit_lr` trains the ViT (frozen in `tiny-sft`). `scenes` ("easy" or "normal") asks about the generator's
-    point scenes instead of circles on white; `scene_question` says what it counts there (`SCENE_QUESTIONS`)."""
+    `connector_lr` replaces `tiny-sft`'s connector rate; `vit_lr` trains the ViT (frozen in `tiny-sft`).
+    `scenes` ("easy" or "normal") asks about the generator's point scenes instead of circles on white;
+    `scene_question` says what it counts there (`SCENE_QUESTIONS`)."""
     from molmo.eval import runner
 
     restated = min(restate_steps, steps)
@@ -210,9 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"(after tiny-vision and tiny-vision-regions), or pass --init\n")
     scores = run_check(args.init, Path(args.out), steps=args.steps, train_images=args.train_images,
                        batch=args.batch, max_crops=args.max_crops, colours=tuple(args.colours),
-                       restate_steps=args.restate_steps, connector_lr=args.connector_lr, scenes=args.scenes,
-                       vit_lr=args.vit_lr,
-                       scene_question=args.scene_question)
+                       restate_steps=args.restate_steps, connector_lr=args.connector_lr, vit_lr=args.vit_lr,
+                       scenes=args.scenes, scene_question=args.scene_question)
     print(" | ".join(f"{k} {v:.3f}" for k, v in scores.items()))
     return 0
 
