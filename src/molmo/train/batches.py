@@ -29,6 +29,7 @@ from molmo.data.example import KINDS, RawExample
 from molmo.data.formatter import Formatter
 from molmo.data.generators.cache import GeneratedCache, draw
 from molmo.data.owndata import read_own_data, row_to_annotation
+from molmo.image.loading import load_image
 from molmo.preprocess.collate import collate
 from molmo.train.config import DataConfig, DataSource, TrainConfig
 from molmo.train.fit import fit_example, warn_skipped
@@ -244,11 +245,14 @@ class MixtureDataset(Dataset):
         source = example.source or f"data source {self.names[k]}"
         try:  # a bad example stops training with its source named; nothing is skipped silently
             lists = self.formatters[k].format(example, index=i, epoch=epoch)
+            # decoded once: fitting a too-long example encodes it again per crop budget and per kept pair
+            pixels = (None if example.image is None
+                      else load_image(example.image, max_pixels=self.processor.max_pixels))
+            weight = example_weight(example, self.names[k])
 
             def process(crops: int, pairs: tuple[int, ...]) -> dict[str, np.ndarray]:
-                return self.processor.encode(example.image, message_lists=[lists[j] for j in pairs],
-                                              max_crops=crops, weight=example_weight(example, self.names[k]),
-                                              multi_annotation_weighting=self.weighting)
+                return self.processor.encode(pixels, message_lists=[lists[j] for j in pairs], max_crops=crops,
+                                              weight=weight, multi_annotation_weighting=self.weighting)
 
             fit = fit_example(process, self.cfg.max_crops or self.processor.config.max_crops,
                               self.cfg.sequence_length, len(lists))
