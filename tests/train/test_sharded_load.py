@@ -31,6 +31,7 @@ with torch.no_grad():
     logits = model(torch.arange(1, 12)[None] * 7).logits
 if dist.get_rank() == 0:
     torch.save({"state": state, "local": local, "logits": logits}, out)
+dist.barrier()  # both ranks past their last collective before either tears gloo down
 dist.destroy_process_group()
 """
 

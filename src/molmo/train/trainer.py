@@ -91,6 +91,7 @@ def validation_loss(model, cfg: TrainConfig, processor, rank: int, world: int, d
 
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) the configured training; returns the exported checkpoint directory (or out_dir)."""
+    owns_process_group = not dist.is_initialized()
     rank, world, device = _dist_setup()
     # Missing PixMo / academic files (and evaluation benchmarks) fail here, before the model is even built.
     require_data(cfg.data, missing_benchmarks(cfg))
@@ -176,4 +177,6 @@ def train(cfg: TrainConfig) -> Path:
         logger.plot(out / "loss.png")
     if dist.is_initialized():
         dist.barrier()
+        if owns_process_group:  # left to exit, gloo's worker threads can abort the interpreter's teardown
+            dist.destroy_process_group()
     return exported
