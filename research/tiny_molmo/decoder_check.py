@@ -17,6 +17,16 @@ here in N steps it will not learn in N steps from a real ViT either.
     python -m research.tiny_molmo.decoder_check --restate-steps 400 --space-before-digit  # "... Answer: red", " ", count
     python -m research.tiny_molmo.decoder_check --restate-steps 300 --steps 600  # restated first, then the plain prompt
     python -m research.tiny_molmo.decoder_check --steps 400 --no-qk-norm  # the decoder without query/key norms
+    python -m research.tiny_molmo.decoder_check --batch 32 --steps 400 \
+        --tokens-from training/tiny-molmo/tiny-pretrain/model   # a checkpoint's real tokens of circle images
+    python -m research.tiny_molmo.decoder_check --batch 32 --steps 400 \
+        --decoder-from training/tiny-molmo/tiny-pretrain/model  # its caption-trained decoder, not a fresh one
+
+`--tokens-from` replaces the ideal codes by the global-view tokens a frozen checkpoint makes of the grounding
+check's circle images (`research.tiny_molmo.real_tokens`; 3 colours, 0-4 each); the linear map then starts
+as the identity. `--token-stage pooled` or `ViT` feeds an earlier stage of the same encoder pass through a fresh
+linear map (the pooling's 16 tokens before the projector, or the ViT's 64 patch features before the pooling).
+`--decoder-from` starts the decoder from a checkpoint's language model instead of fresh.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import argparse
 import dataclasses
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -60,6 +71,28 @@ class DecoderCheck:
     seed: int = 0
     # The tiny-molmo decoder norms queries and keys; without (as before), it stalls at about half.
     qk_norm: bool = True
+    # A checkpoint whose frozen global-view tokens of circle images replace the ideal codes ("": ideal codes),
+    # and how many encoded images the training batches are drawn from (cached under token_cache).
+    tokens_from: str = ""
+    token_stage: str = "tokens"  # or "pooled" (before the projector) or "ViT" (patch features, before pooling)
+    asked_colours: int = 0  # with tokens_from: ask only about the first N colours (1: red only, no binding)
+    fixed_questions: bool = False  # with tokens_from: one asked colour per training image, drawn once
+    # AdamW's betas and eps; the trainer's (recipe) defaults are (0.9, 0.95) and 1e-6
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    # The real pipeline's sequence instead of the bare one, in two halves, as the tiny-molmo processor writes it
+    # (one view): the image block (<im_start>, rows of image tokens each added to the <im_patch> embedding and
+    # closed by <im_col>, <im_end>), and the prompt ("How many red circles are there?", then the digit
+    # without a space).
+    molmo_image_block: bool = False
+    molmo_prompt: bool = False
+    bf16: bool = False  # bf16 autocast, as the trainer uses where the CPU computes bf16 fast
+    freeze_projection: bool = False  # the linear map stays at its start (the real pipeline's connector at ~1e-5)
+    standardize: bool = False  # z-score each real feature on the training images first, as the token probe does
+    token_images: int = 12800
+    token_cache: str = "runs/decoder-check-tokens"
+    # A checkpoint whose language model the decoder starts from ("": fresh, the project's initialisation).
+    decoder_from: str = ""
 
     @property
     def code_dim(self) -> int:
@@ -102,37 +135,57 @@ def draw_scenes(check: DecoderCheck, n: int, gen: torch.Generator,
 
 
 class ReadingModel(nn.Module):
-    """The tiny-molmo decoder reading projected codes, then a question; answers are scored over the digits."""
+    """The tiny-molmo decoder reading projected codes, then a question; answers are scored over the digits.
+    `probe` is a batch of codes, [n, T, code_dim] (default: 64 ideal scenes); a fresh decoder's projection is
+    scaled on it."""
 
-    def __init__(self, check: DecoderCheck, tokenizer):
+    def __init__(self, check: DecoderCheck, tokenizer, probe: torch.Tensor | None = None):
         super().__init__()
         from molmo.model.config import tiny_molmo
         from molmo.model.init import init_weights
         from molmo.model.molmo import MolmoModel
 
-        config = tiny_molmo()
-        molmo = MolmoModel(dataclasses.replace(config, llm=dataclasses.replace(config.llm, qk_norm=check.qk_norm)))
-        init_weights(molmo, seed=check.seed)
+        if check.decoder_from:
+            from molmo.checkpoint.io import load_molmo
+            molmo, _ = load_molmo(check.decoder_from)
+            molmo = molmo.float()
+        else:
+            config = tiny_molmo()
+            molmo = MolmoModel(dataclasses.replace(config, llm=dataclasses.replace(config.llm, qk_norm=check.qk_norm)))
+            init_weights(molmo, seed=check.seed)
         self.decoder, self.check = molmo.llm, check
-        self.project = nn.Linear(check.code_dim, molmo.config.llm.d_model)
-        with torch.no_grad():  # project random codes to the text embeddings' RMS, as the real connector starts
-            self.project.weight.normal_(0, 1 / math.sqrt(check.code_dim))
-            self.project.bias.zero_()
+        if probe is None:
             probe = draw_scenes(check, 64, torch.Generator().manual_seed(check.seed))[0]
-            scale = self.decoder.embed.embedding.pow(2).mean().sqrt() / self.project(probe).pow(2).mean().sqrt()
-            self.project.weight.mul_(scale)
+        code_dim, d_model = probe.shape[-1], molmo.config.llm.d_model
+        self.project = nn.Linear(code_dim, d_model)
+        unchanged = check.tokens_from and check.token_stage == "tokens"  # already the decoder's inputs
+        with torch.no_grad():
+            self.project.bias.zero_()
+            if unchanged:
+                if code_dim != d_model:
+                    raise ValueError(f"{check.tokens_from}'s tokens have {code_dim} features, the decoder {d_model}")
+                self.project.weight.copy_(torch.eye(d_model))
+            else:
+                self.project.weight.normal_(0, 1 / math.sqrt(code_dim))
+            if not (unchanged and check.decoder_from):  # to the text embeddings' RMS, as the real connector starts
+                scale = self.decoder.embed.embedding.pow(2).mean().sqrt() / self.project(probe).pow(2).mean().sqrt()
+                self.project.weight.mul_(scale)
         space = []
         if check.space_before_digit:
             space = tokenizer.encode(" 3")[:-1]
             if len(space) != 1:
                 raise ValueError("--space-before-digit needs a tokenizer that writes ' 3' as a space token, then '3'")
-        self.prompts = {restated: torch.tensor([tokenizer.encode(f" How many {w} objects are there? Answer:"
-                                                                 + (f" {w}" if restated else "")) + space
-                                                for w in COLOUR_WORDS[:check.colours]])
+        question = "How many {} circles are there?" if check.molmo_prompt else " How many {} objects are there? Answer:"
+        self.prompts = {restated: torch.tensor([tokenizer.encode(question.format(w) + (f" {w}" if restated else ""))
+                                                + space for w in COLOUR_WORDS[:check.colours]])
                         for restated in (False, True)}
         # Answer vocabulary: digits 0..9, then " total" and the end of text.
-        self.vocab = torch.tensor([tokenizer.encode(f" {k}")[-1] for k in range(10)]
+        digit = "{}" if check.molmo_prompt else " {}"
+        self.vocab = torch.tensor([tokenizer.encode(digit.format(k))[-1] for k in range(10)]
                                   + [tokenizer.encode(" total")[-1], tokenizer.eos_token_id])
+        if check.molmo_image_block:
+            ids = tokenizer.image_token_ids
+            self.special = {"<im_start>": ids.start, "<im_end>": ids.end, "<im_patch>": ids.patch, "<im_col>": ids.col}
         self.bos = tokenizer.eos_token_id
 
     def forward(self, codes: torch.Tensor, asked: torch.Tensor, answer: torch.Tensor | None = None,
@@ -141,6 +194,8 @@ class ReadingModel(nn.Module):
         ([n, 1 + L, 12]; answer [n, L] indices into the answer vocabulary)."""
         n = len(codes)
         image = self.project(codes)
+        if self.check.molmo_image_block:
+            image = self._image_block(image)
         text = self.decoder.embed(self.prompts[restated][asked])
         bos = self.decoder.embed(torch.full((n, 1), self.bos))
         x = torch.cat([bos, text, image] if self.check.question_first else [bos, image, text], dim=1)
@@ -152,6 +207,17 @@ class ReadingModel(nn.Module):
         logits, _ = self.decoder(x, torch.ones(n, t), torch.arange(t).expand(n, t))
         length = 1 + (answer.shape[1] if answer is not None else 0)
         return logits[:, -length:, self.vocab]
+
+
+    def _image_block(self, image: torch.Tensor) -> torch.Tensor:
+        """[n, T, d] projected tokens -> the processor's block: <im_start>, each row of sqrt(T) tokens added to
+        the <im_patch> embedding and closed by <im_col>, <im_end>."""
+        n, t, d = image.shape
+        side = math.isqrt(t)
+        embed = {k: self.decoder.embed(torch.tensor([v]))[0] for k, v in self.special.items()}
+        rows = (image + embed["<im_patch>"]).view(n, side, side, d)
+        rows = torch.cat([rows, embed["<im_col>"].expand(n, side, 1, d)], dim=2).reshape(n, side * (side + 1), d)
+        return torch.cat([embed["<im_start>"].expand(n, 1, d), rows, embed["<im_end>"].expand(n, 1, d)], dim=1)
 
 
 TOTAL, END = 10, 11  # answer-vocabulary indices of " total" and the end of text
@@ -186,6 +252,28 @@ def answered_counts(model: ReadingModel, codes: torch.Tensor, asked: torch.Tenso
     return counts
 
 
+def _real_token_scenes(check: DecoderCheck, train_gen: torch.Generator):
+    """The test scenes and a batch drawer over a checkpoint's encoded circle images (`real_tokens`)."""
+    from research.tiny_molmo.real_tokens import COLOURS, TokenPool, token_scenes
+    if (check.colours, check.max_count) != (len(COLOURS), 4):
+        raise ValueError(f"--tokens-from draws {len(COLOURS)} colours of 0-4 circles: use --colours "
+                         f"{len(COLOURS)} --max-count 4")
+    if check.point_then_count or check.counts_in_every_token or check.distractor_ramp:
+        raise ValueError("--tokens-from asks plain counts: no --point-then-count, --counts-in-every-token "
+                         "or --distractor-ramp")
+    cache = Path(check.token_cache)
+    pool = TokenPool(*token_scenes(check.tokens_from, check.token_images, check.seed + 10, cache,
+                                   stage=check.token_stage), asked_colours=check.asked_colours,
+                     fixed_questions=check.fixed_questions)
+    test = TokenPool(*token_scenes(check.tokens_from, check.test_scenes, check.seed + 11, cache,
+                                   stage=check.token_stage), asked_colours=check.asked_colours)
+    if check.standardize:
+        flat = pool.tokens.reshape(-1, pool.tokens.shape[-1])
+        mean, std = flat.mean(0), flat.std(0) + 1e-6
+        pool.tokens, test.tokens = (pool.tokens - mean) / std, (test.tokens - mean) / std
+    return test.all(torch.Generator().manual_seed(check.seed + 2)), lambda n, others: pool.draw(n, train_gen)
+
+
 def run_check(check: DecoderCheck, tokenizer=None, log_every: int = 0) -> list[tuple[int, float]]:
     """Train and return (step, exact accuracy on unseen scenes) at each evaluation (10 per run)."""
     if not 0.0 <= check.distractor_ramp <= 1.0:
@@ -195,32 +283,41 @@ def run_check(check: DecoderCheck, tokenizer=None, log_every: int = 0) -> list[t
         from molmo.assets import DEFAULT_MODEL_DIR
         from molmo.text.tokenizer import MolmoTokenizer
         tokenizer = MolmoTokenizer.from_dir(DEFAULT_MODEL_DIR)
-    model = ReadingModel(check, tokenizer)
-    opt = torch.optim.AdamW(model.parameters(), lr=check.lr, weight_decay=0.0)
     train_gen = torch.Generator().manual_seed(check.seed + 1)
-    test = draw_scenes(check, check.test_scenes, torch.Generator().manual_seed(check.seed + 2))
+    if check.tokens_from:
+        test, draw = _real_token_scenes(check, train_gen)
+    else:
+        test = draw_scenes(check, check.test_scenes, torch.Generator().manual_seed(check.seed + 2))
+        draw = lambda n, others: draw_scenes(check, n, train_gen, others)  # noqa: E731
+    model = ReadingModel(check, tokenizer, probe=test[0][:64] if check.tokens_from else None)
+    model.project.requires_grad_(not check.freeze_projection)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=check.lr, weight_decay=0.0,
+                            betas=check.betas, eps=check.eps)
     if log_every:
         print(f"most frequent answer on the unseen scenes: {test[2].bincount().max().item() / len(test[2]):.3f}")
     history, every = [], max(1, check.steps // 10)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=check.bf16)
     for step in tqdm(range(1, check.steps + 1), desc="decoder check", unit="step", disable=not log_every):
         for group in opt.param_groups:  # warm-up then cosine to 10%, as the presets
             group["lr"] = learning_rate(step, check.lr, check.warmup, check.steps)
         others = min(1.0, step / (check.distractor_ramp * check.steps)) if check.distractor_ramp else 1.0
-        codes, asked, answer = draw_scenes(check, check.batch, train_gen, others)
+        codes, asked, answer = draw(check.batch, others)
         restated = step <= check.restate_steps  # evaluated below with the prompt it is trained on
-        if check.point_then_count:  # teacher forcing; the loss stops after the first END
-            target = point_answers(check, codes, asked)
-            logits = model(codes, asked, target[:, :-1], restated)
-            after_end = (target == END).long().cumsum(1) > 1
-            loss = nn.functional.cross_entropy(logits[~after_end], target[~after_end])
-        else:
-            loss = nn.functional.cross_entropy(model(codes, asked, restated=restated)[:, 0, :10], answer)
+        with autocast:
+            if check.point_then_count:  # teacher forcing; the loss stops after the first END
+                target = point_answers(check, codes, asked)
+                logits = model(codes, asked, target[:, :-1], restated)
+                after_end = (target == END).long().cumsum(1) > 1
+                loss = nn.functional.cross_entropy(logits[~after_end], target[~after_end])
+            else:
+                loss = nn.functional.cross_entropy(model(codes, asked, restated=restated)[:, 0, :10], answer)
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step % every == 0 or step == check.steps:
-            accuracy = float((answered_counts(model, test[0], test[1], restated) == test[2]).float().mean())
+            with autocast:
+                accuracy = float((answered_counts(model, test[0], test[1], restated) == test[2]).float().mean())
             history.append((step, accuracy))
             if log_every:
                 print(f"step {step} | loss {loss.item():.3f} | unseen exact {accuracy:.3f}", flush=True)
@@ -238,9 +335,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--question-first", action="store_true")
     p.add_argument("--counts-in-every-token", action="store_true")
     p.add_argument("--point-then-count", action="store_true")
+    p.add_argument("--tokens-from", default="", help="a checkpoint whose real tokens of circle images replace "
+                   "the ideal codes")
+    p.add_argument("--token-stage", choices=("tokens", "pooled", "ViT"), default=defaults.token_stage,
+                   help="with --tokens-from: the connector's output, its pooling's, or the ViT's patch features")
+    p.add_argument("--asked-colours", type=int, default=0,
+                   help="with --tokens-from: ask only about the first N colours (1: red only, no binding)")
+    p.add_argument("--fixed-questions", action="store_true",
+                   help="with --tokens-from: one question per training image, not a colour drawn per use")
+    p.add_argument("--betas", type=float, nargs=2, default=defaults.betas)
+    p.add_argument("--eps", type=float, default=defaults.eps)
+    p.add_argument("--molmo-image-block", action="store_true",
+                   help="the processor's image block (special tokens, <im_patch> embedding) around the tokens")
+    p.add_argument("--molmo-prompt", action="store_true",
+                   help="the processor's question and digit instead of the bare prompt's")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast, as the trainer on a CPU that computes bf16 fast")
+    p.add_argument("--freeze-projection", action="store_true", help="train the decoder only, not the linear map")
+    p.add_argument("--standardize", action="store_true", help="with --tokens-from: z-score each feature first")
+    p.add_argument("--token-images", type=int, default=defaults.token_images)
+    p.add_argument("--token-cache", default=defaults.token_cache)
+    p.add_argument("--decoder-from", default="", help="a checkpoint whose language model the decoder starts from")
     p.add_argument("--no-qk-norm", dest="qk_norm", action="store_false",
                    help="the decoder without query/key norms (tiny-molmo before it had them)")
     args = vars(p.parse_args(argv))
+    args["betas"] = tuple(args["betas"])
     history = run_check(DecoderCheck(**args), log_every=1)
     print(f"final unseen exact {history[-1][1]:.3f}")
     return 0

@@ -56,30 +56,37 @@ def _write_rows(root: Path, rows: list[dict]) -> Path:
     return path
 
 
+def draw_circles(rng: np.random.Generator, colours: tuple[str, ...], size: int = 224, radius: int = 15,
+                 max_count: int = 4) -> tuple[Image.Image, list[int]]:
+    """A white image with 0..max_count non-overlapping circles of each colour, and each colour's count (a crowded
+    image keeps the circles that fit)."""
+    img = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(img)
+    counts = [int(rng.integers(0, max_count + 1)) for _ in colours]
+    centres: list[tuple[int, int]] = []
+    for j, colour in enumerate(colours):
+        placed, tries = 0, 0
+        while placed < counts[j] and tries < 1000:
+            tries += 1
+            x, y = (int(v) for v in rng.integers(radius + 5, size - radius - 5, 2))
+            if all((x - a) ** 2 + (y - b) ** 2 > (2.6 * radius) ** 2 for a, b in centres):
+                centres.append((x, y))
+                draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=colour)
+                placed += 1
+        counts[j] = placed
+    return img, counts
+
+
 def write_circle_counting(root: Path, n: int, seed: int, size: int = 224, radius: int = 15,
                           max_count: int = 4, colours: tuple[str, ...] = ("red",), restate: bool = False) -> Path:
-    """n images with 0..max_count non-overlapping circles of each colour and one counting question each about
-    one colour (own-data JSONL). With several colours the answer needs the question's colour word bound to
-    the matching image features, not just "count the blobs". `restate` answers "red 3", so the count follows
-    the colour word."""
+    """n images of `draw_circles` and one counting question each about one colour (own-data JSONL). With several
+    colours the answer needs the question's colour word bound to the matching image features, not just "count
+    the blobs". `restate` answers "red 3", so the count follows the colour word."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     rows = []
     for i in range(n):
-        img = Image.new("RGB", (size, size), "white")
-        draw = ImageDraw.Draw(img)
-        counts = [int(rng.integers(0, max_count + 1)) for _ in colours]
-        centres: list[tuple[int, int]] = []
-        for j, colour in enumerate(colours):
-            placed, tries = 0, 0
-            while placed < counts[j] and tries < 1000:  # a crowded image keeps the circles that fit
-                tries += 1
-                x, y = (int(v) for v in rng.integers(radius + 5, size - radius - 5, 2))
-                if all((x - a) ** 2 + (y - b) ** 2 > (2.6 * radius) ** 2 for a, b in centres):
-                    centres.append((x, y))
-                    draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=colour)
-                    placed += 1
-            counts[j] = placed
+        img, counts = draw_circles(rng, colours, size, radius, max_count)
         asked = int(rng.integers(len(colours))) if len(colours) > 1 else 0  # one colour: the same draws as before
         img.save(root / f"{i}.png")
         rows.append(_question_row(i, QUESTION.replace("red", colours[asked]), colours[asked], counts[asked], restate))

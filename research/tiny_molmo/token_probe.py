@@ -22,6 +22,7 @@ from PIL import Image
 from scipy import ndimage
 
 from research.tiny_molmo.grounding_check import write_circle_counting
+from research.tiny_molmo.real_tokens import vision_stages
 
 COLOURS = {"red": (255, 0, 0), "blue": (0, 0, 255), "green": (0, 128, 0)}
 
@@ -50,23 +51,11 @@ def mean_features(checkpoint: str | Path, images: list[Image.Image], max_crops: 
     over all views: keys "ViT, global view", "ViT, all views", "pooled, …", "tokens, …"."""
     from molmo.api import Molmo
     api = Molmo.from_pretrained(checkpoint)
-    vision = api.model.vision
-    if vision.pooling is None:
-        raise ValueError(f"{checkpoint}: the token probe reads a pooling connector's stages; this one has none")
     out: dict[str, list[np.ndarray]] = {}
-    seen: dict[str, torch.Tensor] = {}  # what the one encoder pass computes on the way to the tokens
-    hooks = [vision.vit.register_forward_hook(lambda m, a, out: seen.__setitem__("ViT", vision.select_layers(out))),
-             vision.pooling.register_forward_hook(lambda m, a, out: seen.__setitem__("pooled", out))]
     for image in images:
-        inputs = api.processor.encode(image, "", max_crops)
-        tokens = api.model.encode_images(torch.tensor(inputs["images"])[None],
-                                         torch.tensor(inputs["image_masks"])[None])[0]  # [views, T, d]
-        for name, x in (("ViT", seen["ViT"]), ("pooled", seen["pooled"].view(*tokens.shape[:2], -1)),
-                        ("tokens", tokens)):
+        for name, x in vision_stages(api, image, max_crops).items():
             out.setdefault(f"{name}, global view", []).append(x[0].mean(0).float().numpy())
             out.setdefault(f"{name}, all views", []).append(x.reshape(-1, x.shape[-1]).mean(0).float().numpy())
-    for hook in hooks:
-        hook.remove()
     return {k: np.stack(v) for k, v in out.items()}
 
 
