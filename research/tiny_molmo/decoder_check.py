@@ -26,7 +26,9 @@ here in N steps it will not learn in N steps from a real ViT either.
 check's circle images (`research.tiny_molmo.real_tokens`; 3 colours, 0-4 each); the linear map then starts
 as the identity. `--token-stage pooled` or `ViT` feeds an earlier stage of the same encoder pass through a fresh
 linear map (the pooling's 16 tokens before the projector, or the ViT's 64 patch features before the pooling).
-`--decoder-from` starts the decoder from a checkpoint's language model instead of fresh.
+`--decoder-from` starts the decoder from a checkpoint's language model instead of fresh. The other switches
+remove one difference from the real pipeline each (`--freeze-projection`, `--bf16`, `--betas`/`--eps`,
+`--fixed-questions`, `--molmo-image-block`, `--molmo-prompt`); docs/tiny-molmo-research.md has the table.
 """
 
 from __future__ import annotations
@@ -207,7 +209,6 @@ class ReadingModel(nn.Module):
         logits, _ = self.decoder(x, torch.ones(n, t), torch.arange(t).expand(n, t))
         length = 1 + (answer.shape[1] if answer is not None else 0)
         return logits[:, -length:, self.vocab]
-
 
     def _image_block(self, image: torch.Tensor) -> torch.Tensor:
         """[n, T, d] projected tokens -> the processor's block: <im_start>, each row of sqrt(T) tokens added to
