@@ -87,6 +87,7 @@ class DecoderCheck:
     # closed by <im_col>, <im_end>), and the prompt ("How many red circles are there?", then the digit
     # without a space).
     molmo_image_block: bool = False
+    patch_embedding: bool = True  # with molmo_image_block: add the <im_patch> embedding under each token
     molmo_prompt: bool = False
     bf16: bool = False  # bf16 autocast, as the trainer uses where the CPU computes bf16 fast
     freeze_projection: bool = False  # the linear map stays at its start (the real pipeline's connector at ~1e-5)
@@ -216,7 +217,7 @@ class ReadingModel(nn.Module):
         n, t, d = image.shape
         side = math.isqrt(t)
         embed = {k: self.decoder.embed(torch.tensor([v]))[0] for k, v in self.special.items()}
-        rows = (image + embed["<im_patch>"]).view(n, side, side, d)
+        rows = (image + embed["<im_patch>"] if self.check.patch_embedding else image).view(n, side, side, d)
         rows = torch.cat([rows, embed["<im_col>"].expand(n, side, 1, d)], dim=2).reshape(n, side * (side + 1), d)
         return torch.cat([embed["<im_start>"].expand(n, 1, d), rows, embed["<im_end>"].expand(n, 1, d)], dim=1)
 
@@ -348,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eps", type=float, default=defaults.eps)
     p.add_argument("--molmo-image-block", action="store_true",
                    help="the processor's image block (special tokens, <im_patch> embedding) around the tokens")
+    p.add_argument("--no-patch-embedding", dest="patch_embedding", action="store_false",
+                   help="with --molmo-image-block: the special tokens without the <im_patch> embedding under each token")
     p.add_argument("--molmo-prompt", action="store_true",
                    help="the processor's question and digit instead of the bare prompt's")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast, as the trainer on a CPU that computes bf16 fast")

@@ -185,5 +185,7 @@ def test_the_molmo_format_wraps_rows_of_image_tokens_as_the_processor_does():
     for row in range(4):
         torch.testing.assert_close(block[:, 1 + row * 5 + 4], embed(ids.col).expand(2, -1))
         torch.testing.assert_close(block[:, 1 + row * 5:1 + row * 5 + 4], image[:, row * 4:row * 4 + 4] + embed(ids.patch))
+    bare = ReadingModel(dataclasses.replace(CHECK, molmo_image_block=True, patch_embedding=False), tok)
+    torch.testing.assert_close(bare._image_block(image)[:, 1:5], image[:, :4])  # no <im_patch> embedding added
     prompt = tok.decode(model.prompts[False][0].tolist())
     assert prompt == "How many red circles are there?" and tok.decode([int(model.vocab[3])]) == "3"
