@@ -327,6 +327,7 @@ def run_check(check: DecoderCheck, tokenizer=None, log_every: int = 0) -> list[t
 
 
 def main(argv: list[str] | None = None) -> int:
+    from research.tiny_molmo.real_tokens import STAGES
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = DecoderCheck()
     for name in ("colours", "max_count", "grid", "batch", "steps", "seed", "restate_steps"):
@@ -339,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--point-then-count", action="store_true")
     p.add_argument("--tokens-from", default="", help="a checkpoint whose real tokens of circle images replace "
                    "the ideal codes")
-    p.add_argument("--token-stage", choices=("tokens", "pooled", "ViT"), default=defaults.token_stage,
+    p.add_argument("--token-stage", choices=STAGES, default=defaults.token_stage,
                    help="with --tokens-from: the connector's output, its pooling's, or the ViT's patch features")
     p.add_argument("--asked-colours", type=int, default=0,
                    help="with --tokens-from: ask only about the first N colours (1: red only, no binding)")

@@ -63,8 +63,7 @@ def token_scenes(checkpoint: str | Path, n: int, seed: int, cache: Path, max_cou
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """(features [n, T, d] at `stage`, per-colour counts [n, 3]) for n circle images drawn from `seed`, cached on
     disk."""
-    key = f"{Path(checkpoint).resolve()}|{n}|{seed}|{max_count}" + (f"|{stage}" if stage != "tokens" else "")
-    key = hashlib.sha1(key.encode()).hexdigest()[:12]
+    key = hashlib.sha1(f"{Path(checkpoint).resolve()}|{n}|{seed}|{max_count}|{stage}".encode()).hexdigest()[:12]
     path = cache / f"tokens-{key}.safetensors"
     if path.exists():
         stored = load_file(str(path))
