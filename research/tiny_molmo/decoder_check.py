@@ -28,7 +28,8 @@ as the identity. `--token-stage pooled` or `ViT` feeds an earlier stage of the s
 linear map (the pooling's 16 tokens before the projector, or the ViT's 64 patch features before the pooling).
 `--decoder-from` starts the decoder from a checkpoint's language model instead of fresh. The other switches
 remove one difference from the real pipeline each (`--freeze-projection`, `--bf16`, `--betas`/`--eps`,
-`--fixed-questions`, `--molmo-image-block`, `--molmo-prompt`); docs/tiny-molmo-research.md has the table.
+`--fixed-questions`, `--molmo-image-block` with `--no-patch-embedding` and `--block-specials`, `--molmo-prompt`
+or `--role-prompt`, `--views 2`); docs/tiny-molmo-research.md has the table.
 """
 
 from __future__ import annotations
@@ -88,7 +89,13 @@ class DecoderCheck:
     # without a space).
     molmo_image_block: bool = False
     patch_embedding: bool = True  # with molmo_image_block: add the <im_patch> embedding under each token
+    # with molmo_image_block: which structural tokens the block keeps ("col": <im_col> after each row,
+    # "start"/"end": <im_start> and <im_end> around it); the processor writes all three
+    block_specials: tuple[str, ...] = ("start", "col", "end")
     molmo_prompt: bool = False
+    # The fine-tuning turn instead: " User: How many red circles are there? Assistant:", then " 3" (one token)
+    role_prompt: bool = False
+    views: int = 1  # with tokens_from: the global view's tokens only, or (2) the crop's after them, as at one crop
     bf16: bool = False  # bf16 autocast, as the trainer uses where the CPU computes bf16 fast
     freeze_projection: bool = False  # the linear map stays at its start (the real pipeline's connector at ~1e-5)
     standardize: bool = False  # z-score each real feature on the training images first, as the token probe does
@@ -178,7 +185,14 @@ class ReadingModel(nn.Module):
             space = tokenizer.encode(" 3")[:-1]
             if len(space) != 1:
                 raise ValueError("--space-before-digit needs a tokenizer that writes ' 3' as a space token, then '3'")
-        question = "How many {} circles are there?" if check.molmo_prompt else " How many {} objects are there? Answer:"
+        if check.molmo_prompt and check.role_prompt:
+            raise ValueError("--molmo-prompt and --role-prompt are two different prompts: choose one")
+        question = " How many {} objects are there? Answer:"
+        if check.molmo_prompt:
+            question = "How many {} circles are there?"
+        elif check.role_prompt:
+            from molmo.text.prompts import format_prompt
+            question = format_prompt("How many {} circles are there?")
         self.prompts = {restated: torch.tensor([tokenizer.encode(question.format(w) + (f" {w}" if restated else ""))
                                                 + space for w in COLOUR_WORDS[:check.colours]])
                         for restated in (False, True)}
@@ -194,11 +208,14 @@ class ReadingModel(nn.Module):
     def forward(self, codes: torch.Tensor, asked: torch.Tensor, answer: torch.Tensor | None = None,
                 restated: bool = False) -> torch.Tensor:
         """Logits over the answer vocabulary after the question and after each given answer token
-        ([n, 1 + L, 12]; answer [n, L] indices into the answer vocabulary)."""
+        ([n, 1 + L, 12]; codes [n, T, code_dim] or [n, views, T, code_dim]; answer [n, L] indices into the answer
+        vocabulary)."""
         n = len(codes)
-        image = self.project(codes)
-        if self.check.molmo_image_block:
-            image = self._image_block(image)
+        image = self.project(codes if codes.dim() == 4 else codes[:, None])
+        if self.check.molmo_image_block:  # one block per view, as the processor writes them
+            image = torch.cat([self._image_block(image[:, v]) for v in range(image.shape[1])], dim=1)
+        else:
+            image = image.flatten(1, 2)
         text = self.decoder.embed(self.prompts[restated][asked])
         bos = self.decoder.embed(torch.full((n, 1), self.bos))
         x = torch.cat([bos, text, image] if self.check.question_first else [bos, image, text], dim=1)
@@ -217,9 +234,16 @@ class ReadingModel(nn.Module):
         n, t, d = image.shape
         side = math.isqrt(t)
         embed = {k: self.decoder.embed(torch.tensor([v]))[0] for k, v in self.special.items()}
+        keep = self.check.block_specials
         rows = (image + embed["<im_patch>"] if self.check.patch_embedding else image).view(n, side, side, d)
-        rows = torch.cat([rows, embed["<im_col>"].expand(n, side, 1, d)], dim=2).reshape(n, side * (side + 1), d)
-        return torch.cat([embed["<im_start>"].expand(n, 1, d), rows, embed["<im_end>"].expand(n, 1, d)], dim=1)
+        if "col" in keep:
+            rows = torch.cat([rows, embed["<im_col>"].expand(n, side, 1, d)], dim=2)
+        parts = [rows.reshape(n, -1, d)]
+        if "start" in keep:
+            parts.insert(0, embed["<im_start>"].expand(n, 1, d))
+        if "end" in keep:
+            parts.append(embed["<im_end>"].expand(n, 1, d))
+        return torch.cat(parts, dim=1)
 
 
 TOTAL, END = 10, 11  # answer-vocabulary indices of " total" and the end of text
@@ -260,15 +284,20 @@ def _real_token_scenes(check: DecoderCheck, train_gen: torch.Generator):
     if (check.colours, check.max_count) != (len(COLOURS), 4):
         raise ValueError(f"--tokens-from draws {len(COLOURS)} colours of 0-4 circles: use --colours "
                          f"{len(COLOURS)} --max-count 4")
+    if check.views not in (1, 2):
+        raise ValueError(f"--views is 1 (the global view) or 2 (and the crop), not {check.views}")
     if check.point_then_count or check.counts_in_every_token or check.distractor_ramp:
         raise ValueError("--tokens-from asks plain counts: no --point-then-count, --counts-in-every-token "
                          "or --distractor-ramp")
     cache = Path(check.token_cache)
-    pool = TokenPool(*token_scenes(check.tokens_from, check.token_images, check.seed + 10, cache,
-                                   stage=check.token_stage), asked_colours=check.asked_colours,
+
+    def scenes(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens, counts = token_scenes(check.tokens_from, n, seed, cache, stage=check.token_stage)
+        return tokens[:, :check.views], counts
+
+    pool = TokenPool(*scenes(check.token_images, check.seed + 10), asked_colours=check.asked_colours,
                      fixed_questions=check.fixed_questions)
-    test = TokenPool(*token_scenes(check.tokens_from, check.test_scenes, check.seed + 11, cache,
-                                   stage=check.token_stage), asked_colours=check.asked_colours)
+    test = TokenPool(*scenes(check.test_scenes, check.seed + 11), asked_colours=check.asked_colours)
     if check.standardize:
         flat = pool.tokens.reshape(-1, pool.tokens.shape[-1])
         mean, std = flat.mean(0), flat.std(0) + 1e-6
@@ -352,8 +381,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="the processor's image block (special tokens, <im_patch> embedding) around the tokens")
     p.add_argument("--no-patch-embedding", dest="patch_embedding", action="store_false",
                    help="with --molmo-image-block: the special tokens without the <im_patch> embedding under each token")
+    p.add_argument("--block-specials", nargs="*", choices=("start", "col", "end"),
+                   default=list(defaults.block_specials),
+                   help="with --molmo-image-block: the structural tokens it keeps (default: all three)")
     p.add_argument("--molmo-prompt", action="store_true",
                    help="the processor's question and digit instead of the bare prompt's")
+    p.add_argument("--role-prompt", action="store_true",
+                   help="the fine-tuning turn (' User: How many red circles are there? Assistant:', then ' 3')")
+    p.add_argument("--views", type=int, default=defaults.views,
+                   help="with --tokens-from: 1, the global view's tokens, or 2, then the crop's (one crop's views)")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast, as the trainer on a CPU that computes bf16 fast")
     p.add_argument("--freeze-projection", action="store_true", help="train the decoder only, not the linear map")
     p.add_argument("--standardize", action="store_true", help="with --tokens-from: z-score each feature first")
@@ -363,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-qk-norm", dest="qk_norm", action="store_false",
                    help="the decoder without query/key norms (tiny-molmo before it had them)")
     args = vars(p.parse_args(argv))
-    args["betas"] = tuple(args["betas"])
+    args["betas"], args["block_specials"] = tuple(args["betas"]), tuple(args["block_specials"])
     history = run_check(DecoderCheck(**args), log_every=1)
     print(f"final unseen exact {history[-1][1]:.3f}")
     return 0

@@ -128,9 +128,10 @@ def write_scene_counting(root: Path, n: int, seed: int, difficulty: str = "easy"
 
 
 def _fine_tune(init: str, train_file: Path, steps: int, out_dir: Path, batch: int, max_crops: int,
-               connector_lr: float | None, vit_lr: float | None = None) -> Path:
-    """`tiny-sft` settings (optionally another connector learning rate, or the ViT trained at `vit_lr` instead
-    of frozen) on one own-data file; returns the final model directory."""
+               connector_lr: float | None, vit_lr: float | None = None, col_tokens: bool = True) -> Path:
+    """`tiny-sft` settings (optionally another connector learning rate, the ViT trained at `vit_lr` instead
+    of frozen, or image rows without their closing <im_col>) on one own-data file; returns the final model
+    directory, whose preprocessor_config.json the evaluation then follows."""
     from molmo.train.config import DataSource
     from molmo.train.presets import tiny_sft
     from molmo.train.trainer import train
@@ -143,6 +144,7 @@ def _fine_tune(init: str, train_file: Path, steps: int, out_dir: Path, batch: in
         optim = dataclasses.replace(optim, vit=dataclasses.replace(optim.vit, lr=vit_lr), freeze_vit=False)
     cfg = dataclasses.replace(
         base, init=init, steps=steps, global_batch=batch, micro_batch=batch, out_dir=str(out_dir), optim=optim,
+        preprocessor={**base.preprocessor, "use_col_tokens": col_tokens},
         eval_every=0, save_every=min(steps, 200),  # a long check resumes when run again
         data=dataclasses.replace(base.data, sources=(DataSource("circles", "owndata", path=str(train_file)),),
                                  validation=(), max_crops=max_crops))
@@ -152,12 +154,13 @@ def _fine_tune(init: str, train_file: Path, steps: int, out_dir: Path, batch: in
 def run_check(init: str, out: Path, steps: int = 150, train_images: int = 800, test_images: int = 100,
               batch: int = 8, max_crops: int = 4, colours: tuple[str, ...] = ("red",),
               restate_steps: int = 0, connector_lr: float | None = None, scenes: str | None = None,
-              scene_question: str = "colour", vit_lr: float | None = None) -> dict:
+              scene_question: str = "colour", vit_lr: float | None = None, col_tokens: bool = True) -> dict:
     """Fine-tune `init` on circle counting and return {"model", "blind", "majority"} exact-match scores.
     The first `restate_steps` steps train on restated answers ("red 3"), the rest on plain ones ("3").
     `connector_lr` replaces `tiny-sft`'s connector rate; `vit_lr` trains the ViT (frozen in `tiny-sft`).
     `scenes` ("easy" or "normal") asks about the generator's point scenes instead of circles on white;
-    `scene_question` says what it counts there (`SCENE_QUESTIONS`)."""
+    `scene_question` says what it counts there (`SCENE_QUESTIONS`); `col_tokens=False` trains and asks with
+    the processor's `use_col_tokens` off."""
     from molmo.eval import runner
 
     restated = min(restate_steps, steps)
@@ -171,11 +174,11 @@ def run_check(init: str, out: Path, steps: int = 150, train_images: int = 800, t
     if restated:
         model_dir = _fine_tune(str(model_dir), write("train-restated", train_images, 0, True), restated,
                                out / ("run" if restated == steps else "run-restated"), batch, max_crops,
-                               connector_lr, vit_lr)
+                               connector_lr, vit_lr, col_tokens)
     if restated < steps:
         fresh = 2 if restated else 0  # the plain phase sees images the restated phase did not
         model_dir = _fine_tune(str(model_dir), write("train", train_images, fresh, False), steps - restated,
-                               out / "run", batch, max_crops, connector_lr, vit_lr)
+                               out / "run", batch, max_crops, connector_lr, vit_lr, col_tokens)
     test_file = write("test", test_images, 1, restated == steps)
     predictor = runner.MolmoPredictor(str(model_dir))
     scores = {}
@@ -212,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="the points generator's scenes instead of circles")
     p.add_argument("--scene-question", choices=SCENE_QUESTIONS, default="colour",
                    help="with --scenes: count one colour, the scene's main group, or all shapes")
+    p.add_argument("--no-col-tokens", dest="col_tokens", action="store_false",
+                   help="image rows without their closing <im_col> (the processor's use_col_tokens off)")
     args = p.parse_args(argv)
     if not (Path(args.init) / "config.json").is_file():
         p.exit(2, f"{p.prog}: no checkpoint at {args.init}; train it first with `molmo train tiny-pretrain` "
@@ -219,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     scores = run_check(args.init, Path(args.out), steps=args.steps, train_images=args.train_images,
                        batch=args.batch, max_crops=args.max_crops, colours=tuple(args.colours),
                        restate_steps=args.restate_steps, connector_lr=args.connector_lr, vit_lr=args.vit_lr,
-                       scenes=args.scenes, scene_question=args.scene_question)
+                       scenes=args.scenes, scene_question=args.scene_question, col_tokens=args.col_tokens)
     print(" | ".join(f"{k} {v:.3f}" for k, v in scores.items()))
     return 0
 

@@ -2,9 +2,9 @@
 
 The decoder check (`research.tiny_molmo.decoder_check`) normally feeds ideal codes. With `--tokens-from CKPT`
 it feeds these instead: the grounding check's circle images (0-4 circles of each of red, blue and green on
-white), each encoded once by CKPT at one crop, keeping the global view's image tokens (the connector's output,
-what the decoder reads) or, with `--token-stage`, the attention pooling's output before the projector or the
-selected ViT layers' patch features. Comparing the decoder's learning curve on these with its curve on ideal
+white), each encoded once by CKPT at one crop, keeping both views' image tokens (the global view, then the one
+crop the processor adds at that budget; the connector's output, what the decoder reads) or, with
+`--token-stage`, the attention pooling's output before the projector or the selected ViT layers' patch features. Comparing the decoder's learning curve on these with its curve on ideal
 codes separates the tokens' form from the rest of the real pipeline (prompt format, crops, learning rates).
 
 Encoded sets are cached under the given folder, keyed by checkpoint, count, seed and stage:
@@ -48,22 +48,21 @@ def vision_stages(api, image, max_crops: int) -> dict[str, torch.Tensor]:
     return {"ViT": seen["ViT"], "pooled": seen["pooled"].view(*tokens.shape[:2], -1), "tokens": tokens}
 
 
-def encode_global_views(checkpoint: str | Path, images, stage: str = "tokens", desc: str = "encoding"
-                        ) -> torch.Tensor:
-    """[n, T, d] float32 features of each image's global view at `stage` (one crop: the global view, no tiles)."""
+def encode_views(checkpoint: str | Path, images, stage: str = "tokens", desc: str = "encoding") -> torch.Tensor:
+    """[n, 2, T, d] float32 features at `stage` of each image's views at one crop: the global view, then the crop."""
     from molmo.api import Molmo
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
     api = Molmo.from_pretrained(checkpoint)
-    return torch.stack([vision_stages(api, image, 1)[stage][0].float()
+    return torch.stack([vision_stages(api, image, 1)[stage].float()
                         for image in tqdm(images, desc=desc, unit="image")])
 
 
 def token_scenes(checkpoint: str | Path, n: int, seed: int, cache: Path, max_count: int = 4, stage: str = "tokens"
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(features [n, T, d] at `stage`, per-colour counts [n, 3]) for n circle images drawn from `seed`, cached on
-    disk."""
-    key = hashlib.sha1(f"{Path(checkpoint).resolve()}|{n}|{seed}|{max_count}|{stage}".encode()).hexdigest()[:12]
+    """(features [n, 2, T, d] at `stage`, per-colour counts [n, 3]) for n circle images drawn from `seed`, cached
+    on disk."""
+    key = hashlib.sha1(f"{Path(checkpoint).resolve()}|{n}|{seed}|{max_count}|{stage}|views".encode()).hexdigest()[:12]
     path = cache / f"tokens-{key}.safetensors"
     if path.exists():
         stored = load_file(str(path))
@@ -74,7 +73,7 @@ def token_scenes(checkpoint: str | Path, n: int, seed: int, cache: Path, max_cou
         image, drawn = draw_circles(rng, COLOURS, max_count=max_count)
         images.append(image)
         counts.append(drawn)
-    tokens = encode_global_views(checkpoint, images, stage, desc=f"encoding {n} circle images ({stage})")
+    tokens = encode_views(checkpoint, images, stage, desc=f"encoding {n} circle images ({stage})")
     counts = torch.tensor(counts)
     cache.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

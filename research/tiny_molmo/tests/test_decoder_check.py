@@ -117,13 +117,13 @@ def shipped_tokenizer():
     return MolmoTokenizer.from_dir(DEFAULT_MODEL_DIR)
 
 
-def test_real_tokens_are_a_checkpoints_global_view_cached_and_drawn_with_their_counts(tmp_path, monkeypatch):
+def test_real_tokens_are_a_checkpoints_two_views_cached_and_drawn_with_their_counts(tmp_path, monkeypatch):
     from molmo.assets import DEFAULT_MODEL_DIR
     from research.tiny_molmo import real_tokens
     tokens, counts = real_tokens.token_scenes(DEFAULT_MODEL_DIR, 6, seed=3, cache=tmp_path)
-    assert tokens.shape[0] == 6 and tokens.dtype == torch.float32 and counts.shape == (6, 3)
+    assert tokens.shape[:2] == (6, 2) and tokens.dtype == torch.float32 and counts.shape == (6, 3)
     assert counts.min() >= 0 and counts.max() <= 4 and not torch.equal(tokens[0], tokens[1])
-    monkeypatch.setattr(real_tokens, "encode_global_views", lambda *a, **k: pytest.fail("encoded again"))
+    monkeypatch.setattr(real_tokens, "encode_views", lambda *a, **k: pytest.fail("encoded again"))
     again, again_counts = real_tokens.token_scenes(DEFAULT_MODEL_DIR, 6, seed=3, cache=tmp_path)
     assert torch.equal(again, tokens) and torch.equal(again_counts, counts)
     pool = real_tokens.TokenPool(tokens, counts)
@@ -149,8 +149,8 @@ def test_earlier_stages_of_the_same_encoder_pass_are_cached_apart(tmp_path):
     pooled, _ = real_tokens.token_scenes(DEFAULT_MODEL_DIR, 2, seed=3, cache=tmp_path, stage="pooled")
     vit, vit_counts = real_tokens.token_scenes(DEFAULT_MODEL_DIR, 2, seed=3, cache=tmp_path, stage="ViT")
     assert torch.equal(vit_counts, counts) and len(list(tmp_path.glob("*.safetensors"))) == 3
-    assert pooled.shape == (2, tokens.shape[1], cfg.vision.width)
-    assert vit.shape == (2, tokens.shape[1] * cfg.connector.pool_h * cfg.connector.pool_w,
+    assert pooled.shape == (2, 2, tokens.shape[2], cfg.vision.width)
+    assert vit.shape == (2, 2, tokens.shape[2] * cfg.connector.pool_h * cfg.connector.pool_w,
                          cfg.vision.width * len(cfg.connector.vit_layers))
     with pytest.raises(ValueError, match="unknown stage"):
         real_tokens.token_scenes(DEFAULT_MODEL_DIR, 2, seed=3, cache=tmp_path, stage="logits")
@@ -187,5 +187,24 @@ def test_the_molmo_format_wraps_rows_of_image_tokens_as_the_processor_does():
         torch.testing.assert_close(block[:, 1 + row * 5:1 + row * 5 + 4], image[:, row * 4:row * 4 + 4] + embed(ids.patch))
     bare = ReadingModel(dataclasses.replace(CHECK, molmo_image_block=True, patch_embedding=False), tok)
     torch.testing.assert_close(bare._image_block(image)[:, 1:5], image[:, :4])  # no <im_patch> embedding added
+    no_cols = ReadingModel(dataclasses.replace(CHECK, molmo_image_block=True, block_specials=("start", "end")), tok)
+    block = no_cols._image_block(image)
+    assert block.shape == (2, 1 + 16 + 1, image.shape[-1])
+    torch.testing.assert_close(block[:, 1:17], image + embed(ids.patch))
+    cols_only = ReadingModel(dataclasses.replace(CHECK, molmo_image_block=True, block_specials=("col",)), tok)
+    torch.testing.assert_close(cols_only._image_block(image)[:, 4], embed(ids.col).expand(2, -1))
     prompt = tok.decode(model.prompts[False][0].tolist())
     assert prompt == "How many red circles are there?" and tok.decode([int(model.vocab[3])]) == "3"
+    two_views = torch.stack([image, image.flip(1)], dim=1)  # [n, views, T, d]
+    blocks = model._image_block(image), model._image_block(image.flip(1))
+    model.project = torch.nn.Identity()
+    seen = {}
+    hook = model.decoder.register_forward_pre_hook(lambda m, args: seen.update(x=args[0]))
+    model(two_views, torch.tensor([0, 1]))
+    hook.remove()
+    torch.testing.assert_close(seen["x"][:, 1:1 + 2 * 22], torch.cat(blocks, dim=1))  # one block per view, in order
+    role = ReadingModel(dataclasses.replace(CHECK, role_prompt=True), tok)
+    assert tok.decode(role.prompts[False][2].tolist()) == " User: How many green circles are there? Assistant:"
+    assert tok.decode([int(role.vocab[3])]) == " 3"
+    with pytest.raises(ValueError, match="choose one"):
+        ReadingModel(dataclasses.replace(CHECK, role_prompt=True, molmo_prompt=True), tok)

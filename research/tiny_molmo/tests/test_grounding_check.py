@@ -66,7 +66,7 @@ def test_check_trains_and_scores_model_blind_and_majority(tmp_path):
 
 def test_restated_phase_then_plain_phase_continues_from_it(tmp_path):
     run_check(str(DEFAULT_MODEL_DIR), tmp_path, steps=3, train_images=16, test_images=6, batch=4, restate_steps=2,
-              connector_lr=3e-5, vit_lr=2e-5)
+              connector_lr=3e-5, vit_lr=2e-5, col_tokens=False)
     first = json.loads((tmp_path / "run-restated" / "config.json").read_text())
     second = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (first["steps"], second["steps"]) == (2, 1)
@@ -76,6 +76,9 @@ def test_restated_phase_then_plain_phase_continues_from_it(tmp_path):
     assert not first["optim"]["freeze_vit"] and not second["optim"]["freeze_vit"]
     assert second["optim"]["llm"] == dataclasses.asdict(tiny_sft().optim.llm)  # the language model's rate stays
     assert second["init"] == str(tmp_path / "run-restated" / "model")
+    for run in ("run-restated", "run"):  # trained, exported and evaluated without <im_col>
+        assert json.loads((tmp_path / run / "model" / "preprocessor_config.json").read_text())["use_col_tokens"] is False
+    assert json.loads((DEFAULT_MODEL_DIR / "preprocessor_config.json").read_text())["use_col_tokens"] is True
     answers = lambda name: [json.loads(r)["answer"] for r in (tmp_path / name / "data.jsonl").read_text().splitlines()]
     assert all(" " in a for a in answers("train-restated")) and all(a.isdigit() for a in answers("train"))
     assert all(a.isdigit() for a in answers("test"))  # scored on the last phase's plain answers
