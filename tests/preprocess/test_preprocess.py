@@ -48,6 +48,23 @@ def test_token_count_formula(hw):
     assert len(set(kept.tolist())) == len(kept) == int((tokens == TOK.image_token_ids.patch).sum())
 
 
+def test_without_column_tokens_rows_run_on_and_every_feature_still_lands_on_a_patch():
+    image = np.zeros((400, 600, 3), np.uint8)
+    crops = make_crops(image, CFG)
+    with_cols, idx = image_layout(crops, CFG, TOK.image_token_ids)
+    without, idx_without = image_layout(crops, CFG.replace(use_col_tokens=False), TOK.image_token_ids)
+    r, c = crops.tiling
+    assert TOK.image_token_ids.col not in without.tolist()
+    assert len(with_cols) - len(without) == 12 + 8 * r + 4  # one <im_col> per row of each block
+    assert without[0] == without[146] == TOK.image_token_ids.start and without[145] == TOK.image_token_ids.end
+    assert (without[idx_without[idx_without >= 0]] == TOK.image_token_ids.patch).all()
+    # each feature goes to the same <im_patch> (counted in order) with or without them; only positions shift
+    def patch_rank(tokens, positions):
+        return np.searchsorted(np.flatnonzero(tokens == TOK.image_token_ids.patch), positions)
+    np.testing.assert_array_equal(idx >= 0, idx_without >= 0)
+    np.testing.assert_array_equal(patch_rank(with_cols, idx[idx >= 0]), patch_rank(without, idx_without[idx_without >= 0]))
+
+
 def test_mask_quirk_and_fixed_variant():
     image = np.full((100, 400, 3), 200, np.uint8)  # letter-boxed: padding rows at top and bottom
     released = make_crops(image, CFG)
