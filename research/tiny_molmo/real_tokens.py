@@ -4,8 +4,9 @@ The decoder check (`research.tiny_molmo.decoder_check`) normally feeds ideal cod
 it feeds these instead: the grounding check's circle images (0-4 circles of each of red, blue and green on
 white), each encoded once by CKPT at one crop, keeping both views' image tokens (the global view, then the one
 crop the processor adds at that budget; the connector's output, what the decoder reads) or, with
-`--token-stage`, the attention pooling's output before the projector or the selected ViT layers' patch features. Comparing the decoder's learning curve on these with its curve on ideal
-codes separates the tokens' form from the rest of the real pipeline (prompt format, crops, learning rates).
+`--token-stage`, the attention pooling's output before the projector or the selected ViT layers' patch
+features. Comparing the decoder's learning curve on these with its curve on ideal codes separates the tokens'
+form from the rest of the real pipeline (prompt format, crops, learning rates).
 
 Encoded sets are cached under the given folder, keyed by checkpoint, count, seed and stage:
 

@@ -77,7 +77,8 @@ def test_restated_phase_then_plain_phase_continues_from_it(tmp_path):
     assert second["optim"]["llm"] == dataclasses.asdict(tiny_sft().optim.llm)  # the language model's rate stays
     assert second["init"] == str(tmp_path / "run-restated" / "model")
     for run in ("run-restated", "run"):  # trained, exported and evaluated without <im_col>
-        assert json.loads((tmp_path / run / "model" / "preprocessor_config.json").read_text())["use_col_tokens"] is False
+        exported = json.loads((tmp_path / run / "model" / "preprocessor_config.json").read_text())
+        assert exported["use_col_tokens"] is False
     assert json.loads((DEFAULT_MODEL_DIR / "preprocessor_config.json").read_text())["use_col_tokens"] is True
     answers = lambda name: [json.loads(r)["answer"] for r in (tmp_path / name / "data.jsonl").read_text().splitlines()]
     assert all(" " in a for a in answers("train-restated")) and all(a.isdigit() for a in answers("train"))
