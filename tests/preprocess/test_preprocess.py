@@ -62,7 +62,8 @@ def test_without_column_tokens_rows_run_on_and_every_feature_still_lands_on_a_pa
     def patch_rank(tokens, positions):
         return np.searchsorted(np.flatnonzero(tokens == TOK.image_token_ids.patch), positions)
     np.testing.assert_array_equal(idx >= 0, idx_without >= 0)
-    np.testing.assert_array_equal(patch_rank(with_cols, idx[idx >= 0]), patch_rank(without, idx_without[idx_without >= 0]))
+    np.testing.assert_array_equal(patch_rank(with_cols, idx[idx >= 0]),
+                                  patch_rank(without, idx_without[idx_without >= 0]))
 
 
 def test_mask_quirk_and_fixed_variant():
