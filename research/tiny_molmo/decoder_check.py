@@ -22,10 +22,11 @@ here in N steps it will not learn in N steps from a real ViT either.
     python -m research.tiny_molmo.decoder_check --batch 32 --steps 400 \
         --decoder-from training/tiny-molmo/tiny-pretrain/model  # its caption-trained decoder, not a fresh one
 
-`--tokens-from` replaces the ideal codes by the global-view tokens a frozen checkpoint makes of the grounding
-check's circle images (`research.tiny_molmo.real_tokens`; 3 colours, 0-4 each); the linear map then starts
-as the identity. `--token-stage pooled` or `ViT` feeds an earlier stage of the same encoder pass through a fresh
-linear map (the pooling's 16 tokens before the projector, or the ViT's 64 patch features before the pooling).
+`--tokens-from` replaces the ideal codes by the image tokens a frozen checkpoint makes of the grounding
+check's circle images (`research.tiny_molmo.real_tokens`; 3 colours, 0-4 each; the global view's tokens, with
+`--views 2` also the crop's); the linear map then starts as the identity. `--token-stage pooled` or `ViT` feeds
+an earlier stage of the same encoder pass through a fresh linear map (the pooling's 16 tokens before the
+projector, or the ViT's 64 patch features before the pooling).
 `--decoder-from` starts the decoder from a checkpoint's language model instead of fresh. The other switches
 remove one difference from the real pipeline each (`--freeze-projection`, `--bf16`, `--betas`/`--eps`,
 `--fixed-questions`, `--molmo-image-block` with `--no-patch-embedding` and `--block-specials`, `--molmo-prompt`
@@ -74,8 +75,8 @@ class DecoderCheck:
     seed: int = 0
     # The tiny-molmo decoder norms queries and keys; without (as before), it stalls at about half.
     qk_norm: bool = True
-    # A checkpoint whose frozen global-view tokens of circle images replace the ideal codes ("": ideal codes),
-    # and how many encoded images the training batches are drawn from (cached under token_cache).
+    # A checkpoint whose frozen image tokens of circle images (`views` of them) replace the ideal codes
+    # ("": ideal codes), and how many encoded images the training batches are drawn from (cached under token_cache).
     tokens_from: str = ""
     token_stage: str = "tokens"  # or "pooled" (before the projector) or "ViT" (patch features, before pooling)
     asked_colours: int = 0  # with tokens_from: ask only about the first N colours (1: red only, no binding)
@@ -146,8 +147,8 @@ def draw_scenes(check: DecoderCheck, n: int, gen: torch.Generator,
 
 class ReadingModel(nn.Module):
     """The tiny-molmo decoder reading projected codes, then a question; answers are scored over the digits.
-    `probe` is a batch of codes, [n, T, code_dim] (default: 64 ideal scenes); a fresh decoder's projection is
-    scaled on it."""
+    `probe` is a batch of codes, [n, T, code_dim] or [n, views, T, code_dim] (default: 64 ideal scenes); a fresh
+    decoder's projection is scaled on it."""
 
     def __init__(self, check: DecoderCheck, tokenizer, probe: torch.Tensor | None = None):
         super().__init__()
