@@ -96,3 +96,17 @@ def test_a_stage_someone_else_is_training_is_waited_for(tmp_path, monkeypatch):
     monkeypatch.setattr(chain.time, "sleep", nap)
     chain.train_stage(chain.STAGES[0], places)
     assert naps == [30]
+
+
+def test_the_candidate_branches_after_caption_pretraining_and_keeps_one_image_layout():
+    """`--to tiny-sft-grounded` runs the shared stages, then grounding, then the mixture from it: each preset
+    starts from its previous stage's run and the two fine-tuning stages write images the same way."""
+    from molmo.train import presets
+    shared = [s.name for s in chain.STAGES[:-1]]
+    assert [s.name for s in chain.path_to("tiny-sft")] == [s.name for s in chain.STAGES]
+    assert [s.name for s in chain.path_to("tiny-sft-grounded")] == shared + ["tiny-ground", "tiny-sft-grounded"]
+    ground, mixture = presets.get("tiny-ground"), presets.get("tiny-sft-grounded")
+    assert ground.init.endswith("tiny-pretrain/model") and mixture.init.endswith("tiny-ground/model")
+    assert ground.preprocessor == mixture.preprocessor and ground.preprocessor["use_col_tokens"] is False
+    assert not any("captions" in s.kind for s in ground.data.sources)  # image-dependent answers only
+    assert presets.get("tiny-sft").preprocessor.get("use_col_tokens", True)  # what ships (v3) keeps <im_col>

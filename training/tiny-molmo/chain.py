@@ -1,14 +1,16 @@
-"""The tiny-molmo training chain: the five stages that make the embedded model, run one after another in the
+"""The tiny-molmo training chain: the five stages that make the embedded model (or, with `--to
+tiny-sft-grounded`, the candidate's six: a grounding stage before the mixture), run one after another in the
 background, each resuming where it stopped, each finished stage packaged as a small artifact in this folder
 (bf16 weights, its resolved config, metrics, the command that made it) so that a new machine or checkout goes
 on from the last finished stage.
 
     python training/tiny-molmo/chain.py status          # each stage: committed / finished / step k of N / not run
     python training/tiny-molmo/chain.py start           # the remaining stages, detached; logs in each run folder
+    python training/tiny-molmo/chain.py start --to tiny-sft-grounded   # the candidate's chain instead
     python training/tiny-molmo/chain.py run             # the same in the foreground
     python training/tiny-molmo/chain.py run --pregenerate   # each stage's images drawn first with all CPUs
     python training/tiny-molmo/chain.py collect tiny-vision   # package a finished run (refuses to replace one)
-    bash training/tiny-molmo/gpu_chain.sh "$OUT"        # the whole chain on a GPU machine, weights to $OUT
+    bash training/tiny-molmo/gpu_chain.sh "$OUT" [TARGET]   # the whole chain on a GPU machine, weights to $OUT
 
 Run folders live under `molmo.train.runs.runs_root()` ($MOLMO_RUNS, default ~/.cache/molmo/runs). Each stage
 starts from the previous stage's artifact here, not from its run folder, so the chain continues on a machine
@@ -53,7 +55,18 @@ STAGES = (Stage("tiny-vision", vision=True),
           Stage("tiny-vision-clocks", vision=True, init_flag="--init_vit", previous="tiny-vision-regions"),
           Stage("tiny-pretrain", vision=False, init_flag="--init_vit", previous="tiny-vision-clocks"),
           Stage("tiny-sft", vision=False, init_flag="--init", previous="tiny-pretrain"))
-BY_NAME = {s.name: s for s in STAGES}
+# The candidate after the shipped model branches off after caption pre-training (`--to tiny-sft-grounded`).
+CANDIDATE = (Stage("tiny-ground", vision=False, init_flag="--init", previous="tiny-pretrain"),
+             Stage("tiny-sft-grounded", vision=False, init_flag="--init", previous="tiny-ground"))
+BY_NAME = {s.name: s for s in STAGES + CANDIDATE}
+
+
+def path_to(target: str) -> tuple[Stage, ...]:
+    """The stages that make `target`, first to last: its `previous` links followed back to the first stage."""
+    path = [BY_NAME[target]]
+    while path[0].previous:
+        path.insert(0, BY_NAME[path[0].previous])
+    return tuple(path)
 
 
 @dataclass(frozen=True)
@@ -230,7 +243,7 @@ def run_chain(places: Places, stages: tuple[Stage, ...] = STAGES, extra: dict[st
         if pregenerate is not None and stage.vision:  # the trainer presets read the cache already
             overrides = ("--generated_cache=auto", *overrides)
         train_stage(stage, places, overrides, pregenerate)
-        scores = evaluate_heldout(stage, places) if evaluate and stage is STAGES[-1] else None
+        scores = evaluate_heldout(stage, places) if evaluate and stage is stages[-1] else None
         print(f"{stage.name}: collected -> {collect(stage, places, scores=scores)}", flush=True)
 
 
@@ -256,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=None, help="run folders (default: $MOLMO_RUNS or "
                         "~/.cache/molmo/runs)")
     parser.add_argument("--artifacts", type=Path, default=ARTIFACTS, help="where finished stages are packaged")
+    parser.add_argument("--to", default=STAGES[-1].name, choices=[s.name for s in STAGES + CANDIDATE if not s.vision],
+                        help="the last stage: the shipped model's (default) or the candidate's (tiny-sft-grounded)")
     parser.add_argument("--replace", action="store_true", help="with collect: replace an existing artifact")
     parser.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation after the last stage")
     parser.add_argument("--pregenerate", nargs="?", const=0, type=int, default=None, metavar="WORKERS",
@@ -266,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="an extra override for one stage, e.g. tiny-sft:--steps=800 (repeatable)")
     args = parser.parse_args(argv)
     places = Places(args.runs or runs_root(), args.artifacts)
+    stages = path_to(args.to)
     extra: dict[str, tuple[str, ...]] = {}
     for item in args.set:
         name, _, override = item.partition(":")
@@ -273,20 +289,20 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--set {item!r}: expected STAGE:--key=value with STAGE one of {', '.join(BY_NAME)}")
         extra[name] = extra.get(name, ()) + (override,)
     if args.action == "status":
-        for stage in STAGES:
+        for stage in stages:
             print(f"{stage.name:22s} {progress(stage, places)}")
         return 0
     if args.action == "collect":
         if args.stage not in BY_NAME:
             parser.error(f"collect needs a stage: {', '.join(BY_NAME)}")
         stage = BY_NAME[args.stage]
-        scores = evaluate_heldout(stage, places) if stage is STAGES[-1] and not args.no_eval else None
+        scores = evaluate_heldout(stage, places) if stage is stages[-1] and not args.no_eval else None
         print(collect(stage, places, args.replace, scores))
         return 0
     if args.action == "start":
         forwarded = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "start"]
         return start_detached(places, forwarded)
-    run_chain(places, extra=extra, evaluate=not args.no_eval, pregenerate=args.pregenerate)
+    run_chain(places, stages, extra=extra, evaluate=not args.no_eval, pregenerate=args.pregenerate)
     return 0
 
 

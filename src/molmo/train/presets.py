@@ -3,8 +3,9 @@ for each released size, and the tiny presets that train the embedded model on ou
 
     molmo train tiny-vision && molmo train tiny-vision-regions && molmo train tiny-vision-clocks   # the ViT
     molmo train tiny-pretrain                     # caption pre-training of the embedded model (CPU is fine)
-    molmo train tiny-sft                          # multitask fine-tuning from tiny-pretrain's model
-    python training/tiny-molmo/chain.py start     # all four, in the background, resuming where they stopped
+    molmo train tiny-sft                          # multitask fine-tuning from tiny-pretrain's model (v3)
+    molmo train tiny-ground && molmo train tiny-sft-grounded   # the candidate: grounding first, then the mixture
+    python training/tiny-molmo/chain.py start     # all five, in the background, resuming where they stopped
     molmo train pretrain-7b-d --init=converted/7b-d-base --data_root=/data     # after `molmo data download`
     molmo train sft-7b-d --data_root=/data --print-config                      # the resolved configuration
 
@@ -121,6 +122,7 @@ TINY_MODEL = "tiny-molmo"  # the shipped embedded model's architecture (v3)
 TINY_DATA = DataConfig(stage="sft", sequence_length=448, max_crops=4, num_workers=1, seed=6198,
                        generated_cache="auto")
 TINY_PREPROCESSOR = {"overlap_margins": (2, 2)}  # 8x8-patch crops need margins below 8 patches
+GROUNDED_PREPROCESSOR = {**TINY_PREPROCESSOR, "use_col_tokens": False}  # the candidate after v3 (tiny-ground)
 
 
 def _tiny_sources(stage: str) -> tuple[tuple[DataSource, ...], tuple[DataSource, ...]]:
@@ -196,6 +198,23 @@ def tiny_pretrain() -> TrainConfig:
         eval_every=50, eval_batches=2)
 
 
+def tiny_ground() -> TrainConfig:
+    """Grounding before the mixture: `tiny-pretrain`'s model fine-tuned on the image-dependent tasks only (points
+    and counting, clocks, bar charts) at one crop and batch 32, long enough to leave the plateau where answers come
+    from the language prior. In the grounding check (docs/tiny-molmo-research.md) counting alone stayed on that
+    plateau for ~2,100 steps at this size and batch before the loss fell; every earlier `tiny-sft` stopped on it.
+    Image rows go without their closing `<im_col>`, which delayed the fall by ~200 steps there."""
+    train, val = _tiny_sources("sft")
+    keep = ("points_easy", "points", "clocks_easy", "clocks", "docs")
+    return dataclasses.replace(
+        tiny_sft(), init=str(run_dir("tiny-pretrain") / "model"), preprocessor=GROUNDED_PREPROCESSOR,
+        data=dataclasses.replace(TINY_DATA, sources=tuple(s for s in train if s.name in keep),
+                                 validation=tuple(s for s in val if s.name.removeprefix("val_") in keep),
+                                 max_crops=1),
+        steps=3000, global_batch=32, micro_batch=16, save_every=100, eval_every=500,
+        out_dir=str(run_dir("tiny-ground")))
+
+
 def tiny_sft() -> TrainConfig:
     """Multitask fine-tuning of the embedded model on points / counting, clocks, bar charts and captions."""
     train, val = _tiny_sources("sft")
@@ -214,12 +233,20 @@ def tiny_sft() -> TrainConfig:
         eval_batches=2)
 
 
+def tiny_sft_grounded() -> TrainConfig:
+    """The candidate after v3: `tiny-sft`'s mixture continued from `tiny-ground`'s model, with its image layout."""
+    return dataclasses.replace(tiny_sft(), init=str(run_dir("tiny-ground") / "model"),
+                               preprocessor=GROUNDED_PREPROCESSOR, out_dir=str(run_dir("tiny-sft-grounded")))
+
+
 PRESETS: dict[str, Callable[[], TrainConfig]] = {
     "tiny-vision": tiny_vision,
     "tiny-vision-regions": tiny_vision_regions,
     "tiny-vision-clocks": tiny_vision_clocks,
     "tiny-pretrain": tiny_pretrain,
+    "tiny-ground": tiny_ground,
     "tiny-sft": tiny_sft,
+    "tiny-sft-grounded": tiny_sft_grounded,
     **{f"pretrain-{s}": (lambda s=s: released_pretrain(s)) for s in RELEASED},
     **{f"sft-{s}": (lambda s=s: released_sft(s)) for s in RELEASED},
 }

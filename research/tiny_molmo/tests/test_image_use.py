@@ -1,0 +1,37 @@
+"""Image use by task: the answer loss with each example's own image against the next example's image, read from
+a run's checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from molmo.assets import DEFAULT_MODEL_DIR
+from research.tiny_molmo import image_use
+from research.tiny_molmo.grounding_check import run_check
+
+
+@pytest.fixture(scope="module")
+def one_crop_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gc")
+    run_check(str(DEFAULT_MODEL_DIR), out, steps=2, train_images=16, test_images=4, batch=4, max_crops=1)
+    return out / "run"
+
+
+def test_swapping_images_changes_the_answer_loss_and_nothing_else(one_crop_run, monkeypatch):
+    scores = image_use.image_use(one_crop_run, examples=8, batch=4)
+    assert scores["step"] == 2 and set(scores) == {"step", "circles"}  # no validation sources: the training one
+    s = scores["circles"]
+    assert 0 < s["own_image"] < 20 and s["gap"] == pytest.approx(s["next_image"] - s["own_image"], abs=2e-4)
+    assert abs(s["gap"]) > 1e-4  # other circles, another loss
+    monkeypatch.setattr(image_use, "SWAPPED", ())  # the same batch unswapped: the same loss exactly
+    assert image_use.image_use(one_crop_run, examples=8, batch=4)["circles"]["gap"] == 0
+
+
+def test_runs_with_more_than_one_crop_are_refused(one_crop_run, tmp_path):
+    config = json.loads((one_crop_run / "config.json").read_text())
+    config["data"]["max_crops"] = 4
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SystemExit, match="max_crops 1"):
+        image_use.image_use(tmp_path)
