@@ -33,6 +33,21 @@ def test_micro_batches_give_the_global_batch_loss(tiny_cfg, tmp_path):
     assert losses(a.out_dir) == pytest.approx(losses(b.out_dir), rel=1e-5, abs=1e-6)
 
 
+def test_a_step_is_split_into_micro_batches_of_similar_length_keeping_every_example():
+    """Short examples are not padded to the step's longest (the loss is normalised over the whole step, so the
+    grouping cannot change it: the test above)."""
+    import numpy as np
+    from molmo.train.batches import StepCollator
+    lengths = [5, 50, 6, 48, 7, 9]
+    examples = [{"input_ids": np.full(n, k, np.int64), "labels": np.full(n, k, np.int64),
+                 "loss_masks": np.ones(n, np.float32)} for k, n in enumerate(lengths)]
+    batches = StepCollator(sequence_length=40, micro_batch=2)(examples)
+    assert [tuple(b["input_ids"].shape) for b in batches] == [(2, 6), (2, 9), (2, 40)]  # cut at sequence_length
+    rows = [row[row >= 0] for b in batches for row in b["input_ids"]]
+    assert sorted(int(r[0]) for r in rows) == list(range(6))  # every example once
+    assert all(len(r) == min(lengths[int(r[0])], 40) and (r == r[0]).all() for r in rows)
+
+
 @pytest.mark.slow  # 20-50 s of training on 2 loaded cores: the full suite (-m "slow or not slow") runs it
 def test_kill_and_resume_continues_identically(tiny_cfg, tmp_path, monkeypatch):
     full = dataclasses.replace(tiny_cfg, out_dir=str(tmp_path / "full"))

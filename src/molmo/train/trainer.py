@@ -80,7 +80,7 @@ def micro_batch_loss(model, batch: dict[str, torch.Tensor], z_loss: float, autoc
 def validation_loss(model, cfg: TrainConfig, processor, rank: int, world: int, device, dataset=None) -> float:
     model.eval()
     totals = torch.zeros(2, device=device)
-    for batch in build_loader(cfg, processor, rank, world, validation=True, dataset=dataset):
+    for (batch,) in build_loader(cfg, processor, rank, world, validation=True, dataset=dataset):
         batch = _to(batch, device)
         ce, _, w = micro_batch_loss(model, batch, 0.0, _autocast(cfg, device))
         totals += torch.stack([ce.float(), w.float()])
@@ -124,15 +124,14 @@ def train(cfg: TrainConfig) -> Path:
     if start:  # the stored data state must describe the same stream, or the resumed run sees other data
         saved = checkpointing.trainer_state(out).get("data")
         if saved is not None:
-            train_loader.sampler.stream.check_state(saved)
+            train_loader.batch_sampler.sampler.stream.check_state(saved)
     loader = iter(train_loader)
-    micro_per_step = cfg.global_batch // world // cfg.micro_batch
     model.train()
     n_params = sum(p.numel() for p in model.parameters())
     for step in range(start + 1, cfg.steps + 1):
         t0 = time.perf_counter()
         torch.manual_seed(cfg.seed + 1_000_003 * step + rank)  # dropout draws depend only on (step, rank)
-        batches = [_to(next(loader), device) for _ in range(micro_per_step)]
+        batches = [_to(b, device) for b in next(loader)]
         weight = sum(((b["labels"] >= 0) * b["loss_masks"]).sum().float() for b in batches)
         global_weight = _all_sum(weight.clone()).clamp(min=1e-6)
         sums = torch.zeros(2, device=device)
@@ -168,7 +167,7 @@ def train(cfg: TrainConfig) -> Path:
             record.update(evals.run(model, processor.tokenizer, processor.config, step, out, rank, world))
         logger.log(record)
         if step % cfg.save_every == 0 or step == cfg.steps:
-            checkpointing.save(out, step, model, optimizer, rank, {"data": train_loader.sampler.state(step)})
+            checkpointing.save(out, step, model, optimizer, rank, {"data": train_loader.batch_sampler.sampler.state(step)})
     logger.close()
     exported = out
     if cfg.export:
