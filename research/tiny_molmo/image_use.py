@@ -15,7 +15,6 @@ every image is the global view plus one crop).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
@@ -31,6 +30,16 @@ from molmo.train.setup import build_model_and_processor
 from molmo.train.trainer import MODEL_KEYS, _autocast
 
 SWAPPED = ("images", "image_masks")  # what moves to the next example; the token layout stays
+
+
+def checkpoint_at(run: Path, step: int | None = None) -> Path:
+    """The run's complete checkpoint at `step`, or its newest."""
+    found = complete_checkpoints(run / "checkpoints")
+    if step is not None:
+        found = [p for p in found if int(p.name[5:]) == step]
+    if not found:
+        raise SystemExit(f"no complete checkpoint{'' if step is None else f' at step {step}'} in {run}/checkpoints")
+    return found[-1]
 
 
 def load_checkpoint_weights(model: torch.nn.Module, checkpoint: Path) -> None:
@@ -51,16 +60,12 @@ def image_use(run: Path, examples: int = 64, batch: int = 16, step: int | None =
     cfg = from_dict(TrainConfig, json.loads((run / "config.json").read_text()))
     if (cfg.data.max_crops or 0) != 1:
         raise SystemExit(f"{run} trains at max_crops {cfg.data.max_crops}; swapping images needs max_crops 1")
-    found = complete_checkpoints(run / "checkpoints")
-    if step is not None:
-        found = [p for p in found if int(p.name[5:]) == step]
-    if not found:
-        raise SystemExit(f"no complete checkpoint{'' if step is None else f' at step {step}'} in {run}/checkpoints")
+    checkpoint = checkpoint_at(run, step)
     model, processor, _ = build_model_and_processor(cfg)
-    load_checkpoint_weights(model, found[-1])
+    load_checkpoint_weights(model, checkpoint)
     model.eval()
     autocast, collator = _autocast(cfg, torch.device("cpu")), Collator(cfg.data.sequence_length)
-    scores = {"step": int(found[-1].name[5:])}
+    scores = {"step": int(checkpoint.name[5:])}
     # a run without validation sources (the grounding check's) is scored on its training sources' first items
     for source in cfg.data.validation or cfg.data.sources:
         data = MixtureDataset((source,), cfg.data, processor, cfg.data.seed)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from molmo.assets import DEFAULT_MODEL_DIR
 from research.tiny_molmo import image_use
@@ -35,3 +36,23 @@ def test_runs_with_more_than_one_crop_are_refused(one_crop_run, tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(SystemExit, match="max_crops 1"):
         image_use.image_use(tmp_path)
+
+
+def test_a_checkpoint_mid_run_exports_as_a_model_that_answers(one_crop_run, tmp_path):
+    from molmo.api import Molmo
+    from research.tiny_molmo.export_step import export_step
+    from research.tiny_molmo.image_use import checkpoint_at, load_checkpoint_weights
+    out = export_step(one_crop_run, tmp_path / "model", step=2)
+    exported = Molmo.from_pretrained(out)
+    preprocessor = json.loads((out / "preprocessor_config.json").read_text())
+    assert preprocessor["max_crops"] == 1  # the run's crop budget, as the trainer's own export writes it
+    trained = json.loads((one_crop_run / "model" / "preprocessor_config.json").read_text())
+    assert preprocessor == trained
+    from molmo.checkpoint.io import load_molmo
+    final, _ = load_molmo(one_crop_run / "model")  # step 2 is the last step: the trainer's own export
+    assert all(torch.equal(a, b) for a, b in zip(exported.model.state_dict().values(), final.state_dict().values()))
+    from PIL import Image
+    assert exported.ask(Image.new("RGB", (112, 112), "white"), "How many red circles are there?",
+                        max_new_tokens=3).text is not None
+    with pytest.raises(SystemExit, match="at step 7"):
+        load_checkpoint_weights(final, checkpoint_at(one_crop_run, 7))
