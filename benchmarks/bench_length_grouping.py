@@ -68,7 +68,8 @@ def main() -> None:
     base = rows["stream order"]
     print(f"{args.preset}: {args.steps} steps of {cfg.global_batch} examples, micro-batch {cfg.micro_batch}, "
           f"max_crops {cfg.data.max_crops}, {args.repeats} timed passes")
-    print("| grouping | positions computed | of them padding | s per step (fwd+bwd) | speed-up | loss, mean over steps |")
+    print("| grouping | positions computed | of them padding | s per step (fwd+bwd) | speed-up "
+          "| loss, mean over steps |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, r in rows.items():
         per_step = r["seconds"] / (args.repeats * args.steps)

@@ -167,7 +167,8 @@ def train(cfg: TrainConfig) -> Path:
             record.update(evals.run(model, processor.tokenizer, processor.config, step, out, rank, world))
         logger.log(record)
         if step % cfg.save_every == 0 or step == cfg.steps:
-            checkpointing.save(out, step, model, optimizer, rank, {"data": train_loader.batch_sampler.sampler.state(step)})
+            data_state = train_loader.batch_sampler.sampler.state(step)
+            checkpointing.save(out, step, model, optimizer, rank, {"data": data_state})
     logger.close()
     exported = out
     if cfg.export:
