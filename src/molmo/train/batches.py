@@ -303,8 +303,8 @@ class Collator:
 class StepCollator:
     """One step's examples (this rank's share) -> its micro-batches, the examples grouped by length so that short
     ones are not padded to the longest of the step. The loss is normalised over the whole step (the trainer's
-    Σ w·CE / Σ w), so the grouping leaves the gradient unchanged; it only drops padding (a third of the tokens
-    in `tiny-ground`, whose multi-turn pointing examples are 3-5x longer than its clock and chart examples)."""
+    Σ w·CE / Σ w), so the grouping leaves the gradient unchanged; it only drops padding (30% of the positions
+    computed in `tiny-ground`, whose multi-turn point scenes are 3-5x longer than its clocks and charts)."""
     sequence_length: int
     micro_batch: int
 
