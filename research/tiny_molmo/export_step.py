@@ -9,19 +9,14 @@ while it trains:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from molmo.train import checkpointing
-from molmo.train.config import TrainConfig, from_dict
-from molmo.train.setup import build_model_and_processor
-from research.tiny_molmo.image_use import checkpoint_at, load_checkpoint_weights
+from research.tiny_molmo.image_use import model_at_step, run_config
 
 
 def export_step(run: Path, out: Path, step: int | None = None) -> Path:
-    cfg = from_dict(TrainConfig, json.loads((run / "config.json").read_text()))
-    model, processor, tokenizer_dir = build_model_and_processor(cfg)
-    load_checkpoint_weights(model, checkpoint_at(run, step))
+    model, processor, tokenizer_dir, _ = model_at_step(run_config(run), run, step)
     out.mkdir(parents=True, exist_ok=True)
     return checkpointing.export(out, model, tokenizer_dir, processor, rank=0)
 

@@ -22,12 +22,11 @@ import torch
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint import DefaultLoadPlanner
 
-from molmo.model.loss import token_loss
 from molmo.train.batches import Collator, MixtureDataset
 from molmo.train.checkpointing import complete_checkpoints
 from molmo.train.config import TrainConfig, from_dict
 from molmo.train.setup import build_model_and_processor
-from molmo.train.trainer import MODEL_KEYS, _autocast
+from molmo.train.trainer import _autocast, micro_batch_loss
 
 SWAPPED = ("images", "image_masks")  # what moves to the next example; the token layout stays
 
@@ -48,21 +47,29 @@ def load_checkpoint_weights(model: torch.nn.Module, checkpoint: Path) -> None:
     model.load_state_dict(state)
 
 
+def run_config(run: Path) -> TrainConfig:
+    return from_dict(TrainConfig, json.loads((run / "config.json").read_text()))
+
+
+def model_at_step(cfg: TrainConfig, run: Path, step: int | None = None) -> tuple:
+    """(model, processor, tokenizer folder, checkpoint) of the run's checkpoint at `step` (or its newest)."""
+    checkpoint = checkpoint_at(run, step)
+    model, processor, tokenizer_dir = build_model_and_processor(cfg)
+    load_checkpoint_weights(model, checkpoint)
+    return model, processor, tokenizer_dir, checkpoint
+
+
 @torch.no_grad()
 def answer_loss(model, batch: dict[str, torch.Tensor], autocast) -> float:
-    with autocast:
-        out = model(**{k: batch[k] for k in MODEL_KEYS if k in batch}, response_mask=batch["loss_masks"] > 0)
-    ce, _, weight = token_loss(out.logits, batch["labels"], batch["loss_masks"], 0.0)
+    ce, _, weight = micro_batch_loss(model, batch, 0.0, autocast)
     return float(ce) / max(float(weight), 1e-9)
 
 
 def image_use(run: Path, examples: int = 64, batch: int = 16, step: int | None = None) -> dict:
-    cfg = from_dict(TrainConfig, json.loads((run / "config.json").read_text()))
+    cfg = run_config(run)
     if (cfg.data.max_crops or 0) != 1:
         raise SystemExit(f"{run} trains at max_crops {cfg.data.max_crops}; swapping images needs max_crops 1")
-    checkpoint = checkpoint_at(run, step)
-    model, processor, _ = build_model_and_processor(cfg)
-    load_checkpoint_weights(model, checkpoint)
+    model, processor, _, checkpoint = model_at_step(cfg, run, step)
     model.eval()
     autocast, collator = _autocast(cfg, torch.device("cpu")), Collator(cfg.data.sequence_length)
     scores = {"step": int(checkpoint.name[5:])}
