@@ -144,6 +144,17 @@ def test_messages_prefix_only_first_turn_and_shuffle_keeps_all():
     assert Formatter(shuffle_messages=False).format(many)[0][1] == " a0"
 
 
+def test_max_annotations_draws_that_many_per_use_and_each_epoch_asks_something_else():
+    many = RawExample(image=None, annotations=[Annotation(kind="qa", question=f"q{k}", answer=f"a{k}", style="vqa2")
+                                               for k in range(6)], image_size=SIZE)
+    fmt = Formatter(seed=3, dataset_size=100, max_annotations=2)
+    draws = [fmt.format(many, index=7, epoch=e) for e in range(30)]
+    assert all(len(d) == 2 and d[0][1] != d[1][1] for d in draws)
+    assert fmt.format(many, index=7, epoch=4) == draws[4]  # reproducible
+    assert len({c[1] for d in draws for c in d}) == 6  # every annotation gets its turn over the epochs
+    assert len(Formatter(max_annotations=9).format(many)) == 6
+
+
 # ------------------------------------------------------------------------------------------------ pre-training
 def test_length_hint_statistics():
     rng = np.random.RandomState(0)

@@ -203,6 +203,21 @@ def test_a_source_can_keep_only_some_annotation_kinds(circles):
         open_source(DataSource("x", "owndata", path=str(circles), annotation_kinds=("mc",)))[0]
 
 
+def test_a_source_can_ask_one_question_per_image_and_another_on_reuse(circles):
+    from molmo.train.config import ConfigError, DataConfig, DataSource
+    from molmo.train.batches import MixtureDataset
+    sources = (DataSource("one", "owndata", path=str(circles), annotations_per_example=1),
+               DataSource("all", "owndata", path=str(circles)))
+    ds = MixtureDataset(sources, DataConfig(sources=sources, stage="sft"), processor=None, seed=0)
+    example = ds.collections[0][0]
+    every = ds.formatters[1].format(example, index=0, epoch=0)
+    ones = [ds.formatters[0].format(example, index=0, epoch=e) for e in range(20)]
+    assert len(every) == len(example.annotations) > 1 and all(len(o) == 1 for o in ones)
+    assert len({o[0][1] for o in ones}) > 1 and {o[0][1] for o in ones} <= {turns[1] for turns in every}
+    with pytest.raises(ConfigError, match="annotations_per_example"):
+        DataSource("x", "owndata", path=str(circles), annotations_per_example=-1)
+
+
 def test_a_run_config_written_before_the_rename_still_loads():
     from molmo.train.config import DataSource, from_dict
     old = {"name": "qa", "kind": "owndata", "path": "d.jsonl", "kinds": ["qa"]}

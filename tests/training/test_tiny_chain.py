@@ -109,4 +109,5 @@ def test_the_candidate_branches_after_caption_pretraining_and_keeps_one_image_la
     assert ground.init.endswith("tiny-pretrain/model") and mixture.init.endswith("tiny-ground/model")
     assert ground.preprocessor == mixture.preprocessor and ground.preprocessor["use_col_tokens"] is False
     assert not any("captions" in s.kind for s in ground.data.sources)  # image-dependent answers only
+    assert {s.annotations_per_example for s in ground.data.sources + ground.data.validation} == {1}  # short steps
     assert presets.get("tiny-sft").preprocessor.get("use_col_tokens", True)  # what ships (v3) keeps <im_col>

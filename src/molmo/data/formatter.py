@@ -8,7 +8,7 @@ never, every other style always. All randomness comes from a per-example RNG see
 `seed + index + dataset_size * epoch`, so every draw is reproducible.
 
 Pre-training packs the caption and ONE randomly drawn transcript per image, in shuffled order; SFT packs every
-annotation of the example, shuffled. A question with several reference answers is trained on the most frequent
+annotation of the example (or `max_annotations` of them, drawn per use), shuffled. A question with several reference answers is trained on the most frequent
 one, ties drawn at random (recipe-spec §1.6). Differences from the released code (its bugs are not reproduced):
 a "no pointing" prefix goes on the matching counting question, not always on the first question (CapQA bug);
 ScienceQA hints are not duplicated.
@@ -60,6 +60,9 @@ class Formatter:
     seed: int = 0
     dataset_size: int = 0
     shuffle_messages: bool = True
+    # > 0: only this many of an example's annotations, drawn per (index, epoch), so an image reused over epochs
+    # is asked something else each time (short sequences: one question per image in a grounding phase)
+    max_annotations: int = 0
 
     def __post_init__(self) -> None:
         self.stage = Stage.parse(self.stage, "formatter stage")
@@ -74,6 +77,9 @@ class Formatter:
             convs = [self._pretrain(a, rng) for a in pretrain_annotations(example, rng)]
         else:
             convs = [self.format_annotation(a, example.image_size, rng) for a in example.annotations]
+        if 0 < self.max_annotations < len(convs):
+            keep = sorted(rng.choice(len(convs), self.max_annotations, replace=False))
+            convs = [convs[i] for i in keep]
         if self.shuffle_messages and len(convs) > 1:
             order = rng.permutation(len(convs))
             convs = [convs[i] for i in order]

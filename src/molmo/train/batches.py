@@ -216,7 +216,8 @@ class MixtureDataset(Dataset):
         self.cfg, self.processor, self.seed = data_cfg, processor, seed
         weighting = data_cfg.multi_annotation_weighting
         self.weighting = None if weighting in ("", "none") else weighting
-        self.formatters = [Formatter(stage=s.stage or data_cfg.stage, seed=seed, dataset_size=len(c))
+        self.formatters = [Formatter(stage=s.stage or data_cfg.stage, seed=seed, dataset_size=len(c),
+                                     max_annotations=s.annotations_per_example)
                            for s, c in zip(sources, self.collections)]
         self._by_name = {n: k for k, n in enumerate(self.names)}
 

@@ -70,7 +70,8 @@ class DataSource:
     """One dataset of a mixture. kind (where the examples come from): `generator:<points|clocks|docs|captions>`
     (made on the fly from `seed`), `owndata` (a JSONL file at `path`), or a reader name from `molmo.data.pixmo` /
     `molmo.data.academic` (`pixmo:cap`, `academic:chartqa`, …) reading a local copy at `path`.
-    annotation_kinds (which of an example's annotations are kept) filters by `Annotation.kind`."""
+    annotation_kinds (which of an example's annotations are kept) filters by `Annotation.kind`;
+    annotations_per_example > 0 keeps that many of an image's annotations, drawn afresh for each use of the image."""
     RENAMED: typing.ClassVar[dict[str, str]] = {"kinds": "annotation_kinds"}  # older run configs' names
 
     name: str
@@ -82,9 +83,13 @@ class DataSource:
     seed: int = 0
     stage: Stage | None = None  # formats this source in this stage whatever data.stage says
     annotation_kinds: tuple[str, ...] = ()  # keep only these ("qa", "point", "count", …); () keeps all
+    annotations_per_example: int = 0  # 0 keeps all (packed as turns of one sequence); k: k drawn per use
 
     def __post_init__(self) -> None:
         _parse(self, stage=Stage)
+        if self.annotations_per_example < 0:
+            raise ConfigError(f"source {self.name!r}: annotations_per_example must be >= 0 (0 keeps all), "
+                              f"got {self.annotations_per_example}")
 
 
 @dataclass(frozen=True)

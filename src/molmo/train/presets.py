@@ -203,14 +203,19 @@ def tiny_ground() -> TrainConfig:
     and counting, clocks, bar charts) at one crop and batch 32, long enough to leave the plateau where answers come
     from the language prior. In the grounding check (docs/tiny-molmo-research.md) counting alone stayed on that
     plateau for ~2,100 steps at this size and batch before the loss fell; every earlier `tiny-sft` stopped on it.
-    Image rows go without their closing `<im_col>`, which delayed the fall by ~200 steps there."""
+    One question per image, as in that check: steps stay short (a point scene's packed questions made a step ~3x
+    longer), so the stage fits in one sitting on 2 CPUs. Clocks and charts cost ~0.1 s each to draw, so they come
+    from smaller pools (kept on disk, asked another of their questions on each reuse). Image rows go without
+    their closing `<im_col>`, which delayed the fall by ~200 steps there."""
     train, val = _tiny_sources("sft")
-    keep = ("points_easy", "points", "clocks_easy", "clocks", "docs")
+    pools = {"points_easy": TINY_SIZE, "points": TINY_SIZE, "clocks_easy": 4000, "clocks": 4000, "docs": 4000}
+    one = {"annotations_per_example": 1}
     return dataclasses.replace(
         tiny_sft(), init=str(run_dir("tiny-pretrain") / "model"), preprocessor=GROUNDED_PREPROCESSOR,
-        data=dataclasses.replace(TINY_DATA, sources=tuple(s for s in train if s.name in keep),
-                                 validation=tuple(s for s in val if s.name.removeprefix("val_") in keep),
-                                 max_crops=1),
+        data=dataclasses.replace(
+            TINY_DATA, max_crops=1,
+            sources=tuple(dataclasses.replace(s, size=pools[s.name], **one) for s in train if s.name in pools),
+            validation=tuple(dataclasses.replace(s, **one) for s in val if s.name.removeprefix("val_") in pools)),
         steps=3000, global_batch=32, micro_batch=16, save_every=100, eval_every=500,
         out_dir=str(run_dir("tiny-ground")))
 
