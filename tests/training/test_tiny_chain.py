@@ -111,3 +111,15 @@ def test_the_candidate_branches_after_caption_pretraining_and_keeps_one_image_la
     assert not any("captions" in s.kind for s in ground.data.sources)  # image-dependent answers only
     assert {s.annotations_per_example for s in ground.data.sources + ground.data.validation} == {1}  # short steps
     assert presets.get("tiny-sft").preprocessor.get("use_col_tokens", True)  # what ships (v3) keeps <im_col>
+
+
+def test_status_gives_an_unfinished_stage_its_time_left_from_the_median_step(tmp_path):
+    places = chain.Places(tmp_path / "runs", tmp_path / "artifacts")
+    stage = chain.BY_NAME["tiny-ground"]
+    run = places.run(stage)
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"step": k, "loss": 1.0, "step_time": 30.0 if k % 10 == 0
+                                                           else 4.0}) + "\n" for k in range(1, 101)))
+    assert chain.progress(stage, places) == "at step 100"  # no config: no total to count down to
+    (run / "config.json").write_text(json.dumps({"steps": 1000}))
+    assert chain.progress(stage, places) == "at step 100 of 1000, ~1.0 h left at 4.0 s/step"

@@ -100,11 +100,19 @@ def progress(stage: Stage, places: Places) -> str:
         return "committed"
     if finished(stage, places):
         return "finished, not collected"
-    metrics = places.run(stage) / "metrics.jsonl"
-    lines = metrics.read_text().splitlines() if metrics.exists() else []
-    step = json.loads(lines[-1])["step"] if lines else None
-    running = " (running)" if _lock_holder(places.run(stage)) else ""
-    return f"at step {step}{running}" if step is not None else "not run"
+    run = places.run(stage)
+    metrics = run / "metrics.jsonl"
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()[-50:]] if metrics.exists() else []
+    if not rows:
+        return "not run"
+    step, running = rows[-1]["step"], " (running)" if _lock_holder(run) else ""
+    config = next((run / n for n in ("config.json", "vision_config.json") if (run / n).exists()), None)
+    total = json.loads(config.read_text()).get("steps") if config else None
+    times = sorted(r["step_time"] for r in rows if "step_time" in r)
+    if not total or not times:
+        return f"at step {step}{running}"
+    per_step = times[len(times) // 2]  # the median: checkpoint saves and evaluations make some steps slow
+    return f"at step {step} of {total}{running}, ~{(total - step) * per_step / 3600:.1f} h left at {per_step:.1f} s/step"
 
 
 def command(stage: Stage, places: Places, extra: tuple[str, ...] = ()) -> list[str]:
