@@ -7,6 +7,10 @@ what the image is worth to the model on that task; on the plateau where answers 
 is about zero. Run it on a training run as it goes (it reads the newest complete checkpoint, or `--step`):
 
     python -m research.tiny_molmo.image_use ~/.cache/molmo/runs/tiny-ground --examples 64
+    python -m research.tiny_molmo.image_use RUN --kinds count point qa   # each source split by annotation kind
+
+A point scene's answers mix kinds (a point list, "There are N", a bare count) whose image dependence differs;
+`--kinds` scores each kind on its own (a source without a kind skips that row).
 
 Swapping images needs the same image layout across a batch, so the run must train at one crop (`max_crops 1`:
 every image is the global view plus one crop).
@@ -15,6 +19,7 @@ every image is the global view plus one crop).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -22,7 +27,7 @@ import torch
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint import DefaultLoadPlanner
 
-from molmo.train.batches import Collator, MixtureDataset
+from molmo.train.batches import Collator, DataError, MixtureDataset
 from molmo.train.checkpointing import complete_checkpoints
 from molmo.train.config import TrainConfig, from_dict
 from molmo.train.setup import build_model_and_processor
@@ -65,7 +70,8 @@ def answer_loss(model, batch: dict[str, torch.Tensor], autocast) -> float:
     return float(ce) / max(float(weight), 1e-9)
 
 
-def image_use(run: Path, examples: int = 64, batch: int = 16, step: int | None = None) -> dict:
+def image_use(run: Path, examples: int = 64, batch: int = 16, step: int | None = None,
+              kinds: tuple[str, ...] = ()) -> dict:
     cfg = run_config(run)
     if (cfg.data.max_crops or 0) != 1:
         raise SystemExit(f"{run} trains at max_crops {cfg.data.max_crops}; swapping images needs max_crops 1")
@@ -74,14 +80,20 @@ def image_use(run: Path, examples: int = 64, batch: int = 16, step: int | None =
     autocast, collator = _autocast(cfg, torch.device("cpu")), Collator(cfg.data.sequence_length)
     scores = {"step": int(checkpoint.name[5:])}
     # a run without validation sources (the grounding check's) is scored on its training sources' first items
-    for source in cfg.data.validation or cfg.data.sources:
+    sources = cfg.data.validation or cfg.data.sources
+    if kinds:
+        sources = [dataclasses.replace(s, name=f"{s.name}/{k}", annotation_kinds=(k,)) for s in sources for k in kinds]
+    for source in sources:
         data = MixtureDataset((source,), cfg.data, processor, cfg.data.seed)
         keys = data.sampler.iterate(0)
         own = swapped = 0.0
-        for _ in range(examples // batch):
-            b = collator([data[next(keys)] for _ in range(batch)])
-            own += answer_loss(model, b, autocast)
-            swapped += answer_loss(model, {**b, **{k: b[k].roll(1, 0) for k in SWAPPED if k in b}}, autocast)
+        try:
+            for _ in range(examples // batch):
+                b = collator([data[next(keys)] for _ in range(batch)])
+                own += answer_loss(model, b, autocast)
+                swapped += answer_loss(model, {**b, **{k: b[k].roll(1, 0) for k in SWAPPED if k in b}}, autocast)
+        except DataError:  # --kinds: this source has no annotation of the kind
+            continue
         n = examples // batch
         scores[source.name] = {"own_image": round(own / n, 4), "next_image": round(swapped / n, 4),
                                "gap": round((swapped - own) / n, 4)}
@@ -94,14 +106,15 @@ def main() -> None:
     p.add_argument("--examples", type=int, default=64, help="validation examples per source (default: 64)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--step", type=int, default=None, help="this checkpoint instead of the newest")
+    p.add_argument("--kinds", nargs="+", default=(), help="score each source per annotation kind (count point qa)")
     p.add_argument("--log", type=Path, default=None, help="append the scores as one JSON line here")
     args = p.parse_args()
-    scores = image_use(args.run, args.examples, args.batch, args.step)
+    scores = image_use(args.run, args.examples, args.batch, args.step, tuple(args.kinds))
     print(f"step {scores['step']}")
-    print(f"{'source':22s} {'own image':>10s} {'next image':>11s} {'gap':>7s}")
+    print(f"{'source':28s} {'own image':>10s} {'next image':>11s} {'gap':>7s}")
     for name, s in scores.items():
         if name != "step":
-            print(f"{name:22s} {s['own_image']:10.4f} {s['next_image']:11.4f} {s['gap']:7.4f}")
+            print(f"{name:28s} {s['own_image']:10.4f} {s['next_image']:11.4f} {s['gap']:7.4f}")
     if args.log:
         with open(args.log, "a") as f:
             f.write(json.dumps(scores) + "\n")

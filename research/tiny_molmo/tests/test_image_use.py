@@ -56,3 +56,10 @@ def test_a_checkpoint_mid_run_exports_as_a_model_that_answers(one_crop_run, tmp_
                         max_new_tokens=3).text is not None
     with pytest.raises(SystemExit, match="at step 7"):
         load_checkpoint_weights(final, checkpoint_at(one_crop_run, 7))
+
+
+def test_kinds_split_a_source_and_skip_kinds_it_lacks(one_crop_run):
+    whole = image_use.image_use(one_crop_run, examples=8, batch=4)["circles"]
+    split = image_use.image_use(one_crop_run, examples=8, batch=4, kinds=("qa", "point"))
+    assert set(split) == {"step", "circles/qa"}  # the circles are asked "how many" only: no point row
+    assert split["circles/qa"] == whole
