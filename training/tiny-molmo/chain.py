@@ -112,7 +112,8 @@ def progress(stage: Stage, places: Places) -> str:
     if not total or not times:
         return f"at step {step}{running}"
     per_step = times[len(times) // 2]  # the median: checkpoint saves and evaluations make some steps slow
-    return f"at step {step} of {total}{running}, ~{(total - step) * per_step / 3600:.1f} h left at {per_step:.1f} s/step"
+    hours = (total - step) * per_step / 3600
+    return f"at step {step} of {total}{running}, ~{hours:.1f} h left at {per_step:.1f} s/step"
 
 
 def command(stage: Stage, places: Places, extra: tuple[str, ...] = ()) -> list[str]:
