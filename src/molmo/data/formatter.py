@@ -9,9 +9,9 @@ never, every other style always. All randomness comes from a per-example RNG see
 
 Pre-training packs the caption and ONE randomly drawn transcript per image, in shuffled order; SFT packs every
 annotation of the example (or `max_annotations` of them, drawn per use), shuffled. A question with several
-reference answers is trained on the most frequent one, ties drawn at random (recipe-spec §1.6). Differences from the released code (its bugs are not reproduced):
-a "no pointing" prefix goes on the matching counting question, not always on the first question (CapQA bug);
-ScienceQA hints are not duplicated.
+reference answers is trained on the most frequent one, ties drawn at random (recipe-spec §1.6). Differences
+from the released code (its bugs are not reproduced): a "no pointing" prefix goes on the matching counting
+question, not always on the first question (CapQA bug); ScienceQA hints are not duplicated.
 
     fmt = Formatter(stage="sft", seed=50189)
     message_lists = fmt.format(example, index=7, epoch=0)   # [[" User: …", " …"], ...]
