@@ -203,7 +203,7 @@ def tiny_ground() -> TrainConfig:
     and counting, clocks, bar charts) at one crop and batch 32, long enough to leave the plateau where answers come
     from the language prior. In the grounding check (docs/tiny-molmo-research.md) counting alone stayed on that
     plateau for ~2,100 steps at this size and batch before the loss fell; every earlier `tiny-sft` stopped on it.
-    One question per image, as in that check: a step holds ~2,500 tokens (8 s in fp32 on 2 CPUs without fast
+    One question per image, as in that check: a step holds ~2,500 tokens (5–8 s in fp32 on 2 CPUs without fast
     bf16), where packing a point scene's questions made it ~7,800. Clocks and charts cost ~0.1 s each to draw, so
     they come from smaller pools (kept on disk, asked another of their questions on each reuse). Image rows go
     without their closing `<im_col>`, which delayed the fall by ~200 steps there."""
