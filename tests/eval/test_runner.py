@@ -91,6 +91,10 @@ def test_point_styles_and_budgets(tmp_path):
     assert group == "point" and point.style == "pointing" and point.max_new_tokens == 192
     assert items["What time is it?"][0] == "clock"
     assert items["Describe it."][1].style == "long_caption"
+    # the crop budget: the model's own (None reaches Molmo.ask_many, which reads preprocessor_config.json) unless
+    # --max-crops says otherwise
+    assert {it.max_crops for _, it in items.values()} == {None}
+    assert {it.max_crops for _, it in runner.own_data_items(_write_own_data(tmp_path), max_crops=3)} == {3}
 
 
 def test_resume_after_interruption(tmp_path):

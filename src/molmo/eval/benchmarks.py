@@ -54,7 +54,7 @@ class EvalItem:
     prompt: str
     style: str | None
     max_new_tokens: int
-    max_crops: int
+    max_crops: int | None  # None: the model's own budget
     reference: dict = field(default_factory=dict, compare=False)
 
 

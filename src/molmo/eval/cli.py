@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (predictions are cached here; reruns resume)")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="items per batched generate call")
     parser.add_argument("--max-crops", type=positive_int, default=None,
-                        help="override every item's crop budget (default: each benchmark's own, 12 for own data)")
+                        help="override every item's crop budget (default: each benchmark's own; for own data the "
+                             "model's, from its preprocessor_config.json)")
     parser.add_argument("--blind", action="store_true",
                         help="blind baseline: give the model a blank grey image of the same size instead")
     parser.add_argument("--limit", type=positive_int, default=None,

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from molmo.data.formatter import DEFAULT_STYLE, multiple_choice_prompt
 from molmo.data.owndata import read_own_data
-from molmo.eval.benchmarks import (BENCHMARKS, LOW_RES_CROPS, POINT_TOKENS, EvalItem, expand_benchmark_names,
+from molmo.eval.benchmarks import (BENCHMARKS, POINT_TOKENS, EvalItem, expand_benchmark_names,
                                    load_benchmark, paper_average)
 from molmo.eval.caption_f1 import ExactJudge, Judge, caption_f1
 from molmo.eval.metrics import anls, clock_scores, count_scores, exact_match, multiple_choice, pointing_scores
@@ -220,8 +220,9 @@ def own_data_items(path: str | Path, max_crops: int | None = None, limit: int | 
                    per_task: int | None = None) -> list[tuple[str, EvalItem]]:
     """(group, item) per scorable annotation, `limit` / `per_task` spread evenly over the tasks
     (`balanced_subset`); raises OwnDataError on an invalid file. Multi-turn `messages` lines are skipped (only
-    single-turn ones are scored, as `qa`). Point and count prompts use the plural label."""
-    crops = max_crops or LOW_RES_CROPS
+    single-turn ones are scored, as `qa`). Point and count prompts use the plural label. `max_crops` None: the
+    model's own budget (its preprocessor_config.json), the one it was trained with."""
+    crops = max_crops
     out: list[tuple[str, EvalItem]] = []
     for ex in read_own_data(path):
         for k, a in enumerate(ex.annotations):
