@@ -8,6 +8,11 @@ is about zero. Run it on a training run as it goes (it reads the newest complete
 
     python -m research.tiny_molmo.image_use ~/.cache/molmo/runs/tiny-ground --examples 64
     python -m research.tiny_molmo.image_use RUN --kinds count point qa   # each source split by annotation kind
+    python -m research.tiny_molmo.image_use RUN --positions 4     # + per answer token: argmax hits, own / next
+
+`--positions N` adds, per source, how often the model's most likely token is the answer's own at each of the
+first N answer tokens (teacher-forced, own image / next image): which part of an answer the image decides (a
+clock's hour digit or its minute digits, a count's number).
 
 A point scene's answers mix kinds (a point list, "There are N", a bare count) whose image dependence differs;
 `--kinds` scores each kind on its own (a source without a kind skips that row).
@@ -31,7 +36,7 @@ from molmo.train.batches import Collator, DataError, MixtureDataset
 from molmo.train.checkpointing import complete_checkpoints
 from molmo.train.config import TrainConfig, from_dict
 from molmo.train.setup import build_model_and_processor
-from molmo.train.trainer import _autocast, micro_batch_loss
+from molmo.train.trainer import MODEL_KEYS, _autocast, micro_batch_loss
 
 SWAPPED = ("images", "image_masks")  # what moves to the next example; the token layout stays
 
@@ -70,8 +75,21 @@ def answer_loss(model, batch: dict[str, torch.Tensor], autocast) -> float:
     return float(ce) / max(float(weight), 1e-9)
 
 
+@torch.no_grad()
+def position_hits(model, batch: dict[str, torch.Tensor], autocast, positions: int) -> torch.Tensor:
+    """(positions, 2): for the k-th answer token of each row, how many rows' argmax is the label, and how many
+    rows have a k-th answer token (rows hold one answer each: `annotations_per_example` 1)."""
+    with autocast:
+        logits = model(**{k: batch[k] for k in MODEL_KEYS if k in batch}).logits
+    answer = batch["loss_masks"] > 0
+    index = answer.long().cumsum(1) - 1  # each answer token's place in its row's answer
+    hit = (logits.argmax(-1) == batch["labels"]) & answer
+    return torch.tensor([[float((hit & (index == k)).sum()), float((answer & (index == k)).sum())]
+                         for k in range(positions)])
+
+
 def image_use(run: Path, examples: int = 64, batch: int = 16, step: int | None = None,
-              kinds: tuple[str, ...] = ()) -> dict:
+              kinds: tuple[str, ...] = (), positions: int = 0) -> dict:
     cfg = run_config(run)
     if (cfg.data.max_crops or 0) != 1:
         raise SystemExit(f"{run} trains at max_crops {cfg.data.max_crops}; swapping images needs max_crops 1")
@@ -87,16 +105,24 @@ def image_use(run: Path, examples: int = 64, batch: int = 16, step: int | None =
         data = MixtureDataset((source,), cfg.data, processor, cfg.data.seed)
         keys = data.sampler.iterate(0)
         own = swapped = 0.0
+        hits = torch.zeros(2, positions, 2)  # own / next image, answer position, (hits, rows)
         try:
             for _ in range(examples // batch):
                 b = collator([data[next(keys)] for _ in range(batch)])
+                moved = {**b, **{k: b[k].roll(1, 0) for k in SWAPPED if k in b}}
                 own += answer_loss(model, b, autocast)
-                swapped += answer_loss(model, {**b, **{k: b[k].roll(1, 0) for k in SWAPPED if k in b}}, autocast)
+                swapped += answer_loss(model, moved, autocast)
+                if positions:
+                    hits += torch.stack([position_hits(model, x, autocast, positions) for x in (b, moved)])
         except DataError:  # --kinds: this source has no annotation of the kind
             continue
         n = examples // batch
         scores[source.name] = {"own_image": round(own / n, 4), "next_image": round(swapped / n, 4),
                                "gap": round((swapped - own) / n, 4)}
+        if positions:
+            rate = hits[..., 0] / hits[..., 1].clamp(min=1)
+            scores[source.name]["hits_own"] = [round(float(v), 3) for v in rate[0]]
+            scores[source.name]["hits_next"] = [round(float(v), 3) for v in rate[1]]
     return scores
 
 
@@ -107,14 +133,17 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--step", type=int, default=None, help="this checkpoint instead of the newest")
     p.add_argument("--kinds", nargs="+", default=(), help="score each source per annotation kind (count point qa)")
+    p.add_argument("--positions", type=int, default=0, help="argmax hits at the first N answer tokens (default 0)")
     p.add_argument("--log", type=Path, default=None, help="append the scores as one JSON line here")
     args = p.parse_args()
-    scores = image_use(args.run, args.examples, args.batch, args.step, tuple(args.kinds))
+    scores = image_use(args.run, args.examples, args.batch, args.step, tuple(args.kinds), args.positions)
     print(f"step {scores['step']}")
-    print(f"{'source':28s} {'own image':>10s} {'next image':>11s} {'gap':>7s}")
+    print(f"{'source':28s} {'own image':>10s} {'next image':>11s} {'gap':>7s}"
+          + ("  argmax hits per answer token, own/next image" if args.positions else ""))
     for name, s in scores.items():
         if name != "step":
-            print(f"{name:28s} {s['own_image']:10.4f} {s['next_image']:11.4f} {s['gap']:7.4f}")
+            hits = "".join(f"  {a:.2f}/{b:.2f}" for a, b in zip(s.get("hits_own", ()), s.get("hits_next", ())))
+            print(f"{name:28s} {s['own_image']:10.4f} {s['next_image']:11.4f} {s['gap']:7.4f}{hits}")
     if args.log:
         with open(args.log, "a") as f:
             f.write(json.dumps(scores) + "\n")

@@ -104,12 +104,20 @@ def test_the_candidate_branches_after_caption_pretraining_and_keeps_one_image_la
     from molmo.train import presets
     shared = [s.name for s in chain.STAGES[:-1]]
     assert [s.name for s in chain.path_to("tiny-sft")] == [s.name for s in chain.STAGES]
-    assert [s.name for s in chain.path_to("tiny-sft-grounded")] == shared + ["tiny-ground", "tiny-sft-grounded"]
-    ground, mixture = presets.get("tiny-ground"), presets.get("tiny-sft-grounded")
-    assert ground.init.endswith("tiny-pretrain/model") and mixture.init.endswith("tiny-ground/model")
-    assert ground.preprocessor == mixture.preprocessor and ground.preprocessor["use_col_tokens"] is False
+    assert [s.name for s in chain.path_to("tiny-sft-grounded")] == shared + ["tiny-ground", "tiny-ground-more",
+                                                                         "tiny-sft-grounded"]
+    ground, more, mixture = (presets.get(n) for n in ("tiny-ground", "tiny-ground-more", "tiny-sft-grounded"))
+    assert ground.init.endswith("tiny-pretrain/model") and more.init.endswith("tiny-ground/model")
+    assert mixture.init.endswith("tiny-ground-more/model")
+    assert ground.preprocessor == more.preprocessor == mixture.preprocessor
+    assert ground.preprocessor["use_col_tokens"] is False
+    assert more.data.sources == ground.data.sources and more.data.seed != ground.data.seed  # same tasks, new order
     assert not any("captions" in s.kind for s in ground.data.sources)  # image-dependent answers only
     assert {s.annotations_per_example for s in ground.data.sources + ground.data.validation} == {1}  # short steps
+    assert any("captions" in s.kind for s in mixture.data.sources)  # captions come back after grounding
+    assert {s.annotations_per_example for s in mixture.data.sources} == {1}
+    assert mixture.data.max_crops == ground.data.max_crops == 1
+    assert mixture.optim.llm.lr < ground.optim.llm.lr
     assert presets.get("tiny-sft").preprocessor.get("use_col_tokens", True)  # what ships (v3) keeps <im_col>
 
 

@@ -1,5 +1,5 @@
 """The tiny-molmo training chain: the five stages that make the embedded model (or, with `--to
-tiny-sft-grounded`, the candidate's six: a grounding stage before the mixture), run one after another in the
+tiny-sft-grounded`, the candidate's seven: two grounding stages before the mixture), run one after another in the
 background, each resuming where it stopped, each finished stage packaged as a small artifact in this folder
 (bf16 weights, its resolved config, metrics, the command that made it) so that a new machine or checkout goes
 on from the last finished stage.
@@ -57,7 +57,8 @@ STAGES = (Stage("tiny-vision", vision=True),
           Stage("tiny-sft", vision=False, init_flag="--init", previous="tiny-pretrain"))
 # The candidate after the shipped model branches off after caption pre-training (`--to tiny-sft-grounded`).
 CANDIDATE = (Stage("tiny-ground", vision=False, init_flag="--init", previous="tiny-pretrain"),
-             Stage("tiny-sft-grounded", vision=False, init_flag="--init", previous="tiny-ground"))
+             Stage("tiny-ground-more", vision=False, init_flag="--init", previous="tiny-ground"),
+             Stage("tiny-sft-grounded", vision=False, init_flag="--init", previous="tiny-ground-more"))
 BY_NAME = {s.name: s for s in STAGES + CANDIDATE}
 
 

@@ -63,3 +63,26 @@ def test_kinds_split_a_source_and_skip_kinds_it_lacks(one_crop_run):
     split = image_use.image_use(one_crop_run, examples=8, batch=4, kinds=("qa", "point"))
     assert set(split) == {"step", "circles/qa"}  # the circles are asked "how many" only: no point row
     assert split["circles/qa"] == whole
+
+
+def test_positions_count_argmax_hits_per_answer_token(one_crop_run, monkeypatch):
+    s = image_use.image_use(one_crop_run, examples=8, batch=4, positions=3)["circles"]
+    assert len(s["hits_own"]) == len(s["hits_next"]) == 3
+    assert all(0 <= v <= 1 for v in s["hits_own"] + s["hits_next"])
+    monkeypatch.setattr(image_use, "SWAPPED", ())  # unswapped: the next image is the own image
+    same = image_use.image_use(one_crop_run, examples=8, batch=4, positions=3)["circles"]
+    assert same["hits_own"] == same["hits_next"] == s["hits_own"]
+
+
+def test_position_hits_count_each_rows_kth_answer_token():
+    class Fixed(torch.nn.Module):  # predicts token 7 everywhere
+        def forward(self, input_ids, **_):
+            logits = torch.zeros(*input_ids.shape, 10)
+            logits[..., 7] = 1.0
+            return type("Out", (), {"logits": logits})()
+    labels = torch.tensor([[0, 7, 3, 7, 0], [0, 0, 7, 7, 1]])
+    masks = torch.tensor([[0, 1, 1, 1, 0], [0, 0, 1, 1, 1]])
+    batch = {"input_ids": labels, "labels": labels, "loss_masks": masks}
+    hits = image_use.position_hits(Fixed(), batch, torch.autocast("cpu", enabled=False), 4)
+    # first answer tokens 7, 7 (2 hits of 2); second 3, 7 (1 of 2); third 7, 1 (1 of 2); no fourth
+    assert hits.tolist() == [[2, 2], [1, 2], [1, 2], [0, 0]]
