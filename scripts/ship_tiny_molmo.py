@@ -1,7 +1,8 @@
 """Package a trained tiny model as the embedded default: bf16 safetensors + config, tokenizer and
 pre-processor config in `src/molmo/assets/tiny-molmo/`, plus one PNG with the curves of all the stages.
 
-    python scripts/ship_tiny_molmo.py runs/tiny-sft/model            # after the four stages of STAGES
+    python scripts/ship_tiny_molmo.py runs/tiny-sft/model            # after the five stages of STAGES
+    python scripts/ship_tiny_molmo.py runs/tiny-sft-grounded/model --chain grounded   # the candidate's seven
     python scripts/ship_tiny_molmo.py runs/tiny-sft/model --out /tmp/m --runs runs
     python scripts/ship_tiny_molmo.py runs/tiny-sft --latest     # the newest checkpoint of a run still in progress
 
@@ -22,9 +23,13 @@ import torch
 from molmo.checkpoint.integrity import write_checksums
 from molmo.checkpoint.io import load_molmo, save_state
 
+ARTIFACTS = Path(__file__).resolve().parents[1] / "training" / "tiny-molmo"  # finished stages, with their metrics
 STAGES = (("tiny-vision", "dense vision pre-training"), ("tiny-vision-regions", "+ per-region heads"),
           ("tiny-vision-clocks", "+ clock-face time, global views"), ("tiny-pretrain", "caption pre-training"),
           ("tiny-sft", "multitask fine-tuning"))
+GROUNDED_STAGES = STAGES[:-1] + (("tiny-ground", "grounding, one crop"), ("tiny-ground-more", "+ 3,000 steps"),
+                                 ("tiny-sft-grounded", "the mixture, one crop"))
+CHAINS = {"v3": STAGES, "grounded": GROUNDED_STAGES}
 
 
 def _read_metrics(path: Path) -> list[dict]:
@@ -45,14 +50,19 @@ def _running_mean(values, window: int = 8):
     return (c[1:] - c[lo]) / (np.arange(1, len(v) + 1) - lo)
 
 
-def plot_stages(runs: Path, out: Path) -> None:
+def stage_metrics(runs: Path, name: str) -> list[dict]:
+    """A stage's metrics rows: from its run folder under `runs`, else from its committed artifact."""
+    return _read_metrics(runs / name / "metrics.jsonl") or _read_metrics(ARTIFACTS / name / "metrics.jsonl")
+
+
+def plot_stages(runs: Path, out: Path, stages=STAGES) -> None:
     """Training (and validation) loss of each stage, side by side."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(STAGES), figsize=(5 * len(STAGES), 3.6))
-    for ax, (name, title) in zip(axes, STAGES):
-        rows = _read_metrics(runs / name / "metrics.jsonl")
+    fig, axes = plt.subplots(1, len(stages), figsize=(5 * len(stages), 3.6))
+    for ax, (name, title) in zip(axes, stages):
+        rows = stage_metrics(runs, name)
         if rows and "part" in rows[0]:  # vision stage: each head relative to its first value, smoothed
             for i, head in enumerate(VISION_HEADS):
                 pts = [(r["step"], r[head]) for r in rows if head in r]
@@ -99,7 +109,7 @@ def export_latest(run_dir: Path) -> Path:
     return checkpointing.export(run_dir / "model-latest", model, tokenizer_dir, processor, rank=0)
 
 
-def ship(model_dir: Path, out: Path, runs: Path | None = None) -> Path:
+def ship(model_dir: Path, out: Path, runs: Path | None = None, stages=STAGES) -> Path:
     model, config = load_molmo(model_dir)
     extra = {name: model_dir / name for name in ("tokenizer.json", "preprocessor_config.json")}
     missing = [str(p) for p in extra.values() if not p.exists()]
@@ -113,7 +123,7 @@ def ship(model_dir: Path, out: Path, runs: Path | None = None) -> Path:
     # the checksums cover what loading reads; the card and its verdict stay editable after a release
     write_checksums(out, ["model.safetensors", "config.json", "tokenizer.json", "preprocessor_config.json"])
     if runs is not None:
-        plot_stages(runs, out / "training_curve.png")
+        plot_stages(runs, out / "training_curve.png", stages)
     return out
 
 
@@ -125,11 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR)
     parser.add_argument("--runs", type=Path, default=None,
                         help="folder with the stages' run folders (default: $MOLMO_RUNS or ~/.cache/molmo/runs)")
+    parser.add_argument("--chain", choices=sorted(CHAINS), default="v3",
+                        help="the stages that made the model, for the curves (default: v3, the shipped chain)")
     parser.add_argument("--latest", action="store_true", help="model_dir is a run folder: ship its newest checkpoint")
     args = parser.parse_args(argv)
     model_dir = export_latest(args.model_dir) if args.latest else args.model_dir
     from molmo.train.runs import runs_root
-    path = ship(model_dir, args.out, args.runs or runs_root())
+    path = ship(model_dir, args.out, args.runs or runs_root(), CHAINS[args.chain])
     size = sum(f.stat().st_size for f in path.iterdir()) / 2**20
     print(f"shipped {args.model_dir} -> {path} ({size:.1f} MiB)")
     return 0

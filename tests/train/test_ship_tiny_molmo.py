@@ -40,3 +40,16 @@ def test_ship_writes_bf16_weights_keeps_the_card_and_plots_the_stages(tiny_cfg, 
     trained, _ = load_molmo(model_dir)
     for (name, a), (_, b) in zip(shipped.state_dict().items(), trained.state_dict().items()):
         assert torch.equal(a.float(), b.to(torch.bfloat16).float()), name
+
+
+def test_stage_curves_come_from_the_run_folder_else_the_committed_artifact(tmp_path, monkeypatch):
+    monkeypatch.setattr(ship_script, "ARTIFACTS", tmp_path / "artifacts")
+    for folder, loss in ((tmp_path / "artifacts" / "tiny-ground", 2.0), (tmp_path / "runs" / "tiny-sft", 1.0),
+                         (tmp_path / "artifacts" / "tiny-sft", 3.0)):
+        folder.mkdir(parents=True)
+        (folder / "metrics.jsonl").write_text(f'{{"step": 1, "loss": {loss}}}\n')
+    runs = tmp_path / "runs"
+    assert ship_script.stage_metrics(runs, "tiny-sft") == [{"step": 1, "loss": 1.0}]  # the run folder first
+    assert ship_script.stage_metrics(runs, "tiny-ground") == [{"step": 1, "loss": 2.0}]
+    assert ship_script.stage_metrics(runs, "tiny-vision") == []
+

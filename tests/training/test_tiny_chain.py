@@ -131,3 +131,11 @@ def test_status_gives_an_unfinished_stage_its_time_left_from_the_median_step(tmp
     assert chain.progress(stage, places) == "at step 100"  # no config: no total to count down to
     (run / "config.json").write_text(json.dumps({"steps": 1000}))
     assert chain.progress(stage, places) == "at step 100 of 1000, ~1.0 h left at 4.0 s/step"
+
+
+def test_the_ship_script_plots_the_stages_of_each_chain():
+    spec = importlib.util.spec_from_file_location("ship_tiny_molmo", ROOT / "scripts" / "ship_tiny_molmo.py")
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    for target, stages in (("tiny-sft", ship.CHAINS["v3"]), ("tiny-sft-grounded", ship.CHAINS["grounded"])):
+        assert [s.name for s in chain.path_to(target)] == [name for name, _ in stages]
