@@ -36,7 +36,8 @@ from molmo.train.batches import Collator, DataError, MixtureDataset
 from molmo.train.checkpointing import complete_checkpoints
 from molmo.train.config import TrainConfig, from_dict
 from molmo.train.setup import build_model_and_processor
-from molmo.train.trainer import MODEL_KEYS, _autocast, micro_batch_loss
+from molmo.model.loss import token_loss
+from molmo.train.trainer import MODEL_KEYS, _autocast
 
 SWAPPED = ("images", "image_masks")  # what moves to the next example; the token layout stays
 
@@ -70,17 +71,20 @@ def model_at_step(cfg: TrainConfig, run: Path, step: int | None = None) -> tuple
 
 
 @torch.no_grad()
-def answer_loss(model, batch: dict[str, torch.Tensor], autocast) -> float:
-    ce, _, weight = micro_batch_loss(model, batch, 0.0, autocast)
+def answer_logits(model, batch: dict[str, torch.Tensor], autocast) -> torch.Tensor:
+    with autocast:
+        return model(**{k: batch[k] for k in MODEL_KEYS if k in batch}, response_mask=batch["loss_masks"] > 0).logits
+
+
+def answer_loss(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> float:
+    """The answer tokens' mean loss, as the trainer's validation loss computes it."""
+    ce, _, weight = token_loss(logits, batch["labels"], batch["loss_masks"], 0.0)
     return float(ce) / max(float(weight), 1e-9)
 
 
-@torch.no_grad()
-def position_hits(model, batch: dict[str, torch.Tensor], autocast, positions: int) -> torch.Tensor:
+def position_hits(logits: torch.Tensor, batch: dict[str, torch.Tensor], positions: int) -> torch.Tensor:
     """(positions, 2): for the k-th answer token of each row, how many rows' argmax is the label, and how many
     rows have a k-th answer token (rows hold one answer each: `annotations_per_example` 1)."""
-    with autocast:
-        logits = model(**{k: batch[k] for k in MODEL_KEYS if k in batch}).logits
     answer = batch["loss_masks"] > 0
     index = answer.long().cumsum(1) - 1  # each answer token's place in its row's answer
     hit = (logits.argmax(-1) == batch["labels"]) & answer
@@ -110,10 +114,12 @@ def image_use(run: Path, examples: int = 64, batch: int = 16, step: int | None =
             for _ in range(examples // batch):
                 b = collator([data[next(keys)] for _ in range(batch)])
                 moved = {**b, **{k: b[k].roll(1, 0) for k in SWAPPED if k in b}}
-                own += answer_loss(model, b, autocast)
-                swapped += answer_loss(model, moved, autocast)
+                own_logits, moved_logits = answer_logits(model, b, autocast), answer_logits(model, moved, autocast)
+                own += answer_loss(own_logits, b)
+                swapped += answer_loss(moved_logits, moved)
                 if positions:
-                    hits += torch.stack([position_hits(model, x, autocast, positions) for x in (b, moved)])
+                    hits += torch.stack([position_hits(own_logits, b, positions),
+                                         position_hits(moved_logits, moved, positions)])
         except DataError:  # --kinds: this source has no annotation of the kind
             continue
         n = examples // batch

@@ -75,14 +75,10 @@ def test_positions_count_argmax_hits_per_answer_token(one_crop_run, monkeypatch)
 
 
 def test_position_hits_count_each_rows_kth_answer_token():
-    class Fixed(torch.nn.Module):  # predicts token 7 everywhere
-        def forward(self, input_ids, **_):
-            logits = torch.zeros(*input_ids.shape, 10)
-            logits[..., 7] = 1.0
-            return type("Out", (), {"logits": logits})()
     labels = torch.tensor([[0, 7, 3, 7, 0], [0, 0, 7, 7, 1]])
     masks = torch.tensor([[0, 1, 1, 1, 0], [0, 0, 1, 1, 1]])
-    batch = {"input_ids": labels, "labels": labels, "loss_masks": masks}
-    hits = image_use.position_hits(Fixed(), batch, torch.autocast("cpu", enabled=False), 4)
+    logits = torch.zeros(*labels.shape, 10)
+    logits[..., 7] = 1.0  # predicts token 7 everywhere
+    hits = image_use.position_hits(logits, {"labels": labels, "loss_masks": masks}, 4)
     # first answer tokens 7, 7 (2 hits of 2); second 3, 7 (1 of 2); third 7, 1 (1 of 2); no fourth
     assert hits.tolist() == [[2, 2], [1, 2], [1, 2], [0, 0]]

@@ -222,7 +222,6 @@ def own_data_items(path: str | Path, max_crops: int | None = None, limit: int | 
     (`balanced_subset`); raises OwnDataError on an invalid file. Multi-turn `messages` lines are skipped (only
     single-turn ones are scored, as `qa`). Point and count prompts use the plural label. `max_crops` None: the
     model's own budget (its preprocessor_config.json), the one it was trained with."""
-    crops = max_crops
     out: list[tuple[str, EvalItem]] = []
     for ex in read_own_data(path):
         for k, a in enumerate(ex.annotations):
@@ -257,7 +256,7 @@ def own_data_items(path: str | Path, max_crops: int | None = None, limit: int | 
             else:
                 continue
             item = EvalItem(id=f"{ex.id}#{k}", image=ex.image, prompt=prompt, style=style, max_new_tokens=tokens,
-                            max_crops=crops, reference=ref)
+                            max_crops=max_crops, reference=ref)
             out.append((group, item))
     return balanced_subset(out, limit, per_task)
 

@@ -199,6 +199,16 @@ def tiny_pretrain() -> TrainConfig:
         eval_every=50, eval_batches=2)
 
 
+# The grounding layout's pools: clocks and charts cost ~0.1 s each to draw, so they come from smaller pools (kept
+# on disk); point scenes stay fresh.
+GROUND_POOLS = {"points_easy": TINY_SIZE, "points": TINY_SIZE, "clocks_easy": 4000, "clocks": 4000, "docs": 4000}
+
+
+def _one_question(source: DataSource) -> DataSource:
+    """A source in the grounding layout: one of an image's questions per example, from its pool if it has one."""
+    return dataclasses.replace(source, size=GROUND_POOLS.get(source.name, source.size), annotations_per_example=1)
+
+
 def tiny_ground() -> TrainConfig:
     """Grounding before the mixture: `tiny-pretrain`'s model fine-tuned on the image-dependent tasks only (points
     and counting, clocks, bar charts) at one crop and batch 32, long enough to leave the plateau where answers come
@@ -209,14 +219,12 @@ def tiny_ground() -> TrainConfig:
     they come from smaller pools (kept on disk, asked another of their questions on each reuse). Image rows go
     without their closing `<im_col>`, which delayed the fall by ~200 steps there."""
     train, val = _tiny_sources("sft")
-    pools = {"points_easy": TINY_SIZE, "points": TINY_SIZE, "clocks_easy": 4000, "clocks": 4000, "docs": 4000}
-    one = {"annotations_per_example": 1}
     return dataclasses.replace(
         tiny_sft(), init=str(run_dir("tiny-pretrain") / "model"), preprocessor=GROUNDED_PREPROCESSOR,
         data=dataclasses.replace(
             TINY_DATA, max_crops=1,
-            sources=tuple(dataclasses.replace(s, size=pools[s.name], **one) for s in train if s.name in pools),
-            validation=tuple(dataclasses.replace(s, **one) for s in val if s.name.removeprefix("val_") in pools)),
+            sources=tuple(_one_question(s) for s in train if s.name in GROUND_POOLS),
+            validation=tuple(_one_question(s) for s in val if s.name.removeprefix("val_") in GROUND_POOLS)),
         steps=3000, global_batch=32, micro_batch=16, save_every=100, eval_every=500,
         out_dir=str(run_dir("tiny-ground")))
 
@@ -261,13 +269,10 @@ def tiny_sft_grounded() -> TrainConfig:
     the steps longer and change the image tokens the grounded model learned to read."""
     ground = tiny_ground()
     train, val = _tiny_sources("sft")
-    pools = {s.name: s.size for s in ground.data.sources}
-    one = {"annotations_per_example": 1}
     return dataclasses.replace(
         ground, init=str(run_dir("tiny-ground-more") / "model"),
-        data=dataclasses.replace(
-            ground.data, sources=tuple(dataclasses.replace(s, size=pools.get(s.name, s.size), **one) for s in train),
-            validation=tuple(dataclasses.replace(s, **one) for s in val)),
+        data=dataclasses.replace(ground.data, sources=tuple(map(_one_question, train)),
+                                 validation=tuple(map(_one_question, val))),
         optim=dataclasses.replace(ground.optim, connector=GroupOptim(2e-6, 20), llm=GroupOptim(2e-4, 20)),
         steps=400, save_every=50, eval_every=200, out_dir=str(run_dir("tiny-sft-grounded")))
 
