@@ -27,7 +27,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "training" / "tiny-molmo"  # f
 STAGES = (("tiny-vision", "dense vision pre-training"), ("tiny-vision-regions", "+ per-region heads"),
           ("tiny-vision-clocks", "+ clock-face time, global views"), ("tiny-pretrain", "caption pre-training"),
           ("tiny-sft", "multitask fine-tuning"))
-GROUNDED_STAGES = STAGES[:-1] + (("tiny-ground", "grounding, one crop"), ("tiny-ground-more", "+ 3,000 steps"),
+GROUNDED_STAGES = STAGES[:-1] + (("tiny-ground", "grounding, one crop"), ("tiny-ground-counts", "counting"),
                                  ("tiny-sft-grounded", "the mixture, one crop"))
 CHAINS = {"v3": STAGES, "grounded": GROUNDED_STAGES}
 

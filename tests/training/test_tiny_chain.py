@@ -99,26 +99,46 @@ def test_a_stage_someone_else_is_training_is_waited_for(tmp_path, monkeypatch):
 
 
 def test_the_candidate_branches_after_caption_pretraining_and_keeps_one_image_layout():
-    """`--to tiny-sft-grounded` runs the shared stages, then grounding, then the mixture from it: each preset
-    starts from its previous stage's run and the two fine-tuning stages write images the same way."""
+    """`--to tiny-sft-grounded` runs the shared stages, then grounding, counting and the mixture: each preset
+    starts from its previous stage's run and the three fine-tuning stages write images the same way."""
     from molmo.train import presets
     shared = [s.name for s in chain.STAGES[:-1]]
     assert [s.name for s in chain.path_to("tiny-sft")] == [s.name for s in chain.STAGES]
-    assert [s.name for s in chain.path_to("tiny-sft-grounded")] == shared + ["tiny-ground", "tiny-ground-more",
+    assert [s.name for s in chain.path_to("tiny-sft-grounded")] == shared + ["tiny-ground", "tiny-ground-counts",
                                                                          "tiny-sft-grounded"]
-    ground, more, mixture = (presets.get(n) for n in ("tiny-ground", "tiny-ground-more", "tiny-sft-grounded"))
-    assert ground.init.endswith("tiny-pretrain/model") and more.init.endswith("tiny-ground/model")
-    assert mixture.init.endswith("tiny-ground-more/model")
-    assert ground.preprocessor == more.preprocessor == mixture.preprocessor
+    ground, counts, mixture = (presets.get(n) for n in ("tiny-ground", "tiny-ground-counts", "tiny-sft-grounded"))
+    assert ground.init.endswith("tiny-pretrain/model") and counts.init.endswith("tiny-ground/model")
+    assert mixture.init.endswith("tiny-ground-counts/model")
+    assert ground.preprocessor == counts.preprocessor == mixture.preprocessor
     assert ground.preprocessor["use_col_tokens"] is False
-    assert more.data.sources == ground.data.sources and more.data.seed != ground.data.seed  # same tasks, new order
     assert not any("captions" in s.kind for s in ground.data.sources)  # image-dependent answers only
     assert {s.annotations_per_example for s in ground.data.sources + ground.data.validation} == {1}  # short steps
     assert any("captions" in s.kind for s in mixture.data.sources)  # captions come back after grounding
     assert {s.annotations_per_example for s in mixture.data.sources} == {1}
-    assert mixture.data.max_crops == ground.data.max_crops == 1
-    assert mixture.optim.llm.lr < ground.optim.llm.lr
+    assert mixture.data.max_crops == counts.data.max_crops == ground.data.max_crops == 1
+    assert mixture.optim.llm.lr < counts.optim.llm.lr < ground.optim.llm.lr
     assert presets.get("tiny-sft").preprocessor.get("use_col_tokens", True)  # what ships (v3) keeps <im_col>
+
+
+def test_the_counting_stage_asks_the_point_scenes_only_how_many():
+    """tiny-ground-counts keeps tiny-ground's sources in a new order, its point scenes (training and validation)
+    filtered to their bare "how many" questions and weighted to most of the examples."""
+    from molmo.train import presets
+    from molmo.train.batches import open_source
+    ground, counts = presets.get("tiny-ground"), presets.get("tiny-ground-counts")
+    assert [s.name for s in counts.data.sources] == [s.name for s in ground.data.sources]
+    assert counts.data.seed != ground.data.seed
+    points = [s for s in counts.data.sources + counts.data.validation if "points" in s.name]
+    assert points and all(s.annotation_kinds == ("qa",) for s in points)
+    others = [s for s in counts.data.sources if "points" not in s.name]
+    assert others and all(not s.annotation_kinds for s in others)  # clocks and charts keep every question
+    total = sum(s.rate for s in counts.data.sources)
+    assert sum(s.rate for s in points if not s.name.startswith("val_")) / total >= 0.6
+    val_points = next(s for s in counts.data.validation if s.name == "val_points_easy")
+    for i in range(3):
+        example = open_source(val_points)[i]
+        assert {a.kind for a in example.annotations} == {"qa"}
+        assert all(a.question.startswith("How many") for a in example.annotations)
 
 
 def test_status_gives_an_unfinished_stage_its_time_left_from_the_median_step(tmp_path):

@@ -57,8 +57,8 @@ STAGES = (Stage("tiny-vision", vision=True),
           Stage("tiny-sft", vision=False, init_flag="--init", previous="tiny-pretrain"))
 # The candidate after the shipped model branches off after caption pre-training (`--to tiny-sft-grounded`).
 CANDIDATE = (Stage("tiny-ground", vision=False, init_flag="--init", previous="tiny-pretrain"),
-             Stage("tiny-ground-more", vision=False, init_flag="--init", previous="tiny-ground"),
-             Stage("tiny-sft-grounded", vision=False, init_flag="--init", previous="tiny-ground-more"))
+             Stage("tiny-ground-counts", vision=False, init_flag="--init", previous="tiny-ground"),
+             Stage("tiny-sft-grounded", vision=False, init_flag="--init", previous="tiny-ground-counts"))
 BY_NAME = {s.name: s for s in STAGES + CANDIDATE}
 
 

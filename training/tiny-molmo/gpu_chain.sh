@@ -21,5 +21,5 @@ MOLMO_RUNS="$OUT/runs" python training/tiny-molmo/chain.py run --to "$TARGET" --
   --artifacts "$OUT/artifacts" \
   --set "tiny-vision:--workers=$W" --set "tiny-vision-regions:--workers=$W" --set "tiny-vision-clocks:--workers=$W" \
   --set "tiny-pretrain:--data.num_workers=$W" --set "tiny-sft:--data.num_workers=$W" \
-  --set "tiny-ground:--data.num_workers=$W" --set "tiny-ground-more:--data.num_workers=$W" \
+  --set "tiny-ground:--data.num_workers=$W" --set "tiny-ground-counts:--data.num_workers=$W" \
   --set "tiny-sft-grounded:--data.num_workers=$W"

@@ -4,8 +4,8 @@ for each released size, and the tiny presets that train the embedded model on ou
     molmo train tiny-vision && molmo train tiny-vision-regions && molmo train tiny-vision-clocks   # the ViT
     molmo train tiny-pretrain                     # caption pre-training of the embedded model (CPU is fine)
     molmo train tiny-sft                          # multitask fine-tuning from tiny-pretrain's model (v3)
-    molmo train tiny-ground && molmo train tiny-ground-more && molmo train tiny-sft-grounded   # the candidate:
-                                                  # grounding first (two stages), then the mixture
+    molmo train tiny-ground && molmo train tiny-ground-counts && molmo train tiny-sft-grounded   # the candidate:
+                                                  # grounding, then counting, then the mixture
     python training/tiny-molmo/chain.py start     # all five, in the background, resuming where they stopped
     molmo train pretrain-7b-d --init=converted/7b-d-base --data_root=/data     # after `molmo data download`
     molmo train sft-7b-d --data_root=/data --print-config                      # the resolved configuration
@@ -229,18 +229,35 @@ def tiny_ground() -> TrainConfig:
         out_dir=str(run_dir("tiny-ground")))
 
 
-def tiny_ground_more() -> TrainConfig:
-    """`tiny-ground`'s mixture for 3,000 more steps from its model, the learning rates warmed up again to half of
-    its peak and a new data order. At tiny-ground's end it read the hour of held-out clocks (0.600 against 0.000
-    blind) but its counts and point lists still came from the language prior; the image's worth to its "how
-    many" answers had begun to rise (0.00-0.05 -> 0.22-0.26 nats a token from step 1,000 to 3,000,
-    research/tiny_molmo/image_use.py) as its learning rate decayed: the plateau's end, not a sign to stop."""
+# The counting stage's mixture: bare "how many" answers from the point scenes, the rest kept so the hour stays read.
+COUNT_RATES = {"points_easy": 0.25, "points": 0.45, "clocks_easy": 0.05, "clocks": 0.15, "docs": 0.1}
+
+
+def _counting(source: DataSource) -> DataSource:
+    """A `tiny-ground` source at its counting-stage rate; point scenes ask only their "how many" questions."""
+    name = source.name.removeprefix("val_")
+    kinds = ("qa",) if name.startswith("points") else source.annotation_kinds
+    return dataclasses.replace(source, rate=COUNT_RATES[name], annotation_kinds=kinds)
+
+
+def tiny_ground_counts() -> TrainConfig:
+    """Counting after grounding: `tiny-ground`'s model on its sources with the point scenes asking only their bare
+    "how many" questions, 70% of the examples (the clocks and charts stay in, at lower rates, so what tiny-ground
+    learned stays asked for). In tiny-ground's mixture those questions were ~8% of the examples (a scene draws
+    one of its annotations and ~1 in 6 is a "how many"), ~8,000 in 3,000 steps; the grounding check bound its
+    colour counts after ~67,000 (2,100 steps of batch 32, docs/tiny-molmo-research.md). At tiny-ground's end the
+    image's worth to those answers had begun to rise (0.00-0.05 -> 0.22-0.26 nats a token from step 1,000 to
+    3,000) but a count's first token was right as often with another scene's image. Point-then-count rows ask
+    the same question at inference (their style prefix is only drawn in training), so a bare number answers
+    both; pointing comes back in `tiny-sft-grounded`. Half tiny-ground's peak learning rates, a new data order."""
     ground = tiny_ground()
     return dataclasses.replace(
         ground, init=str(run_dir("tiny-ground") / "model"),
-        data=dataclasses.replace(ground.data, seed=ground.data.seed + 1),
+        data=dataclasses.replace(ground.data, seed=ground.data.seed + 1,
+                                 sources=tuple(map(_counting, ground.data.sources)),
+                                 validation=tuple(map(_counting, ground.data.validation))),
         optim=dataclasses.replace(ground.optim, connector=GroupOptim(5e-6, 50), llm=GroupOptim(5e-4, 50)),
-        out_dir=str(run_dir("tiny-ground-more")))
+        steps=1500, out_dir=str(run_dir("tiny-ground-counts")))
 
 
 def tiny_sft() -> TrainConfig:
@@ -262,7 +279,7 @@ def tiny_sft() -> TrainConfig:
 
 
 def tiny_sft_grounded() -> TrainConfig:
-    """The candidate after v3: the grounded model (`tiny-ground-more`) on `tiny-sft`'s whole mixture (captions back
+    """The candidate after v3: the grounded, counting model (`tiny-ground-counts`) on `tiny-sft`'s whole mixture (captions back
     in, so `molmo caption` keeps working) with the grounding stages' image layout and one question per image, at
     a fifth of tiny-ground's peak learning rates: a short stage that adds the captions without moving the
     grounded model far. `tiny-sft`'s own layout (up to 4 crops, every question of an image packed) would make
@@ -270,7 +287,7 @@ def tiny_sft_grounded() -> TrainConfig:
     ground = tiny_ground()
     train, val = _tiny_sources("sft")
     return dataclasses.replace(
-        ground, init=str(run_dir("tiny-ground-more") / "model"),
+        ground, init=str(run_dir("tiny-ground-counts") / "model"),
         data=dataclasses.replace(ground.data, sources=tuple(map(_one_question, train)),
                                  validation=tuple(map(_one_question, val))),
         optim=dataclasses.replace(ground.optim, connector=GroupOptim(2e-6, 20), llm=GroupOptim(2e-4, 20)),
@@ -283,7 +300,7 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
     "tiny-vision-clocks": tiny_vision_clocks,
     "tiny-pretrain": tiny_pretrain,
     "tiny-ground": tiny_ground,
-    "tiny-ground-more": tiny_ground_more,
+    "tiny-ground-counts": tiny_ground_counts,
     "tiny-sft": tiny_sft,
     "tiny-sft-grounded": tiny_sft_grounded,
     **{f"pretrain-{s}": (lambda s=s: released_pretrain(s)) for s in RELEASED},
