@@ -1,0 +1,70 @@
+"""Do a model's points aim at all? Each predicted point's distance to the nearest target, against the same number of
+points drawn uniformly over the image, from a finished `molmo eval --data` folder.
+
+Pointing F1 counts a point only inside a target's radius, so a model whose points land near the objects but not
+on them scores as one that points at random; this tells the two apart.
+
+    molmo eval --model M --data ~/.cache/molmo/runs/heldout/data.jsonl --out OUT
+    python -m research.tiny_molmo.point_offsets ~/.cache/molmo/runs/heldout/data.jsonl OUT
+
+Distances are in units of the image's longer side; only pointing rows with at least one target are read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from molmo.eval.metrics.pointing import extract_points
+from molmo.eval.runner import own_data_items
+
+
+def point_offsets(data: str | Path, eval_dir: str | Path, seed: int = 0, near: float = 0.05) -> dict[str, float]:
+    """Median distance to the nearest target and the share within `near`, for the model's points and for
+    uniform random ones (one per predicted point)."""
+    predictions = {}
+    for line in (Path(eval_dir) / "predictions.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        predictions[row["id"]] = row["prediction"]
+    rng = np.random.default_rng(seed)
+    model, uniform, rows, predicted, targets = [], [], 0, 0, 0
+    for group, item in own_data_items(data):
+        if group != "point" or not item.reference["points"] or item.id not in predictions:
+            continue
+        w, h = item.reference["image_size"]
+        gold = np.array([p[:2] for p in item.reference["points"]], np.float64)
+        points = np.array(extract_points(predictions[item.id], w, h), np.float64).reshape(-1, 2)
+        drawn = rng.uniform((0, 0), (w, h), size=points.shape)
+        for dists, pts in ((model, points), (uniform, drawn)):
+            dists.extend(np.min(np.linalg.norm(pts[:, None] - gold[None], axis=-1), axis=1) / max(w, h))
+        rows, predicted, targets = rows + 1, predicted + len(points), targets + len(gold)
+    if not rows:
+        raise SystemExit(f"no pointing row with a target in {data} has a prediction in {eval_dir}")
+    model_d, uniform_d = np.array(model), np.array(uniform)
+    return {"rows": rows, "points_per_row": predicted / rows, "targets_per_row": targets / rows,
+            "median_model": float(np.median(model_d)) if model else float("nan"),
+            "median_uniform": float(np.median(uniform_d)) if uniform else float("nan"),
+            "near_model": float(np.mean(model_d < near)) if model else float("nan"),
+            "near_uniform": float(np.mean(uniform_d < near)) if uniform else float("nan")}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data", help="the own-data JSONL the evaluation read")
+    p.add_argument("eval_dirs", nargs="+", help="`molmo eval --out` folders (predictions.jsonl)")
+    p.add_argument("--near", type=float, default=0.05, help="'near' threshold, in image longer sides")
+    args = p.parse_args()
+    print(f"{'evaluation':<40} rows  points/row  targets/row  median model/uniform  "
+          f"within {args.near:g} model/uniform")
+    for d in args.eval_dirs:
+        s = point_offsets(args.data, d, near=args.near)
+        print(f"{Path(d).name:<40} {s['rows']:>4}  {s['points_per_row']:>10.2f}  {s['targets_per_row']:>11.2f}  "
+              f"{s['median_model']:>8.3f} / {s['median_uniform']:.3f}  {s['near_model']:>13.2f} / "
+              f"{s['near_uniform']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
