@@ -281,9 +281,9 @@ def tiny_sft() -> TrainConfig:
 
 
 def tiny_sft_grounded() -> TrainConfig:
-    """The candidate after v3: the grounded, counting model (`tiny-ground-counts`) on `tiny-sft`'s whole mixture (captions back
-    in, so `molmo caption` keeps working) with the grounding stages' image layout and one question per image, at
-    a fifth of tiny-ground's peak learning rates: a short stage that adds the captions without moving the
+    """The candidate after v3: the grounded, counting model (`tiny-ground-counts`) on `tiny-sft`'s whole mixture
+    (captions and point lists back in, so `molmo caption` keeps working) with the grounding stages' image layout
+    and one question per image, at a fifth of tiny-ground's peak learning rates: a short stage that adds the captions without moving the
     grounded model far. `tiny-sft`'s own layout (up to 4 crops, every question of an image packed) would make
     the steps longer and change the image tokens the grounded model learned to read."""
     ground = tiny_ground()
