@@ -91,6 +91,26 @@ def test_target_counts_cover_zero_to_max_count():
     assert counts == set(range(5))
 
 
+def test_target_count_questions_ask_once_about_the_target_group_and_keep_the_scene():
+    """`count_questions="target"` replaces the per-expression "how many" questions by one about the target group;
+    the image and the other lines are those of the default."""
+    answers = []
+    for i in range(40):
+        every = generate_one("points", seed=5, index=i, difficulty="easy", **SMALL)
+        item = generate_one("points", seed=5, index=i, difficulty="easy", count_questions="target", **SMALL)
+        assert np.array_equal(np.asarray(every.image), np.asarray(item.image))
+        (qa,) = [a for a in item.annotations if "question" in a]
+        t = item.scene["target"]
+        assert qa["question"] == f"How many {t['colour']} {PLURAL[t['shape']]} are there?"
+        assert qa["answer"] == str(sum(o["colour"] == t["colour"] and o["shape"] == t["shape"]
+                                       for o in item.scene["objects"]))
+        answers.append(int(qa["answer"]))
+        assert [a for a in item.annotations if "task" in a][:2] == [a for a in every.annotations if "task" in a][:2]
+    assert np.mean([a <= 1 for a in answers]) < 0.4  # the default's "how many" answers are ~60% 0 or 1
+    with pytest.raises(ValueError, match="count_questions"):
+        generate_one("points", seed=0, index=0, count_questions="all", **SMALL)
+
+
 def test_bad_difficulty_is_rejected():
     with pytest.raises(ValueError, match="difficulty"):
         generate_one("points", seed=0, index=0, difficulty="extreme")

@@ -120,9 +120,9 @@ def test_the_candidate_branches_after_caption_pretraining_and_keeps_one_image_la
     assert presets.get("tiny-sft").preprocessor.get("use_col_tokens", True)  # what ships (v3) keeps <im_col>
 
 
-def test_the_counting_stage_asks_the_point_scenes_only_how_many():
+def test_the_counting_stage_asks_the_point_scenes_only_how_many_of_their_target_group():
     """tiny-ground-counts keeps tiny-ground's sources in a new order, its point scenes (training and validation)
-    filtered to their bare "how many" questions and weighted to most of the examples."""
+    asking one bare "how many" question, about the scene's target group, and weighted to most of the examples."""
     from molmo.train import presets
     from molmo.train.batches import open_source
     ground, counts = presets.get("tiny-ground"), presets.get("tiny-ground-counts")
@@ -135,10 +135,13 @@ def test_the_counting_stage_asks_the_point_scenes_only_how_many():
     total = sum(s.rate for s in counts.data.sources)
     assert sum(s.rate for s in points if not s.name.startswith("val_")) / total >= 0.6
     val_points = next(s for s in counts.data.validation if s.name == "val_points_easy")
+    from molmo.data.generators import generate_one
+    from molmo.data.generators.scenes import PLURAL
     for i in range(3):
-        example = open_source(val_points)[i]
-        assert {a.kind for a in example.annotations} == {"qa"}
-        assert all(a.question.startswith("How many") for a in example.annotations)
+        (question,) = open_source(val_points)[i].annotations
+        target = generate_one("points", val_points.seed, i, **val_points.options).scene["target"]
+        assert question.kind == "qa"
+        assert question.question == f"How many {target['colour']} {PLURAL[target['shape']]} are there?"
 
 
 def test_status_gives_an_unfinished_stage_its_time_left_from_the_median_step(tmp_path):

@@ -234,24 +234,27 @@ COUNT_RATES = {"points_easy": 0.25, "points": 0.45, "clocks_easy": 0.05, "clocks
 
 
 def _counting(source: DataSource) -> DataSource:
-    """A `tiny-ground` source at its counting-stage rate; point scenes ask only their "how many" questions."""
+    """A `tiny-ground` source at its counting-stage rate; point scenes ask only "how many" about their target
+    group (0-10 of one colour and shape among distractors, uniform), so no answer comes from the wording."""
     name = source.name.removeprefix("val_")
-    kinds = ("qa",) if name.startswith("points") else source.annotation_kinds
-    return dataclasses.replace(source, rate=COUNT_RATES[name], annotation_kinds=kinds)
+    if not name.startswith("points"):
+        return dataclasses.replace(source, rate=COUNT_RATES[name])
+    return dataclasses.replace(source, rate=COUNT_RATES[name], annotation_kinds=("qa",),
+                               options={**source.options, "count_questions": "target"})
 
 
 def tiny_ground_counts() -> TrainConfig:
-    """Counting after grounding: `tiny-ground`'s model on its sources with the point scenes asking only their bare
-    "how many" questions, 70% of the examples (the clocks and charts stay in, at lower rates, so what tiny-ground
-    learned stays asked for). In tiny-ground's mixture those questions were ~8% of the examples (a scene draws
-    one of its annotations and ~1 in 6 is a "how many"), ~8,000 in 3,000 steps; the grounding check bound its
-    colour counts after ~67,000 (2,100 steps of batch 32, docs/tiny-molmo-research.md). At tiny-ground's end the
-    image's worth to those answers had begun to rise (0.00-0.05 -> 0.22-0.26 nats a token from step 1,000 to
-    3,000) but a count's first token was right as often with another scene's image. Point-then-count rows ask
-    the same question at inference (their style prefix is only drawn in training), so a bare number answers
-    both; pointing comes back in `tiny-sft-grounded`. Half tiny-ground's peak learning rates, a new data order,
-    3,000 steps (~66,000 "how many" questions, the grounding check's budget; at step 500 a count's first token
-    was still right as often with another scene's image)."""
+    """Counting after grounding: `tiny-ground`'s model on its sources with the point scenes asking only "how
+    many" about their target group, 70% of the examples (the clocks and charts stay in, at lower rates, so what
+    tiny-ground learned stays asked for). In tiny-ground's mixture "how many" questions were ~8% of the examples,
+    ~8,000 in 3,000 steps; the grounding check bound its colour counts after ~67,000 (2,100 steps of batch 32,
+    docs/tiny-molmo-research.md). This stage's first run asked about every expression of a scene, as the
+    generator does by default: 58-60% of those answers are 0 or 1, and after 3,000 steps it answered every count
+    "0" or "1" from the question's wording, as its blind run did. The target group's count is uniform in 0..10,
+    so only the image can lower its loss. Point-then-count rows ask the same question at inference (their style
+    prefix is only drawn in training), so a bare number answers both; pointing comes back in
+    `tiny-sft-grounded`. Half tiny-ground's peak learning rates, a new data order, 3,000 steps (~66,000
+    questions)."""
     ground = tiny_ground()
     return dataclasses.replace(
         ground, init=str(run_dir("tiny-ground") / "model"),

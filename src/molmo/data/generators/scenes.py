@@ -3,7 +3,8 @@ pointing, point-then-count and counting questions (PixMo-Points / PixMo-Count st
 
 Each image has one target kind (e.g. "red circles") drawn a uniform number of times in 0..max_count, plus
 distractors that do not match it; annotations point to / count the target and a few other expressions of
-the scene (by colour, shape, colour+shape, size, half of the image), including absent ones.
+the scene (by colour, shape, colour+shape, size, half of the image), including absent ones. With
+`count_questions="target"` the one "How many" question asks about the target group (answers uniform in 0..10).
 
     item = generate_one("points", seed=0, index=3)                 # GeneratedImage
     masks = item.scene["_masks"]                                    # [N, H, W] bool, visible part per object
@@ -250,7 +251,16 @@ def expressions(scene: dict, rng: np.random.Generator) -> list[tuple[str, list[d
     return out
 
 
-def annotations(scene: dict, rng: np.random.Generator) -> list[dict]:
+COUNT_QUESTIONS = ("every", "target")
+
+
+def annotations(scene: dict, rng: np.random.Generator, count_questions: str = "every") -> list[dict]:
+    """Point-then-count and point-list lines for the target and, half the time each, the other expressions; and
+    "How many ...?" questions: `every` asks about each expression a quarter of the time (~60% of those answers
+    are 0 or 1, so the wording alone predicts most of them), `target` asks exactly one, about the target group,
+    whose count is uniform in 0..max_count whatever the wording."""
+    if count_questions not in COUNT_QUESTIONS:
+        raise ValueError(f"unknown count_questions {count_questions!r}; expected one of {COUNT_QUESTIONS}")
     lines = []
     for k, (label, matched) in enumerate(expressions(scene, rng)):
         points = [[round(o["point"][0], 1), round(o["point"][1], 1), round(o["r"], 1)] for o in matched]
@@ -258,7 +268,8 @@ def annotations(scene: dict, rng: np.random.Generator) -> list[dict]:
             lines.append({"task": "count", "label": label, "points": points})
         if k == 0 or rng.random() < 0.5:
             lines.append({"task": "point", "label": label, "points": points})
-        if rng.random() < 0.25:
+        asked = k == 0 if count_questions == "target" else rng.random() < 0.25
+        if asked:
             lines.append({"question": f"How many {label} are there?", "answer": str(len(matched)), "metric": "exact"})
     return lines
 
@@ -277,9 +288,10 @@ def caption_facts(scene: dict) -> list[str]:
 
 @register("points")
 def generate_points(rng: np.random.Generator, index: int, difficulty: str = "normal",
-                    size: tuple[int, int] | None = None, max_count: int = 10) -> GeneratedImage:
+                    size: tuple[int, int] | None = None, max_count: int = 10,
+                    count_questions: str = "every") -> GeneratedImage:
     img, scene = make_scene(rng, difficulty, tuple(size) if size else None, max_count)
     if rng.random() < 0.3:
         img = img.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.3, 0.9))))
     scene["caption_facts"] = caption_facts(scene)
-    return GeneratedImage(image=img, annotations=annotations(scene, rng), scene=scene)
+    return GeneratedImage(image=img, annotations=annotations(scene, rng, count_questions), scene=scene)
