@@ -34,3 +34,21 @@ def test_hard_heldout_draws_the_level_no_tiny_preset_trains_on(tmp_path):
                         for d in ("hard", "normal"))
         assert np.array_equal(written, hard)
         assert written.shape != normal.shape or not np.array_equal(written, normal)
+
+
+def test_target_counts_ask_each_point_scene_about_its_target_group(tmp_path):
+    from molmo.data.generators import generate_one
+    from molmo.data.generators.scenes import PLURAL
+    from molmo.eval.heldout import SETS
+    path = build_heldout(tmp_path / "heldout", n=3).parent / "target_counts.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    _, seed, options = SETS[0]
+    assert [r["image"] for r in rows] == [f"points/images/{i:06d}.png" for i in range(3)]
+    for i, row in enumerate(rows):
+        scene = generate_one("points", seed, i, **options).scene
+        t = scene["target"]
+        assert row["question"] == f"How many {t['colour']} {PLURAL[t['shape']]} are there?"
+        assert row["answer"] == str(sum(o["colour"] == t["colour"] and o["shape"] == t["shape"]
+                                        for o in scene["objects"]))
+        assert (path.parent / row["image"]).is_file()
+    assert [g for g, _ in own_data_items(path)] == ["qa"] * 3

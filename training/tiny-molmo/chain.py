@@ -181,19 +181,21 @@ def train_stage(stage: Stage, places: Places, extra: tuple[str, ...] = (), prege
 
 def evaluate_heldout(stage: Stage, places: Places) -> dict:
     """Held-out scores of a trainer stage's model, with the image and blind (`molmo eval --blind`), on the
-    held-out set at the training level and at the hard level no preset trains on."""
+    held-out set at the training level and at the hard level no preset trains on, and on each level's
+    target-group counts (`<name>-target-counts`)."""
     scores = {}
     for name, difficulty in (("heldout", "normal"), ("heldout-hard", "hard")):
-        data = places.runs / name / "data.jsonl"
-        if not data.exists():
-            subprocess.check_call([sys.executable, "-m", "molmo.eval.heldout", "--out", str(data.parent),
+        folder = places.runs / name
+        if not (folder / "target_counts.jsonl").exists():  # sets built before it had target counts: redrawn
+            subprocess.check_call([sys.executable, "-m", "molmo.eval.heldout", "--out", str(folder),
                                    "--difficulty", difficulty])
-        for mode, flags in (("model", []), ("blind", ["--blind"])):
-            out = places.run(stage) / f"eval-{name}-{mode}"
-            subprocess.check_call([sys.executable, "-m", "molmo.cli", "eval", "--model",
-                                   str(places.run(stage) / "model"), "--data", str(data), "--out", str(out), *flags],
-                                  stdout=subprocess.DEVNULL)
-            scores[f"{name}/{mode}"] = json.loads((out / "metrics.json").read_text())
+        for data, label in (("data.jsonl", name), ("target_counts.jsonl", f"{name}-target-counts")):
+            for mode, flags in (("model", []), ("blind", ["--blind"])):
+                out = places.run(stage) / f"eval-{label}-{mode}"
+                subprocess.check_call([sys.executable, "-m", "molmo.cli", "eval", "--model",
+                                       str(places.run(stage) / "model"), "--data", str(folder / data), "--out",
+                                       str(out), *flags], stdout=subprocess.DEVNULL)
+                scores[f"{label}/{mode}"] = json.loads((out / "metrics.json").read_text())
     return scores
 
 

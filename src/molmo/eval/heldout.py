@@ -10,7 +10,13 @@ charts: the generator's full range): the stricter check of whether a model reads
 distribution.
 
 Per image it keeps at most one row of each kind (point-then-count, pointing, "how many" question, clock
-question, bar-value question), so the scores are not dominated by a few busy images.
+question, bar-value question), so the scores are not dominated by a few busy images. Those "how many" rows ask
+about any expression of a scene, and ~60% of their answers are 0 or 1, which the wording alone predicts; beside
+`data.jsonl` it writes `target_counts.jsonl`, one "How many <colour> <shape>s are there?" per point scene about
+its target group (0-10 among distractors, uniform), where a blind model can do no better than the most
+frequent count:
+
+    molmo eval --data runs/heldout/target_counts.jsonl --out runs/eval-target-counts [--blind]
 """
 
 from __future__ import annotations
@@ -49,7 +55,24 @@ def build_heldout(out: str | Path, n: int = 60, seed: int = 0, workers: int = 1,
         for (image, _), candidates in sorted(by_image.items()):
             row = dict(rng.choice(candidates), image=f"{kind}/{image}")
             rows.append(row)
-    target = out / "data.jsonl"
+        if kind == "points":
+            _write_rows(out / "target_counts.jsonl", target_count_rows(path, prefix="points/"))
+    return _write_rows(out / "data.jsonl", rows)
+
+
+def target_count_rows(points_data: Path, prefix: str = "") -> list[dict]:
+    """One exact-match "how many" row per image of a `points` dataset, about the scene's target group: the
+    generator's first point-then-count line of each image is about it (`scenes.annotations`)."""
+    rows, seen = [], set()
+    for row in map(json.loads, points_data.read_text().splitlines()):
+        if row.get("task") == "count" and row["image"] not in seen:
+            seen.add(row["image"])
+            rows.append({"image": prefix + row["image"], "question": f"How many {row['label']} are there?",
+                         "answer": str(len(row["points"])), "metric": "exact"})
+    return rows
+
+
+def _write_rows(target: Path, rows: list[dict]) -> Path:
     tmp = target.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
     tmp.replace(target)
