@@ -115,6 +115,8 @@ def test_the_candidate_branches_after_caption_pretraining_and_keeps_one_image_la
     assert {s.annotations_per_example for s in ground.data.sources + ground.data.validation} == {1}  # short steps
     assert any("captions" in s.kind for s in mixture.data.sources)  # captions come back after grounding
     assert {s.annotations_per_example for s in mixture.data.sources} == {1}
+    scenes = [s for s in mixture.data.sources + mixture.data.validation if s.kind == "generator:points"]
+    assert scenes and all(s.options["count_questions"] == "target" for s in scenes)  # no wording-predictable counts
     assert mixture.data.max_crops == counts.data.max_crops == ground.data.max_crops == 1
     assert mixture.optim.llm.lr < counts.optim.llm.lr < ground.optim.llm.lr
     assert presets.get("tiny-sft").preprocessor.get("use_col_tokens", True)  # what ships (v3) keeps <im_col>

@@ -233,14 +233,20 @@ def tiny_ground() -> TrainConfig:
 COUNT_RATES = {"points_easy": 0.25, "points": 0.45, "clocks_easy": 0.05, "clocks": 0.15, "docs": 0.1}
 
 
+def _target_counts(source: DataSource) -> DataSource:
+    """A point-scene source whose "how many" questions ask about the target group only (other sources as they are)."""
+    if source.kind != "generator:points":
+        return source
+    return dataclasses.replace(source, options={**source.options, "count_questions": "target"})
+
+
 def _counting(source: DataSource) -> DataSource:
     """A `tiny-ground` source at its counting-stage rate; point scenes ask only "how many" about their target
     group (0-10 of one colour and shape among distractors, uniform), so no answer comes from the wording."""
     name = source.name.removeprefix("val_")
     if not name.startswith("points"):
         return dataclasses.replace(source, rate=COUNT_RATES[name])
-    return dataclasses.replace(source, rate=COUNT_RATES[name], annotation_kinds=("qa",),
-                               options={**source.options, "count_questions": "target"})
+    return dataclasses.replace(_target_counts(source), rate=COUNT_RATES[name], annotation_kinds=("qa",))
 
 
 def tiny_ground_counts() -> TrainConfig:
@@ -287,14 +293,16 @@ def tiny_sft_grounded() -> TrainConfig:
     """The candidate after v3: the grounded, counting model (`tiny-ground-counts`) on `tiny-sft`'s whole mixture
     (captions and point lists back in, so `molmo caption` keeps working) with the grounding stages' image layout
     and one question per image, at a fifth of tiny-ground's peak learning rates: a short stage that adds the captions without moving the
-    grounded model far. `tiny-sft`'s own layout (up to 4 crops, every question of an image packed) would make
+    grounded model far. Its point scenes' "how many" questions ask about the target group, as in the counting
+    stage: with every expression's (mostly 0 or 1) the first run went back to the wording's prior in 400 steps.
+    `tiny-sft`'s own layout (up to 4 crops, every question of an image packed) would make
     the steps longer and change the image tokens the grounded model learned to read."""
     ground = tiny_ground()
     train, val = _tiny_sources("sft")
     return dataclasses.replace(
         ground, init=str(run_dir("tiny-ground-counts") / "model"),
-        data=dataclasses.replace(ground.data, sources=tuple(map(_one_question, train)),
-                                 validation=tuple(map(_one_question, val))),
+        data=dataclasses.replace(ground.data, sources=tuple(map(_target_counts, map(_one_question, train))),
+                                 validation=tuple(map(_target_counts, map(_one_question, val)))),
         optim=dataclasses.replace(ground.optim, connector=GroupOptim(2e-6, 20), llm=GroupOptim(2e-4, 20)),
         steps=400, save_every=50, eval_every=200, out_dir=str(run_dir("tiny-sft-grounded")))
 
