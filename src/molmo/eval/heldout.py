@@ -27,6 +27,7 @@ import random
 from pathlib import Path
 
 from molmo.data.generators.base import generate_dataset
+from molmo.data.generators.scenes import how_many_line
 
 SETS = (("points", 9002, {}), ("clocks", 9003, {}), ("docs", 9004, {"doc_kind": "bar"}))
 
@@ -67,8 +68,7 @@ def target_count_rows(points_data: Path, prefix: str = "") -> list[dict]:
     for row in map(json.loads, points_data.read_text().splitlines()):
         if row.get("task") == "count" and row["image"] not in seen:
             seen.add(row["image"])
-            rows.append({"image": prefix + row["image"], "question": f"How many {row['label']} are there?",
-                         "answer": str(len(row["points"])), "metric": "exact"})
+            rows.append({"image": prefix + row["image"], **how_many_line(row["label"], len(row["points"]))})
     return rows
 
 

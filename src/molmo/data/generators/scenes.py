@@ -254,6 +254,11 @@ def expressions(scene: dict, rng: np.random.Generator) -> list[tuple[str, list[d
 COUNT_QUESTIONS = ("every", "target")
 
 
+def how_many_line(label: str, count: int) -> dict:
+    """The exact-match "How many <label> are there?" line (also built by the held-out set's target counts)."""
+    return {"question": f"How many {label} are there?", "answer": str(count), "metric": "exact"}
+
+
 def annotations(scene: dict, rng: np.random.Generator, count_questions: str = "every") -> list[dict]:
     """Point-then-count and point-list lines for the target and, half the time each, the other expressions; and
     "How many ...?" questions: `every` asks about each expression a quarter of the time (~60% of those answers
@@ -270,7 +275,7 @@ def annotations(scene: dict, rng: np.random.Generator, count_questions: str = "e
             lines.append({"task": "point", "label": label, "points": points})
         asked = k == 0 if count_questions == "target" else rng.random() < 0.25
         if asked:
-            lines.append({"question": f"How many {label} are there?", "answer": str(len(matched)), "metric": "exact"})
+            lines.append(how_many_line(label, len(matched)))
     return lines
 
 
