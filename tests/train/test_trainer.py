@@ -111,6 +111,27 @@ def test_non_finite_loss_names_the_step(tiny_cfg, tmp_path, monkeypatch):
         trainer.train(dataclasses.replace(tiny_cfg, out_dir=str(tmp_path / "nan")))
 
 
+def test_a_run_folder_another_process_trains_is_refused_until_that_process_dies(tiny_cfg, tmp_path):
+    """Two trainers in one run folder would overwrite each other's checkpoints (a killed chain leaves its
+    trainer running): the second stops before building anything, naming the first; a killed holder frees it."""
+    from molmo.train.runs import RunFolderBusy, hold_run_folder
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from molmo.train.runs import hold_run_folder; "
+                               f"h = hold_run_folder({str(out)!r}); print('held', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunFolderBusy, match=f"pid {holder.pid}"):
+            trainer.train(dataclasses.replace(tiny_cfg, out_dir=str(out)))
+        assert not (out / "config.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    lock = hold_run_folder(out)  # the kernel released the dead holder's lock
+    assert (out / ".train.lock").read_text().strip() == str(os.getpid())
+    lock.close()
+
+
 def test_config_errors():
     with pytest.raises(ConfigError, match="unknown training preset"):
         get("tiny-nothing")

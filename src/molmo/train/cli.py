@@ -106,7 +106,12 @@ def run(args: argparse.Namespace) -> int:
             field = "data.generated_cache" if isinstance(cfg, TrainConfig) else "generated_cache"
             print(f"the preset draws its images afresh: train with --{field}=auto to read these")
         return 0
-    path = train_vision(cfg) if isinstance(cfg, VisionPretrainConfig) else train(cfg)
+    from molmo.train.runs import RunFolderBusy
+    try:
+        path = train_vision(cfg) if isinstance(cfg, VisionPretrainConfig) else train(cfg)
+    except RunFolderBusy as e:
+        print(f"molmo train: {e}", file=sys.stderr)
+        return 2
     print(f"done: {path}")
     return 0
 

@@ -18,3 +18,34 @@ def runs_root() -> Path:
 
 def run_dir(name: str) -> Path:
     return runs_root() / name
+
+
+class RunFolderBusy(RuntimeError):
+    """Another process is training the run folder."""
+
+
+def hold_run_folder(out: str | Path):
+    """Hold `out` for this process's training: an exclusive lock on `out/.train.lock`, released when the process
+    ends however it ends (a killed chain can leave a trainer running; two trainers in one folder would overwrite
+    each other's checkpoints). Returns the open lock file; keep it for the run's lifetime. Raises RunFolderBusy
+    naming the holder's pid. Where `fcntl` is missing (Windows) nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    path = Path(out) / ".train.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise RunFolderBusy(f"run folder {out} is being trained by another process (pid {holder}); stop it or "
+                            f"pass another --out_dir") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle

@@ -30,6 +30,7 @@ from molmo.train.batches import build_loader, open_dataset, require_data, steps_
 from molmo.train.inference_eval import InferenceEvals, missing_benchmarks
 from molmo.train.logging import MetricsLogger
 from molmo.train.optim import build_optimizer, clip_per_group, set_learning_rates
+from molmo.train.runs import hold_run_folder
 from molmo.train.setup import build_model_and_processor, load_sharded, shard_model
 
 MODEL_KEYS = ("input_ids", "images", "image_masks", "image_input_idx", "position_ids", "subsegment_ids")
@@ -104,6 +105,7 @@ def train(cfg: TrainConfig) -> Path:
         if rank == 0:
             print(f"precision: {cfg.precision} (auto on {device.type})", flush=True)
     out = Path(cfg.out_dir)
+    run_lock = hold_run_folder(out) if rank == 0 else None  # noqa: F841 (held until the process ends)
     torch.manual_seed(cfg.seed)
     sharded_load = world > 1 and bool(cfg.init) and cfg.lora.rank == 0  # LoRA adapters need real weights
     model, processor, tokenizer_dir = build_model_and_processor(cfg, on_meta=sharded_load)

@@ -48,6 +48,7 @@ from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.crops import _resize, normalize, patchify, resize_and_pad
 from molmo.train import checkpointing
 from molmo.train.optim import decays
+from molmo.train.runs import hold_run_folder
 from molmo.train.vision_labels import COLOUR_NAMES, MAX_BARS, MAX_COUNT, PARTS, scene_labels, view_labels
 
 # Per-patch head outputs, in order: (name, width).
@@ -352,7 +353,7 @@ def train_vision(cfg: VisionPretrainConfig) -> Path:
     opt = torch.optim.AdamW([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr,
                             betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    run_lock = hold_run_folder(out)  # noqa: F841 (held until the process ends)
     trained = nn.ModuleDict({"vit": vit, "heads": heads})
     # 0 unless out_dir holds a checkpoint of this stage
     start = checkpointing.resume(out, trained, opt, new_prefixes=("heads.counts", "heads.time"))
