@@ -111,6 +111,34 @@ def test_target_count_questions_ask_once_about_the_target_group_and_keep_the_sce
         generate_one("points", seed=0, index=0, count_questions="all", **SMALL)
 
 
+def test_counted_groups_differ_in_colour_and_shape_and_the_total_no_longer_gives_the_target_count():
+    """`groups=3`: three groups, pairwise different in colour and in shape, the target one of them (not always the
+    first), each 0..max_count objects; distractors match no group; across scenes the total tracks the target's
+    count far less than with one group (easy scenes: nearly exactly with one)."""
+    single, grouped, firsts = [], [], 0
+    for i in range(60):
+        one = generate_one("points", seed=8, index=i, difficulty="easy", count_questions="target", **SMALL)
+        three = generate_one("points", seed=8, index=i, difficulty="easy", count_questions="target", groups=3, **SMALL)
+        groups = three.scene["groups"]
+        assert len({g["colour"] for g in groups}) == len({g["shape"] for g in groups}) == 3
+        assert three.scene["target"] in groups and groups[0] == one.scene["target"]
+        firsts += three.scene["target"] == groups[0]
+        others = [o for o in three.scene["objects"] if {"colour": o["colour"], "shape": o["shape"]} not in groups]
+        assert len(others) <= 3  # easy scenes' 1-3 distractors, none of a group's kind
+        for item, out in ((one, single), (three, grouped)):
+            t = item.scene["target"]
+            n = sum(o["colour"] == t["colour"] and o["shape"] == t["shape"] for o in item.scene["objects"])
+            (qa,) = [a for a in item.annotations if "question" in a]
+            assert qa["answer"] == str(n)
+            out.append((n, len(item.scene["objects"])))
+    assert 5 < firsts < 40  # the asked group is drawn (a third of the time the first)
+    corr = lambda rows: np.corrcoef(np.array(rows).T)[0, 1]
+    assert corr(single) > 0.9 and corr(grouped) < 0.8
+    assert np.mean([n for n, _ in grouped]) > 2.5  # the asked group's count still spans 0..10
+    with pytest.raises(ValueError, match="groups"):
+        generate_one("points", seed=0, index=0, groups=0, **SMALL)
+
+
 def test_bad_difficulty_is_rejected():
     with pytest.raises(ValueError, match="difficulty"):
         generate_one("points", seed=0, index=0, difficulty="extreme")

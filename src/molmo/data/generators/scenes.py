@@ -5,6 +5,8 @@ Each image has one target kind (e.g. "red circles") drawn a uniform number of ti
 distractors that do not match it; annotations point to / count the target and a few other expressions of
 the scene (by colour, shape, colour+shape, size, half of the image), including absent ones. With
 `count_questions="target"` the one "How many" question asks about the target group (answers uniform in 0..10).
+With `groups=2` (or more) the scene holds that many such groups, each its own colour and shape, and the target
+is one of them at random, so the total number of objects does not give the target's count.
 
     item = generate_one("points", seed=0, index=3)                 # GeneratedImage
     masks = item.scene["_masks"]                                    # [N, H, W] bool, visible part per object
@@ -162,9 +164,13 @@ def centre_point(mask: np.ndarray) -> tuple[float, float]:
 
 
 def make_scene(rng: np.random.Generator, difficulty: str = "normal", size: tuple[int, int] | None = None,
-               max_count: int = 10) -> tuple[Image.Image, dict]:
+               max_count: int = 10, groups: int = 1) -> tuple[Image.Image, dict]:
+    """`groups` > 1 draws that many counted groups (each its own colour and its own shape, each 0..max_count
+    objects) and makes one of them, at random, the target: counting all objects no longer gives its count."""
     if difficulty not in DIFFICULTY:
         raise ValueError(f"unknown difficulty {difficulty!r}; expected one of {sorted(DIFFICULTY)}")
+    if not 1 <= groups <= len(SHAPES):
+        raise ValueError(f"groups must be between 1 and {len(SHAPES)}, got {groups}")
     d = DIFFICULTY[difficulty]
     w, h = size or (int(rng.integers(256, 513)), int(rng.integers(256, 385)))
     bg_kind = str(rng.choice(d["backgrounds"]))
@@ -174,15 +180,22 @@ def make_scene(rng: np.random.Generator, difficulty: str = "normal", size: tuple
     target = {"shape": str(rng.choice(SHAPES)), "colour": str(rng.choice(colours))}
     n_target = int(rng.integers(0, max_count + 1))
     n_other = int(rng.integers(*d["distractors"]) if d["distractors"][1] > d["distractors"][0] else 0)
+    counted = [(target, n_target)]  # the groups drawn 0..max_count times (one unless `groups` > 1)
+    for _ in range(groups - 1):
+        spec = {"shape": str(rng.choice([s for s in SHAPES if s not in {g["shape"] for g, _ in counted}])),
+                "colour": str(rng.choice([c for c in colours if c not in {g["colour"] for g, _ in counted}]))}
+        counted.append((spec, int(rng.integers(0, max_count + 1))))
+    if groups > 1:
+        target = counted[int(rng.integers(groups))][0]
     short = min(w, h)
     # Keep the scene placeable: with many targets shrink the radii.
-    crowd = max(1.0, math.sqrt((n_target + n_other) / 10))
+    crowd = max(1.0, math.sqrt((sum(n for _, n in counted) + n_other) / 10))
     objs: list[dict] = []
-    specs = [dict(target) for _ in range(n_target)]
+    specs = [dict(spec) for spec, n in counted for _ in range(n)]
     for _ in range(n_other):
         while True:
             spec = {"shape": str(rng.choice(SHAPES)), "colour": str(rng.choice(colours))}
-            if spec != target:
+            if all(spec != g for g, _ in counted):
                 specs.append(spec)
                 break
     for spec in specs:
@@ -195,6 +208,8 @@ def make_scene(rng: np.random.Generator, difficulty: str = "normal", size: tuple
     order = rng.permutation(len(objs))
     scene = {"generator": "points", "background": bg_kind, "size": [w, h], "target": target,
              "objects": [objs[i] for i in order]}
+    if groups > 1:
+        scene["groups"] = [spec for spec, _ in counted]
     for _ in range(3):  # drop objects hidden too much by later ones, then redraw
         img, labels = render(scene, bg)
         areas = np.bincount(labels.ravel(), minlength=len(scene["objects"]) + 1)[1:]
@@ -294,8 +309,8 @@ def caption_facts(scene: dict) -> list[str]:
 @register("points")
 def generate_points(rng: np.random.Generator, index: int, difficulty: str = "normal",
                     size: tuple[int, int] | None = None, max_count: int = 10,
-                    count_questions: str = "every") -> GeneratedImage:
-    img, scene = make_scene(rng, difficulty, tuple(size) if size else None, max_count)
+                    count_questions: str = "every", groups: int = 1) -> GeneratedImage:
+    img, scene = make_scene(rng, difficulty, tuple(size) if size else None, max_count, groups)
     if rng.random() < 0.3:
         img = img.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.3, 0.9))))
     scene["caption_facts"] = caption_facts(scene)
