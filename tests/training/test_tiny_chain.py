@@ -82,16 +82,18 @@ def test_a_new_machine_goes_on_from_the_last_committed_stage(finished_chain, tmp
     assert len(list((tmp_path / "generated").rglob("*.json"))) >= 4  # 2 steps x global batch 2
 
 
-def test_a_stage_someone_else_is_training_is_waited_for(tmp_path, monkeypatch):
+@pytest.mark.parametrize("lock", [chain.LOCK, chain.TRAINER_LOCK])
+def test_a_stage_someone_else_is_training_is_waited_for(tmp_path, monkeypatch, lock):
+    """Another chain's stage, or a trainer a killed chain left running: waited for, not started twice."""
     places = chain.Places(tmp_path / "runs", tmp_path / "artifacts")
     run = places.run(chain.STAGES[0])
     run.mkdir(parents=True)
-    (run / chain.LOCK).write_text("1\n")  # pid 1 is always alive
+    (run / lock).write_text("1\n")  # pid 1 is always alive
     naps = []
 
     def nap(seconds):
         naps.append(seconds)
-        (run / chain.LOCK).unlink()  # the other process ends; its run finished
+        (run / lock).write_text("999999999\n")  # the other process ends (no such pid); its run finished
         (run / "vision_config.json").write_text("{}")
     monkeypatch.setattr(chain.time, "sleep", nap)
     chain.train_stage(chain.STAGES[0], places)
@@ -144,6 +146,34 @@ def test_the_counting_stage_asks_the_point_scenes_only_how_many_of_their_target_
         target = generate_one("points", val_points.seed, i, **val_points.options).scene["target"]
         assert question.kind == "qa"
         assert question.question == f"How many {target['colour']} {PLURAL[target['shape']]} are there?"
+
+
+def test_the_four_crop_counting_stage_changes_only_the_crop_budget_and_the_data_order():
+    """tiny-count-crops continues the counting stage's model on its mixture at up to four crops: the same sources,
+    rates, image layout and learning rates, a data order neither earlier stage drew."""
+    from molmo.train import presets
+    counts, crops = presets.get("tiny-ground-counts"), presets.get("tiny-count-crops")
+    assert [s.name for s in chain.path_to("tiny-count-crops")][-2:] == ["tiny-ground-counts", "tiny-count-crops"]
+    assert crops.init.endswith("tiny-ground-counts/model")
+    assert (crops.data.max_crops, counts.data.max_crops) == (4, 1)
+    assert crops.data.seed not in {counts.data.seed, presets.get("tiny-ground").data.seed}
+    assert crops.data.sources == counts.data.sources and crops.data.validation == counts.data.validation
+    assert (crops.optim, crops.preprocessor) == (counts.optim, counts.preprocessor)
+
+
+def test_the_grouped_counting_stage_asks_about_one_of_several_groups_and_keeps_the_rest():
+    """tiny-count-groups: the counting stage's sources with easy scenes holding three counted groups and normal
+    ones two (training and validation alike); clocks, charts, rates, rates of learning and layout unchanged."""
+    from molmo.train import presets
+    counts, groups = presets.get("tiny-ground-counts"), presets.get("tiny-count-groups")
+    assert groups.init.endswith("tiny-ground-counts/model") and groups.data.max_crops == 1
+    assert groups.data.seed not in {counts.data.seed, presets.get("tiny-count-crops").data.seed}
+    for mine, theirs in zip(groups.data.sources + groups.data.validation, counts.data.sources + counts.data.validation):
+        expected = {"points_easy": 3, "points": 2}.get(mine.name.removeprefix("val_"))
+        assert mine.options.get("groups") == expected
+        assert {k: v for k, v in mine.options.items() if k != "groups"} == theirs.options
+        assert (mine.rate, mine.annotation_kinds) == (theirs.rate, theirs.annotation_kinds)
+    assert (groups.optim, groups.preprocessor) == (counts.optim, counts.preprocessor)
 
 
 def test_status_gives_an_unfinished_stage_its_time_left_from_the_median_step(tmp_path):

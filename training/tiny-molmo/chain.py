@@ -40,6 +40,7 @@ from molmo.train.runs import runs_root
 
 ARTIFACTS = Path(__file__).resolve().parent
 LOCK = ".chain.pid"  # in a run folder while a chain (or a stage it adopted) trains it
+TRAINER_LOCK = ".train.lock"  # held by the trainer itself (molmo.train.runs.hold_run_folder)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,11 @@ STAGES = (Stage("tiny-vision", vision=True),
 # The candidate after the shipped model branches off after caption pre-training (`--to tiny-sft-grounded`).
 CANDIDATE = (Stage("tiny-ground", vision=False, init_flag="--init", previous="tiny-pretrain"),
              Stage("tiny-ground-counts", vision=False, init_flag="--init", previous="tiny-ground"),
-             Stage("tiny-sft-grounded", vision=False, init_flag="--init", previous="tiny-ground-counts"))
+             Stage("tiny-sft-grounded", vision=False, init_flag="--init", previous="tiny-ground-counts"),
+             # counting at four crops, from the counting stage (`--to tiny-count-crops`)
+             Stage("tiny-count-crops", vision=False, init_flag="--init", previous="tiny-ground-counts"),
+             # counting with several counted groups per scene (`--to tiny-count-groups`)
+             Stage("tiny-count-groups", vision=False, init_flag="--init", previous="tiny-ground-counts"))
 BY_NAME = {s.name: s for s in STAGES + CANDIDATE}
 
 
@@ -140,12 +145,13 @@ def _alive(pid: int) -> bool:
 
 
 def _lock_holder(run: Path) -> int | None:
-    """The pid training this run folder now, if any."""
-    lock = run / LOCK
-    if not lock.exists():
-        return None
-    pid = int(lock.read_text().split()[0])
-    return pid if pid != os.getpid() and _alive(pid) else None
+    """The pid training this run folder now, if any: a chain that adopted it, or a trainer (which holds
+    `.train.lock` itself, so one left running by a killed chain is found too)."""
+    for name in (LOCK, TRAINER_LOCK):
+        text = (run / name).read_text().split() if (run / name).exists() else []
+        if text and int(text[0]) != os.getpid() and _alive(int(text[0])):
+            return int(text[0])
+    return None
 
 
 def train_stage(stage: Stage, places: Places, extra: tuple[str, ...] = (), pregenerate: int | None = None) -> None:
