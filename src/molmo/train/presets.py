@@ -249,6 +249,12 @@ def _counting(source: DataSource) -> DataSource:
     return dataclasses.replace(_target_counts(source), rate=COUNT_RATES[name], annotation_kinds=("qa",))
 
 
+def _each_source(data: DataConfig, change: Callable[[DataSource], DataSource], **fields) -> DataConfig:
+    """`data` with `change` applied to each training and validation source (and `fields` replaced)."""
+    return dataclasses.replace(data, sources=tuple(map(change, data.sources)),
+                               validation=tuple(map(change, data.validation)), **fields)
+
+
 def tiny_ground_counts() -> TrainConfig:
     """Counting after grounding: `tiny-ground`'s model on its sources with the point scenes asking only "how
     many" about their target group, 70% of the examples (the clocks and charts stay in, at lower rates, so what
@@ -264,9 +270,7 @@ def tiny_ground_counts() -> TrainConfig:
     ground = tiny_ground()
     return dataclasses.replace(
         ground, init=str(run_dir("tiny-ground") / "model"),
-        data=dataclasses.replace(ground.data, seed=ground.data.seed + 1,
-                                 sources=tuple(map(_counting, ground.data.sources)),
-                                 validation=tuple(map(_counting, ground.data.validation))),
+        data=_each_source(ground.data, _counting, seed=ground.data.seed + 1),
         optim=dataclasses.replace(ground.optim, connector=GroupOptim(5e-6, 50), llm=GroupOptim(5e-4, 50)),
         steps=3000, out_dir=str(run_dir("tiny-ground-counts")))
 
@@ -309,9 +313,7 @@ def tiny_count_groups() -> TrainConfig:
     counts = tiny_ground_counts()
     return dataclasses.replace(
         counts, init=str(run_dir("tiny-ground-counts") / "model"),
-        data=dataclasses.replace(counts.data, seed=counts.data.seed + 3,
-                                 sources=tuple(map(_grouped, counts.data.sources)),
-                                 validation=tuple(map(_grouped, counts.data.validation))),
+        data=_each_source(counts.data, _grouped, seed=counts.data.seed + 3),
         steps=3000, out_dir=str(run_dir("tiny-count-groups")))
 
 
