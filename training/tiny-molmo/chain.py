@@ -36,11 +36,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from molmo.train.runs import runs_root
+from molmo.train.runs import RUN_LOCK as TRAINER_LOCK, runs_root
 
 ARTIFACTS = Path(__file__).resolve().parent
 LOCK = ".chain.pid"  # in a run folder while a chain (or a stage it adopted) trains it
-TRAINER_LOCK = ".train.lock"  # held by the trainer itself (molmo.train.runs.hold_run_folder)
 
 
 @dataclass(frozen=True)
@@ -146,7 +145,7 @@ def _alive(pid: int) -> bool:
 
 def _lock_holder(run: Path) -> int | None:
     """The pid training this run folder now, if any: a chain that adopted it, or a trainer (which holds
-    `.train.lock` itself, so one left running by a killed chain is found too)."""
+    TRAINER_LOCK itself, so one left running by a killed chain is found too)."""
     for name in (LOCK, TRAINER_LOCK):
         text = (run / name).read_text().split() if (run / name).exists() else []
         if text and int(text[0]) != os.getpid() and _alive(int(text[0])):

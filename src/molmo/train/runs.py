@@ -20,12 +20,15 @@ def run_dir(name: str) -> Path:
     return runs_root() / name
 
 
+RUN_LOCK = ".train.lock"  # in a run folder, held by the process training it
+
+
 class RunFolderBusy(RuntimeError):
     """Another process is training the run folder."""
 
 
 def hold_run_folder(out: str | Path):
-    """Hold `out` for this process's training: an exclusive lock on `out/.train.lock`, released when the process
+    """Hold `out` for this process's training: an exclusive lock on `out/RUN_LOCK`, released when the process
     ends however it ends (a killed chain can leave a trainer running; two trainers in one folder would overwrite
     each other's checkpoints). Returns the open lock file; keep it for the run's lifetime. Raises RunFolderBusy
     naming the holder's pid. Where `fcntl` is missing (Windows) nothing is locked."""
@@ -33,7 +36,7 @@ def hold_run_folder(out: str | Path):
         import fcntl
     except ImportError:
         return None
-    path = Path(out) / ".train.lock"
+    path = Path(out) / RUN_LOCK
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")
     try:

@@ -94,6 +94,8 @@ def train(cfg: TrainConfig) -> Path:
     """Run (or resume) the configured training; returns the exported checkpoint directory (or out_dir)."""
     owns_process_group = not dist.is_initialized()
     rank, world, device = _dist_setup()
+    # before any work: a folder another process trains is refused at once (held until this process ends)
+    run_lock = hold_run_folder(cfg.out_dir) if rank == 0 else None  # noqa: F841
     # Missing PixMo / academic files (and evaluation benchmarks) fail here, before the model is even built.
     require_data(cfg.data, missing_benchmarks(cfg))
     evals = InferenceEvals.open(cfg)
@@ -105,7 +107,6 @@ def train(cfg: TrainConfig) -> Path:
         if rank == 0:
             print(f"precision: {cfg.precision} (auto on {device.type})", flush=True)
     out = Path(cfg.out_dir)
-    run_lock = hold_run_folder(out) if rank == 0 else None  # noqa: F841 (held until the process ends)
     torch.manual_seed(cfg.seed)
     sharded_load = world > 1 and bool(cfg.init) and cfg.lora.rank == 0  # LoRA adapters need real weights
     model, processor, tokenizer_dir = build_model_and_processor(cfg, on_meta=sharded_load)
