@@ -139,6 +139,22 @@ def test_counted_groups_differ_in_colour_and_shape_and_the_total_no_longer_gives
         generate_one("points", seed=0, index=0, groups=0, **SMALL)
 
 
+def test_groups_by_colour_share_one_shape_and_differ_only_in_colour():
+    """`group_by="colour"`: the counted groups all have the target's shape and pairwise different colours, the
+    answer counts the asked colour of that shape, and the total still does not give it; an unknown key is refused."""
+    for i in range(20):
+        item = generate_one("points", seed=9, index=i, difficulty="easy", count_questions="target", groups=3,
+                            group_by="colour", **SMALL)
+        groups, target = item.scene["groups"], item.scene["target"]
+        assert target in groups and {g["shape"] for g in groups} == {target["shape"]}
+        assert len({g["colour"] for g in groups}) == 3
+        n = sum(o["colour"] == target["colour"] and o["shape"] == target["shape"] for o in item.scene["objects"])
+        (qa,) = [a for a in item.annotations if "question" in a]
+        assert qa["answer"] == str(n)
+    with pytest.raises(ValueError, match="group_by"):
+        generate_one("points", seed=0, index=0, groups=2, group_by="size", **SMALL)
+
+
 def test_bad_difficulty_is_rejected():
     with pytest.raises(ValueError, match="difficulty"):
         generate_one("points", seed=0, index=0, difficulty="extreme")

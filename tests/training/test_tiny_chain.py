@@ -4,6 +4,7 @@ has only the artifacts goes on from the last one. Every stage is cut to a few st
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -174,6 +175,25 @@ def test_the_grouped_counting_stage_asks_about_one_of_several_groups_and_keeps_t
         assert {k: v for k, v in mine.options.items() if k != "groups"} == theirs.options
         assert (mine.rate, mine.annotation_kinds) == (theirs.rate, theirs.annotation_kinds)
     assert (groups.optim, groups.preprocessor) == (counts.optim, counts.preprocessor)
+
+
+def test_the_colour_counting_stage_differs_from_the_grouped_one_only_in_how_groups_differ():
+    """tiny-count-colours: tiny-count-groups with `group_by="colour"` on the point scenes and its own data order
+    and run folder; everything else (init, steps, rates, layout, clocks and charts) the same."""
+    from molmo.train import presets
+    groups, colours = presets.get("tiny-count-groups"), presets.get("tiny-count-colours")
+    assert colours.data.seed not in {presets.get(n).data.seed for n in
+                                     ("tiny-ground-counts", "tiny-count-crops", "tiny-count-groups")}
+    for mine, theirs in zip(colours.data.sources + colours.data.validation,
+                            groups.data.sources + groups.data.validation):
+        points = "groups" in theirs.options
+        assert mine.options == ({**theirs.options, "group_by": "colour"} if points else theirs.options)
+        assert (mine.rate, mine.annotation_kinds) == (theirs.rate, theirs.annotation_kinds)
+    assert colours.out_dir.endswith("tiny-count-colours")
+    same = lambda c: dataclasses.replace(c, data=dataclasses.replace(c.data, sources=(), validation=(), seed=0),
+                                         out_dir="")
+    assert same(colours) == same(groups)
+    assert chain.path_to("tiny-count-colours")[-2].name == "tiny-ground-counts"
 
 
 def test_status_gives_an_unfinished_stage_its_time_left_from_the_median_step(tmp_path):

@@ -62,7 +62,9 @@ CANDIDATE = (Stage("tiny-ground", vision=False, init_flag="--init", previous="ti
              # counting at four crops, from the counting stage (`--to tiny-count-crops`)
              Stage("tiny-count-crops", vision=False, init_flag="--init", previous="tiny-ground-counts"),
              # counting with several counted groups per scene (`--to tiny-count-groups`)
-             Stage("tiny-count-groups", vision=False, init_flag="--init", previous="tiny-ground-counts"))
+             Stage("tiny-count-groups", vision=False, init_flag="--init", previous="tiny-ground-counts"),
+             # ... with groups of one shape that differ only in colour (`--to tiny-count-colours`)
+             Stage("tiny-count-colours", vision=False, init_flag="--init", previous="tiny-ground-counts"))
 BY_NAME = {s.name: s for s in STAGES + CANDIDATE}
 
 

@@ -6,7 +6,8 @@ distractors that do not match it; annotations point to / count the target and a 
 the scene (by colour, shape, colour+shape, size, half of the image), including absent ones. With
 `count_questions="target"` the one "How many" question asks about the target group (answers uniform in 0..10).
 With `groups=2` (or more) the scene holds that many such groups, each its own colour and shape, and the target
-is one of them at random, so the total number of objects does not give the target's count.
+is one of them at random, so the total number of objects does not give the target's count; with
+`group_by="colour"` the groups share one shape and differ only in colour, so the colour word alone picks the group.
 
     item = generate_one("points", seed=0, index=3)                 # GeneratedImage
     masks = item.scene["_masks"]                                    # [N, H, W] bool, visible part per object
@@ -30,6 +31,7 @@ COLOURS = {"red": (220, 30, 35), "green": (30, 160, 50), "blue": (35, 75, 215), 
 SHAPES = ("circle", "square", "triangle", "star", "hexagon", "diamond", "cross")
 PLURAL = {"circle": "circles", "square": "squares", "triangle": "triangles", "star": "stars",
           "hexagon": "hexagons", "diamond": "diamonds", "cross": "crosses"}
+GROUP_BY = ("colour_and_shape", "colour")  # what tells a scene's counted groups apart
 FILLS = ("solid", "solid", "solid", "striped", "dotted", "outline")
 DIFFICULTY = {  # objects besides the targets, radius range (fraction of the short side), min centre gap
     "easy": dict(distractors=(1, 4), radius=(0.06, 0.09), gap=1.15, backgrounds=("plain",), fills=("solid",)),
@@ -164,13 +166,16 @@ def centre_point(mask: np.ndarray) -> tuple[float, float]:
 
 
 def make_scene(rng: np.random.Generator, difficulty: str = "normal", size: tuple[int, int] | None = None,
-               max_count: int = 10, groups: int = 1) -> tuple[Image.Image, dict]:
-    """`groups` > 1 draws that many counted groups (each its own colour and its own shape, each 0..max_count
-    objects) and makes one of them, at random, the target: counting all objects no longer gives its count."""
+               max_count: int = 10, groups: int = 1, group_by: str = "colour_and_shape") -> tuple[Image.Image, dict]:
+    """`groups` > 1 draws that many counted groups (each its own colour and, unless `group_by` is "colour", its
+    own shape; each 0..max_count objects) and makes one of them, at random, the target: counting all objects no
+    longer gives its count."""
     if difficulty not in DIFFICULTY:
         raise ValueError(f"unknown difficulty {difficulty!r}; expected one of {sorted(DIFFICULTY)}")
     if not 1 <= groups <= len(SHAPES):
         raise ValueError(f"groups must be between 1 and {len(SHAPES)}, got {groups}")
+    if group_by not in GROUP_BY:
+        raise ValueError(f"unknown group_by {group_by!r}; expected one of {GROUP_BY}")
     d = DIFFICULTY[difficulty]
     w, h = size or (int(rng.integers(256, 513)), int(rng.integers(256, 385)))
     bg_kind = str(rng.choice(d["backgrounds"]))
@@ -182,7 +187,9 @@ def make_scene(rng: np.random.Generator, difficulty: str = "normal", size: tuple
     n_other = int(rng.integers(*d["distractors"]) if d["distractors"][1] > d["distractors"][0] else 0)
     counted = [(target, n_target)]  # the groups drawn 0..max_count times (one unless `groups` > 1)
     for _ in range(groups - 1):
-        spec = {"shape": str(rng.choice([s for s in SHAPES if s not in {g["shape"] for g, _ in counted}])),
+        shape = target["shape"] if group_by == "colour" else \
+            str(rng.choice([s for s in SHAPES if s not in {g["shape"] for g, _ in counted}]))
+        spec = {"shape": shape,
                 "colour": str(rng.choice([c for c in colours if c not in {g["colour"] for g, _ in counted}]))}
         counted.append((spec, int(rng.integers(0, max_count + 1))))
     if groups > 1:
@@ -309,8 +316,9 @@ def caption_facts(scene: dict) -> list[str]:
 @register("points")
 def generate_points(rng: np.random.Generator, index: int, difficulty: str = "normal",
                     size: tuple[int, int] | None = None, max_count: int = 10,
-                    count_questions: str = "every", groups: int = 1) -> GeneratedImage:
-    img, scene = make_scene(rng, difficulty, tuple(size) if size else None, max_count, groups)
+                    count_questions: str = "every", groups: int = 1,
+                    group_by: str = "colour_and_shape") -> GeneratedImage:
+    img, scene = make_scene(rng, difficulty, tuple(size) if size else None, max_count, groups, group_by)
     if rng.random() < 0.3:
         img = img.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.3, 0.9))))
     scene["caption_facts"] = caption_facts(scene)
