@@ -59,8 +59,19 @@ def test_options_seed_and_generator_code_key_the_folder(tmp_path, monkeypatch):
     base = cache.folder("docs", 0, {"doc_kind": "bar"})
     assert cache.folder("docs", 0, {"doc_kind": "line"}) != base
     assert cache.folder("docs", 1, {"doc_kind": "bar"}) != base
-    monkeypatch.setattr(cache_module, "code_digest", lambda: "changed")
+    monkeypatch.setattr(cache_module, "code_digest", lambda kind: "changed")
     assert cache.folder("docs", 0, {"doc_kind": "bar"}) != base
+
+
+def test_each_generator_is_keyed_by_the_modules_it_draws_with():
+    """Clocks draw their backgrounds with the scenes module, so a change there must redraw them; the charts do
+    not, so it must not; captions draw every other kind."""
+    names = lambda kind: {p.name for p in cache_module._sources(kind)}
+    assert names("points") == {"base.py", "scenes.py"}
+    assert names("clocks") == {"base.py", "clocks.py", "scenes.py"}
+    assert names("docs") == {"base.py", "docs.py", "docs_charts.py"}
+    assert names("captions") >= names("points") | names("clocks") | names("docs") | {"captions.py"}
+    assert cache_module.code_digest("docs") != cache_module.code_digest("clocks")
 
 
 def test_no_cache_draws_and_at_names_the_folder(tmp_path, monkeypatch):

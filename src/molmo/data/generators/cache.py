@@ -2,8 +2,9 @@
 run, a later stage that draws the same item, or a training run whose items `molmo data pregenerate` made ahead
 of time with every core (reading an item back costs ~1 ms against 15-85 ms to draw it on the 2-core machine).
 
-An item is keyed by (kind, seed, index, options) and by a digest of the generators' source files, so images
-drawn by older generator code are never served. Each item is a PNG, a JSON file (annotations and the scene)
+An item is keyed by (kind, seed, index, options) and by a digest of the source files its generator is drawn
+with (its module and the generator modules it imports), so images drawn by older code are never served and an
+edit to one generator leaves the others' items valid. Each item is a PNG, a JSON file (annotations and the scene)
 and, for scenes with in-memory arrays (the points scenes' `_masks`), an .npz; the JSON is written last and marks
 the item complete, every file lands under its final name atomically, so a killed writer leaves no half item.
 
@@ -13,6 +14,7 @@ the item complete, every file lands under its final name atomically, so a killed
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
@@ -24,7 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from molmo.data.generators.base import GeneratedImage, generate_one
+from molmo.data.generators.base import GENERATOR_MODULES, GeneratedImage, generate_one
 
 SHARD = 1000  # items per folder
 
@@ -33,13 +35,30 @@ def default_root() -> Path:
     return Path(os.environ.get("MOLMO_GENERATED_CACHE") or Path.home() / ".cache" / "molmo" / "generated")
 
 
-@lru_cache(maxsize=1)
-def code_digest() -> str:
-    """Digest of the generator modules' source: a change to any generator starts a fresh cache."""
+def _sources(kind: str) -> list[Path]:
+    """The files generator `kind` runs: base.py, its module and, transitively, the generator modules that one
+    imports (all of them for a module that draws other kinds through `get_generator`, as captions does)."""
+    here, todo, seen = Path(__file__).parent, [GENERATOR_MODULES[kind]], {"base"}
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        tree = ast.parse((here / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(f"{__package__}."):
+                todo.append(node.module.rsplit(".", 1)[1])
+            elif isinstance(node, ast.Name) and node.id == "get_generator":
+                todo.extend(GENERATOR_MODULES.values())
+    return sorted(here / f"{name}.py" for name in seen)
+
+
+@lru_cache(maxsize=None)
+def code_digest(kind: str) -> str:
+    """Digest of the source generator `kind` is drawn with: a change to it starts a fresh cache for that kind."""
     h = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        if path.name != "cache.py":
-            h.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in _sources(kind):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:12]
 
 
@@ -61,7 +80,7 @@ class GeneratedCache:
         return cls(default_root() if where == "auto" else where)
 
     def folder(self, kind: str, seed: int, options: dict[str, Any]) -> Path:
-        key = json.dumps({"options": options, "code": code_digest()}, sort_keys=True, default=str)
+        key = json.dumps({"options": options, "code": code_digest(kind)}, sort_keys=True, default=str)
         return self.root / f"{kind}-{seed}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
     def _stem(self, kind: str, seed: int, index: int, options: dict[str, Any]) -> Path:
