@@ -57,8 +57,8 @@ def build_heldout(out: str | Path, n: int = 60, seed: int = 0, workers: int = 1,
             row = dict(rng.choice(candidates), image=f"{kind}/{image}")
             rows.append(row)
         if kind == "points":
-            _write_rows(out / "target_counts.jsonl", target_count_rows(path, prefix="points/"))
-    return _write_rows(out / "data.jsonl", rows)
+            write_rows(out / "target_counts.jsonl", target_count_rows(path, prefix="points/"))
+    return write_rows(out / "data.jsonl", rows)
 
 
 def target_count_rows(points_data: Path, prefix: str = "") -> list[dict]:
@@ -72,7 +72,7 @@ def target_count_rows(points_data: Path, prefix: str = "") -> list[dict]:
     return rows
 
 
-def _write_rows(target: Path, rows: list[dict]) -> Path:
+def write_rows(target: Path, rows: list[dict]) -> Path:
     tmp = target.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
     tmp.replace(target)
