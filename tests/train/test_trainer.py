@@ -93,6 +93,7 @@ def test_outputs_and_export(tiny_cfg, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     assert {"lr/connector", "lr/vit", "lr/llm", "grad_norm/llm", "tokens_per_s"} <= set(rows[0])
+    assert all(0 <= r["data_wait"] <= r["step_time"] for r in rows)
     assert "val_loss" in rows[1] and "val_loss" not in rows[0]
     assert (tmp_path / "run" / "loss.png").stat().st_size > 1000
     model, _ = load_molmo(path)

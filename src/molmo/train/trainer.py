@@ -135,6 +135,7 @@ def train(cfg: TrainConfig) -> Path:
         t0 = time.perf_counter()
         torch.manual_seed(cfg.seed + 1_000_003 * step + rank)  # dropout draws depend only on (step, rank)
         batches = [_to(b, device) for b in next(loader)]
+        data_wait = time.perf_counter() - t0  # near 0 unless the loader (drawing images, packing) falls behind
         weight = sum(((b["labels"] >= 0) * b["loss_masks"]).sum().float() for b in batches)
         global_weight = _all_sum(weight.clone()).clamp(min=1e-6)
         sums = torch.zeros(2, device=device)
@@ -159,7 +160,7 @@ def train(cfg: TrainConfig) -> Path:
         dt = time.perf_counter() - t0
         record = {"step": step, "loss": loss, "ce": float(sums[0]), "z_loss": float(sums[1]),
                   **{f"lr/{k}": v for k, v in lrs.items()}, **{f"grad_norm/{k}": v for k, v in norms.items()},
-                  "tokens_per_s": tokens / dt, "step_time": dt}
+                  "tokens_per_s": tokens / dt, "step_time": dt, "data_wait": data_wait}
         mfu = logger.mfu(6 * n_params * tokens / dt / world, device)
         if mfu is not None:
             record["mfu"] = mfu
