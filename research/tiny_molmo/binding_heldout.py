@@ -10,6 +10,9 @@ Two sets, one folder each, in the layout `count_sources` reads (`points/` with i
     python -m research.tiny_molmo.binding_heldout --out ~/.cache/molmo/runs/heldout-binding
     molmo eval --model M --data ~/.cache/molmo/runs/heldout-binding/colour/target_counts.jsonl --out OUT [--blind]
     python -m research.tiny_molmo.count_sources ~/.cache/molmo/runs/heldout-binding/colour OUT
+    # tiny-count-bind's regime: easy scenes, three groups of 0-4
+    python -m research.tiny_molmo.binding_heldout --out ~/.cache/molmo/runs/heldout-bind-easy --difficulty easy \
+        --groups 3 --max-count 4
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ from molmo.eval.heldout import write_rows, target_count_rows
 SEED = 9102  # no training preset draws point scenes with it (the held-out set uses 9002)
 
 
-def build(out: str | Path, n: int = 60, groups: int = 2, difficulty: str = "normal") -> list[Path]:
+def build(out: str | Path, n: int = 60, groups: int = 2, difficulty: str = "normal", max_count: int = 10) -> list[Path]:
     written = []
     for k, group_by in enumerate(GROUP_BY):
         folder = Path(out) / group_by
         data = generate_dataset("points", n, folder / "points", seed=SEED + k, workers=1, progress=False,
-                                difficulty=difficulty, count_questions="target", groups=groups, group_by=group_by)
+                                difficulty=difficulty, count_questions="target", groups=groups, group_by=group_by,
+                                max_count=max_count)
         written.append(write_rows(folder / "target_counts.jsonl", target_count_rows(data, prefix="points/")))
     return written
 
@@ -40,8 +44,9 @@ def main() -> None:
     p.add_argument("--n", type=int, default=60, help="scenes per set")
     p.add_argument("--groups", type=int, default=2, help="counted groups per scene")
     p.add_argument("--difficulty", default="normal")
+    p.add_argument("--max-count", type=int, default=10, help="objects per group at most")
     args = p.parse_args()
-    for path in build(args.out, args.n, args.groups, args.difficulty):
+    for path in build(args.out, args.n, args.groups, args.difficulty, args.max_count):
         print(f"wrote {path}")
 
 

@@ -196,6 +196,26 @@ def test_the_colour_counting_stage_differs_from_the_grouped_one_only_in_how_grou
     assert chain.path_to("tiny-count-colours")[-2].name == "tiny-ground-counts"
 
 
+def test_the_binding_stage_counts_colour_groups_of_easy_scenes_at_the_grounding_rates():
+    """tiny-count-bind: only the easy point scenes (three groups of one shape differing in colour, 0-4 each) with
+    the normal scenes' rate added, tiny-ground's learning rates, the clocks and charts as in the counting stage."""
+    from molmo.train import presets
+    counts, bind = presets.get("tiny-ground-counts"), presets.get("tiny-count-bind")
+    assert bind.init.endswith("tiny-ground-counts/model") and bind.optim == presets.get("tiny-ground").optim
+    assert bind.data.seed not in {presets.get(n).data.seed for n in
+                                  ("tiny-ground-counts", "tiny-count-crops", "tiny-count-groups", "tiny-count-colours")}
+    for mine_all, theirs_all in ((bind.data.sources, counts.data.sources),
+                                 (bind.data.validation, counts.data.validation)):
+        theirs = {s.name.removeprefix("val_"): s for s in theirs_all}
+        mine = {s.name.removeprefix("val_"): s for s in mine_all}
+        assert set(mine) == set(theirs) - {"points"}
+        easy = mine.pop("points_easy")
+        assert easy.options == {**theirs["points_easy"].options, "groups": 3, "group_by": "colour", "max_count": 4}
+        assert easy.rate == pytest.approx(theirs["points_easy"].rate + theirs["points"].rate)
+        assert all(s == theirs[name] for name, s in mine.items())
+    assert sum(s.rate for s in bind.data.sources) == pytest.approx(sum(s.rate for s in counts.data.sources))
+
+
 def test_status_gives_an_unfinished_stage_its_time_left_from_the_median_step(tmp_path):
     places = chain.Places(tmp_path / "runs", tmp_path / "artifacts")
     stage = chain.BY_NAME["tiny-ground"]

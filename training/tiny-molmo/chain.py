@@ -64,7 +64,9 @@ CANDIDATE = (Stage("tiny-ground", vision=False, init_flag="--init", previous="ti
              # counting with several counted groups per scene (`--to tiny-count-groups`)
              Stage("tiny-count-groups", vision=False, init_flag="--init", previous="tiny-ground-counts"),
              # ... with groups of one shape that differ only in colour (`--to tiny-count-colours`)
-             Stage("tiny-count-colours", vision=False, init_flag="--init", previous="tiny-ground-counts"))
+             Stage("tiny-count-colours", vision=False, init_flag="--init", previous="tiny-ground-counts"),
+             # ... in the grounding check's regime: easy scenes, 0-4 a group, its learning rates (`--to tiny-count-bind`)
+             Stage("tiny-count-bind", vision=False, init_flag="--init", previous="tiny-ground-counts"))
 BY_NAME = {s.name: s for s in STAGES + CANDIDATE}
 
 

@@ -331,6 +331,34 @@ def tiny_count_colours() -> TrainConfig:
         out_dir=str(run_dir("tiny-count-colours")))
 
 
+# tiny-count-bind's point scenes: the grounding check's regime (three groups of one shape told apart by colour,
+# 0-4 each, plain backgrounds) with any colours and shapes; all the counting rate on them.
+BIND_SCENES = {"groups": 3, "group_by": "colour", "max_count": 4}
+
+
+def _binding(source: DataSource) -> DataSource:
+    if source.name.removeprefix("val_") != "points_easy":
+        return source
+    return dataclasses.replace(source, rate=COUNT_RATES["points_easy"] + COUNT_RATES["points"],
+                               options={**source.options, **BIND_SCENES})
+
+
+def tiny_count_bind() -> TrainConfig:
+    """A binding curriculum's first step, as close to the grounding check (the one run of the real pipeline that
+    bound a colour word to the image: circles on white, 0-4 of each of red, blue and green, tiny-ground's learning
+    rates; it left the plateau after ~2,100 steps) as the generator allows: easy scenes only, three groups of one
+    shape differing in colour, 0-4 each, and tiny-ground's peak learning rates (twice the counting stages'). From
+    the committed counting stage, clocks and charts kept at their rates, a new data order, 3,000 steps.
+    tiny-count-colours (normal and easy scenes, 0-10 a group, the counting stages' rates) stayed on the plateau."""
+    counts, ground = tiny_ground_counts(), tiny_ground()
+    keep = lambda sources: tuple(_binding(s) for s in sources if s.name.removeprefix("val_") != "points")
+    return dataclasses.replace(
+        counts, init=str(run_dir("tiny-ground-counts") / "model"), optim=ground.optim,
+        data=dataclasses.replace(counts.data, sources=keep(counts.data.sources),
+                                 validation=keep(counts.data.validation), seed=counts.data.seed + 5),
+        out_dir=str(run_dir("tiny-count-bind")))
+
+
 def tiny_sft() -> TrainConfig:
     """Multitask fine-tuning of the embedded model on points / counting, clocks, bar charts and captions."""
     train, val = _tiny_sources("sft")
@@ -377,6 +405,7 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
     "tiny-count-crops": tiny_count_crops,
     "tiny-count-groups": tiny_count_groups,
     "tiny-count-colours": tiny_count_colours,
+    "tiny-count-bind": tiny_count_bind,
     "tiny-sft": tiny_sft,
     "tiny-sft-grounded": tiny_sft_grounded,
     **{f"pretrain-{s}": (lambda s=s: released_pretrain(s)) for s in RELEASED},
