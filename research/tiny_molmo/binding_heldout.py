@@ -17,11 +17,11 @@ Two sets, one folder each, in the layout `count_sources` reads (`points/` with i
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from molmo.cli_args import ArgumentParser, positive_int
 from molmo.data.generators.base import generate_dataset
-from molmo.data.generators.scenes import GROUP_BY
+from molmo.data.generators.scenes import DIFFICULTY, GROUP_BY
 from molmo.eval.heldout import write_rows, target_count_rows
 
 SEED = 9102  # no training preset draws point scenes with it (the held-out set uses 9002)
@@ -39,12 +39,12 @@ def build(out: str | Path, n: int = 60, groups: int = 2, difficulty: str = "norm
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m research.tiny_molmo.binding_heldout", description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True)
-    p.add_argument("--n", type=int, default=60, help="scenes per set")
-    p.add_argument("--groups", type=int, default=2, help="counted groups per scene")
-    p.add_argument("--difficulty", default="normal")
-    p.add_argument("--max-count", type=int, default=10, help="objects per group at most")
+    p.add_argument("--n", type=positive_int, default=60, help="scenes per set")
+    p.add_argument("--groups", type=positive_int, default=2, help="counted groups per scene")
+    p.add_argument("--difficulty", choices=sorted(DIFFICULTY), default="normal")
+    p.add_argument("--max-count", type=positive_int, default=10, help="objects per group at most")
     args = p.parse_args()
     for path in build(args.out, args.n, args.groups, args.difficulty, args.max_count):
         print(f"wrote {path}")

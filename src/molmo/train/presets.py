@@ -327,9 +327,8 @@ def tiny_count_colours() -> TrainConfig:
     step 2,000 the other colour's group still added about as much to the answer as the asked one (research log,
     "colour-only groups"), so it is not."""
     groups = tiny_count_groups()
-    counts = tiny_ground_counts()
     return dataclasses.replace(
-        groups, data=_each_source(counts.data, lambda s: _grouped(s, group_by="colour"), seed=counts.data.seed + 4),
+        groups, data=_each_source(groups.data, lambda s: _grouped(s, group_by="colour"), seed=groups.data.seed + 1),
         out_dir=str(run_dir("tiny-count-colours")))
 
 
