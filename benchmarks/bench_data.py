@@ -19,7 +19,7 @@ from molmo.data.generators import generate_dataset, generate_one
 from molmo.preprocess import MolmoProcessor, PreprocessorConfig
 from molmo.text.tokenizer import MolmoTokenizer
 from molmo.train.batches import Collator, GeneratorSource
-from molmo.train.presets import TINY_PREPROCESSOR
+from molmo.train.tiny_presets import TINY_PREPROCESSOR
 
 GENERATORS = [("points", {}), ("clocks", {}), ("docs", {"doc_kind": "bar"}), ("docs", {"doc_kind": "table"}),
               ("docs", {"doc_kind": "any"}), ("captions", {"source": "points"})]

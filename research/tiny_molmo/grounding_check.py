@@ -133,7 +133,7 @@ def _fine_tune(init: str, train_file: Path, steps: int, out_dir: Path, batch: in
     of frozen, or image rows without their closing <im_col>) on one own-data file; returns the final model
     directory, whose preprocessor_config.json the evaluation then follows."""
     from molmo.train.config import DataSource
-    from molmo.train.presets import tiny_sft
+    from molmo.train.tiny_presets import tiny_sft
     from molmo.train.trainer import train
 
     base = tiny_sft()

@@ -155,6 +155,33 @@ def test_groups_by_colour_share_one_shape_and_differ_only_in_colour():
         generate_one("points", seed=0, index=0, groups=2, group_by="size", **SMALL)
 
 
+def test_plain_circles_of_three_colours_are_the_grounding_checks_images():
+    """`difficulty="plain"` with `colours` and `shapes`: white 224-px images of circles in the three colours only,
+    no distractors, every object in a counted group, the asked colour's count as the answer; names outside the
+    generator's are refused, and groups need as many colours to tell them apart."""
+    options = dict(difficulty="plain", size=(224, 224), groups=3, group_by="colour", max_count=4,
+                   colours=("red", "blue", "green"), shapes=("circle",), count_questions="target")
+    answers = set()
+    for i in range(12):
+        item = generate_one("points", seed=4, index=i, **options)
+        objects, target = item.scene["objects"], item.scene["target"]
+        assert item.image.size == (224, 224) and item.scene["background"] == "white"
+        assert np.asarray(item.image)[0, 0].tolist() == [255, 255, 255]  # circles keep off the edges
+        assert {o["shape"] for o in objects} <= {"circle"} and {o["colour"] for o in objects} <= {"red", "blue", "green"}
+        assert all({"shape": o["shape"], "colour": o["colour"]} in item.scene["groups"] for o in objects)
+        (qa,) = [a for a in item.annotations if "question" in a]
+        assert qa["question"] == f"How many {target['colour']} circles are there?"
+        assert qa["answer"] == str(sum(o["colour"] == target["colour"] for o in objects))
+        answers.add(qa["answer"])
+    assert len(answers) >= 3
+    with pytest.raises(ValueError, match=r"colours \['teal'\]"):
+        generate_one("points", seed=0, index=0, colours=("red", "teal"), **SMALL)
+    with pytest.raises(ValueError, match="shapes"):
+        generate_one("points", seed=0, index=0, shapes=("blob",), **SMALL)
+    with pytest.raises(ValueError, match="groups must be between 1 and 2"):
+        generate_one("points", seed=0, index=0, groups=3, group_by="colour", colours=("red", "blue"), **SMALL)
+
+
 def test_bad_difficulty_is_rejected():
     with pytest.raises(ValueError, match="difficulty"):
         generate_one("points", seed=0, index=0, difficulty="extreme")

@@ -22,7 +22,7 @@ def test_heldout_set_has_each_kind_once_per_image(tmp_path):
 
 
 def test_hard_heldout_draws_the_level_no_tiny_preset_trains_on(tmp_path):
-    from molmo.train.presets import _tiny_sources
+    from molmo.train.tiny_presets import _tiny_sources
     trained = {s.options.get("difficulty", "normal") for stage in ("pretrain", "sft") for s in _tiny_sources(stage)[0]}
     assert "hard" not in trained
     from molmo.data.generators import generate_one

@@ -195,7 +195,7 @@ def test_tiny_molmo_preset_describes_the_shipped_model():
     assert preset("tiny-molmo-v2").llm == dataclasses.replace(shipped.llm, qk_norm=False)
     # the crop budget it was trained with, so commands without --max-crops give it what it saw
     from molmo.preprocess.config import PreprocessorConfig
-    from molmo.train.presets import TINY_DATA
+    from molmo.train.tiny_presets import TINY_DATA
     assert PreprocessorConfig.from_json(DEFAULT_MODEL_DIR / "preprocessor_config.json").max_crops == \
         TINY_DATA.max_crops
 

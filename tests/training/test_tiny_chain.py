@@ -216,6 +216,32 @@ def test_the_binding_stage_counts_colour_groups_of_easy_scenes_at_the_grounding_
     assert sum(s.rate for s in bind.data.sources) == pytest.approx(sum(s.rate for s in counts.data.sources))
 
 
+def test_the_binding_curriculum_goes_from_the_grounding_checks_circles_to_scenes_to_the_full_range():
+    """tiny-bind-circles: the committed counting stage on the generator's plain circles only (one "how many"
+    question an image, tiny-ground's rates, batch and layout, its own data order); tiny-bind-scenes:
+    tiny-count-bind's mixture from it; tiny-bind-range: tiny-count-groups' from that; the chain runs them in
+    that order."""
+    from molmo.train import counting_presets, presets
+    ground, circles, scenes = (presets.get(n) for n in ("tiny-ground", "tiny-bind-circles", "tiny-bind-scenes"))
+    assert circles.init.endswith("tiny-ground-counts/model")
+    (source,), (val,) = circles.data.sources, circles.data.validation
+    assert source.kind == val.kind == "generator:points" and source.options == val.options == counting_presets.BIND_CIRCLES
+    assert source.seed != val.seed and (source.annotation_kinds, source.annotations_per_example) == (("qa",), 1)
+    assert circles.data.seed not in {presets.get(n).data.seed for n in presets.PRESETS
+                                     if n.startswith("tiny-") and "vision" not in n and n != "tiny-bind-circles"}
+    same = lambda c: dataclasses.replace(c, init="", data=dataclasses.replace(c.data, sources=(), validation=(), seed=0),
+                                         out_dir="")
+    assert same(circles) == same(ground)
+    bind = presets.get("tiny-count-bind")
+    assert scenes.init.endswith("tiny-bind-circles/model") and scenes.steps == 1500
+    assert dataclasses.replace(scenes, init=bind.init, steps=bind.steps, out_dir=bind.out_dir) == bind
+    groups, wide = presets.get("tiny-count-groups"), presets.get("tiny-bind-range")
+    assert wide.init.endswith("tiny-bind-scenes/model") and wide.steps == 1500
+    assert dataclasses.replace(wide, init=groups.init, steps=groups.steps, out_dir=groups.out_dir) == groups
+    assert [s.name for s in chain.path_to("tiny-bind-range")[-4:]] == \
+        ["tiny-ground-counts", "tiny-bind-circles", "tiny-bind-scenes", "tiny-bind-range"]
+
+
 def test_status_gives_an_unfinished_stage_its_time_left_from_the_median_step(tmp_path):
     places = chain.Places(tmp_path / "runs", tmp_path / "artifacts")
     stage = chain.BY_NAME["tiny-ground"]

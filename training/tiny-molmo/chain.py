@@ -66,7 +66,12 @@ CANDIDATE = (Stage("tiny-ground", vision=False, init_flag="--init", previous="ti
              # ... with groups of one shape that differ only in colour (`--to tiny-count-colours`)
              Stage("tiny-count-colours", vision=False, init_flag="--init", previous="tiny-ground-counts"),
              # ... in the grounding check's regime: easy scenes, 0-4 a group, its learning rates (`--to tiny-count-bind`)
-             Stage("tiny-count-bind", vision=False, init_flag="--init", previous="tiny-ground-counts"))
+             Stage("tiny-count-bind", vision=False, init_flag="--init", previous="tiny-ground-counts"),
+             # the binding curriculum (`--to tiny-bind-range`): the grounding check's circles, its regime in the
+             # mixture, then the full counting range
+             Stage("tiny-bind-circles", vision=False, init_flag="--init", previous="tiny-ground-counts"),
+             Stage("tiny-bind-scenes", vision=False, init_flag="--init", previous="tiny-bind-circles"),
+             Stage("tiny-bind-range", vision=False, init_flag="--init", previous="tiny-bind-scenes"))
 BY_NAME = {s.name: s for s in STAGES + CANDIDATE}
 
 

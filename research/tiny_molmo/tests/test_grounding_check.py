@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from molmo.assets import DEFAULT_MODEL_DIR
 from research.tiny_molmo.grounding_check import QUESTION, run_check, write_circle_counting, write_scene_counting
-from molmo.train.presets import tiny_sft
+from molmo.train.tiny_presets import tiny_sft
 
 
 def test_each_answer_is_the_number_of_red_circles_drawn(tmp_path):

@@ -8,6 +8,8 @@ the scene (by colour, shape, colour+shape, size, half of the image), including a
 With `groups=2` (or more) the scene holds that many such groups, each its own colour and shape, and the target
 is one of them at random, so the total number of objects does not give the target's count; with
 `group_by="colour"` the groups share one shape and differ only in colour, so the colour word alone picks the group.
+`colours` and `shapes` limit what is drawn; `difficulty="plain"` with them and `size=(224, 224)` draws the
+grounding check's images (0-4 red, blue and green circles on white, no distractors).
 
     item = generate_one("points", seed=0, index=3)                 # GeneratedImage
     masks = item.scene["_masks"]                                    # [N, H, W] bool, visible part per object
@@ -39,6 +41,8 @@ DIFFICULTY = {  # objects besides the targets, radius range (fraction of the sho
                    backgrounds=("plain", "gradient", "noise"), fills=FILLS),
     "hard": dict(distractors=(3, 12), radius=(0.025, 0.07), gap=0.8,
                  backgrounds=("plain", "gradient", "noise", "stripes"), fills=FILLS),
+    # the grounding check's circles: no distractors, one size, white, well apart
+    "plain": dict(distractors=(0, 0), radius=(0.067, 0.067), gap=1.3, backgrounds=("white",), fills=("solid",)),
 }
 MIN_VISIBLE = 0.55  # objects less visible than this are removed from the scene
 
@@ -84,6 +88,8 @@ def draw_shape(draw: ImageDraw.ImageDraw, obj: dict, fill: Any, outline_width: i
 
 
 def background(rng: np.random.Generator, kind: str, w: int, h: int) -> Image.Image:
+    if kind == "white":
+        return Image.new("RGB", (w, h), (255, 255, 255))
     base = rng.integers(150, 256, 3)
     if kind == "plain":
         return Image.new("RGB", (w, h), tuple(int(v) for v in base))
@@ -166,29 +172,33 @@ def centre_point(mask: np.ndarray) -> tuple[float, float]:
 
 
 def make_scene(rng: np.random.Generator, difficulty: str = "normal", size: tuple[int, int] | None = None,
-               max_count: int = 10, groups: int = 1, group_by: str = "colour_and_shape") -> tuple[Image.Image, dict]:
+               max_count: int = 10, groups: int = 1, group_by: str = "colour_and_shape",
+               colours: tuple[str, ...] | None = None, shapes: tuple[str, ...] | None = None) -> tuple[Image.Image, dict]:
     """`groups` > 1 draws that many counted groups (each its own colour and, unless `group_by` is "colour", its
     own shape; each 0..max_count objects) and makes one of them, at random, the target: counting all objects no
-    longer gives its count."""
+    longer gives its count. `colours` / `shapes` (names from COLOURS / SHAPES) limit every object to them."""
     if difficulty not in DIFFICULTY:
         raise ValueError(f"unknown difficulty {difficulty!r}; expected one of {sorted(DIFFICULTY)}")
-    if not 1 <= groups <= len(SHAPES):
-        raise ValueError(f"groups must be between 1 and {len(SHAPES)}, got {groups}")
     if group_by not in GROUP_BY:
         raise ValueError(f"unknown group_by {group_by!r}; expected one of {GROUP_BY}")
+    palette, shapes = _choices("colours", colours, tuple(COLOURS)), _choices("shapes", shapes, SHAPES)
+    most = len(palette) if group_by == "colour" else min(len(palette), len(shapes))
+    if not 1 <= groups <= most:
+        raise ValueError(f"groups must be between 1 and {most} (the {'colours' if group_by == 'colour' else 'colours and shapes'} "
+                         f"to tell them apart), got {groups}")
     d = DIFFICULTY[difficulty]
     w, h = size or (int(rng.integers(256, 513)), int(rng.integers(256, 385)))
     bg_kind = str(rng.choice(d["backgrounds"]))
     bg = background(rng, bg_kind, w, h)
     bg_mean = np.asarray(bg, dtype=float).reshape(-1, 3).mean(0)
-    colours = [c for c in COLOURS if _colour_ok(c, bg_mean)]
-    target = {"shape": str(rng.choice(SHAPES)), "colour": str(rng.choice(colours))}
+    colours = [c for c in palette if _colour_ok(c, bg_mean)]
+    target = {"shape": str(rng.choice(shapes)), "colour": str(rng.choice(colours))}
     n_target = int(rng.integers(0, max_count + 1))
     n_other = int(rng.integers(*d["distractors"]) if d["distractors"][1] > d["distractors"][0] else 0)
     counted = [(target, n_target)]  # the groups drawn 0..max_count times (one unless `groups` > 1)
     for _ in range(groups - 1):
         shape = target["shape"] if group_by == "colour" else \
-            str(rng.choice([s for s in SHAPES if s not in {g["shape"] for g, _ in counted}]))
+            str(rng.choice([s for s in shapes if s not in {g["shape"] for g, _ in counted}]))
         spec = {"shape": shape,
                 "colour": str(rng.choice([c for c in colours if c not in {g["colour"] for g, _ in counted}]))}
         counted.append((spec, int(rng.integers(0, max_count + 1))))
@@ -201,7 +211,7 @@ def make_scene(rng: np.random.Generator, difficulty: str = "normal", size: tuple
     specs = [dict(spec) for spec, n in counted for _ in range(n)]
     for _ in range(n_other):
         while True:
-            spec = {"shape": str(rng.choice(SHAPES)), "colour": str(rng.choice(colours))}
+            spec = {"shape": str(rng.choice(shapes)), "colour": str(rng.choice(colours))}
             if all(spec != g for g, _ in counted):
                 specs.append(spec)
                 break
@@ -233,6 +243,17 @@ def make_scene(rng: np.random.Generator, difficulty: str = "normal", size: tuple
         o["visible_area"] = int(m.sum())
     scene["_masks"] = masks
     return img, scene
+
+
+def _choices(option: str, given: tuple[str, ...] | None, known: tuple[str, ...]) -> tuple[str, ...]:
+    """`given` checked against `known` (all of them when None), in `known`'s order so draws do not depend on how
+    the option was written."""
+    if given is None:
+        return known
+    unknown = sorted(set(given) - set(known))
+    if unknown or not given:
+        raise ValueError(f"unknown {option} {unknown or list(given)}; expected some of {list(known)}")
+    return tuple(k for k in known if k in given)
 
 
 def _full_area(obj: dict, size: tuple[int, int]) -> int:
@@ -317,8 +338,10 @@ def caption_facts(scene: dict) -> list[str]:
 def generate_points(rng: np.random.Generator, index: int, difficulty: str = "normal",
                     size: tuple[int, int] | None = None, max_count: int = 10,
                     count_questions: str = "every", groups: int = 1,
-                    group_by: str = "colour_and_shape") -> GeneratedImage:
-    img, scene = make_scene(rng, difficulty, tuple(size) if size else None, max_count, groups, group_by)
+                    group_by: str = "colour_and_shape", colours: tuple[str, ...] | None = None,
+                    shapes: tuple[str, ...] | None = None) -> GeneratedImage:
+    img, scene = make_scene(rng, difficulty, tuple(size) if size else None, max_count, groups, group_by,
+                            colours, shapes)
     if rng.random() < 0.3:
         img = img.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.3, 0.9))))
     scene["caption_facts"] = caption_facts(scene)

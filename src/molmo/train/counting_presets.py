@@ -1,0 +1,185 @@
+"""The counting curriculum of the embedded model's candidate: stages after `tiny-ground` that teach counting the
+asked group (research log, docs/tiny-molmo-research.md, from "Counting gets most of the steps" on). The first
+counting stage (tiny-ground-counts) read the number of objects in a scene, not the asked group; the stages after
+it test why, and the binding curriculum (tiny-bind-circles -> tiny-bind-scenes -> tiny-bind-range) is the one
+whose counts follow the asked group.
+
+    python training/tiny-molmo/chain.py start --to tiny-bind-range    # the curriculum from the committed stages
+    molmo train tiny-bind-circles --print-config
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from molmo.train.config import DataConfig, DataSource, GroupOptim, TrainConfig
+from molmo.train.runs import run_dir
+from molmo.train.tiny_presets import target_group_counts, tiny_ground
+
+# The counting stage's mixture: bare "how many" answers from the point scenes, the rest kept so the hour stays read.
+COUNT_RATES = {"points_easy": 0.25, "points": 0.45, "clocks_easy": 0.05, "clocks": 0.15, "docs": 0.1}
+
+
+def _counting(source: DataSource) -> DataSource:
+    """A `tiny-ground` source at its counting-stage rate; point scenes ask only "how many" about their target
+    group (0-10 of one colour and shape among distractors, uniform), so no answer comes from the wording."""
+    name = source.name.removeprefix("val_")
+    if not name.startswith("points"):
+        return dataclasses.replace(source, rate=COUNT_RATES[name])
+    return dataclasses.replace(target_group_counts(source), rate=COUNT_RATES[name], annotation_kinds=("qa",))
+
+
+def _each_source(data: DataConfig, change: Callable[[DataSource], DataSource], **fields) -> DataConfig:
+    """`data` with `change` applied to each training and validation source (and `fields` replaced)."""
+    return dataclasses.replace(data, sources=tuple(map(change, data.sources)),
+                               validation=tuple(map(change, data.validation)), **fields)
+
+
+def tiny_ground_counts() -> TrainConfig:
+    """Counting after grounding: `tiny-ground`'s model on its sources with the point scenes asking only "how
+    many" about their target group, 70% of the examples (the clocks and charts stay in, at lower rates, so what
+    tiny-ground learned stays asked for). In tiny-ground's mixture "how many" questions were ~8% of the examples,
+    ~8,000 in 3,000 steps; the grounding check bound its colour counts after ~67,000 (2,100 steps of batch 32,
+    docs/tiny-molmo-research.md). This stage's first run asked about every expression of a scene, as the
+    generator does by default: 58-60% of those answers are 0 or 1, and after 3,000 steps it answered every count
+    "0" or "1" from the question's wording, as its blind run did. The target group's count is uniform in 0..10,
+    so only the image can lower its loss. Point-then-count rows ask the same question at inference (their style
+    prefix is only drawn in training), so a bare number answers both; pointing comes back in
+    `tiny-sft-grounded`. Half tiny-ground's peak learning rates, a new data order, 3,000 steps (~66,000
+    questions)."""
+    ground = tiny_ground()
+    return dataclasses.replace(
+        ground, init=str(run_dir("tiny-ground") / "model"),
+        data=_each_source(ground.data, _counting, seed=ground.data.seed + 1),
+        optim=dataclasses.replace(ground.optim, connector=GroupOptim(5e-6, 50), llm=GroupOptim(5e-4, 50)),
+        steps=3000, out_dir=str(run_dir("tiny-ground-counts")))
+
+
+def tiny_count_crops() -> TrainConfig:
+    """The counting stage continued at up to four crops. At one crop both views are the image shrunk to 112 px
+    (long side 256-512 px, so 0.22-0.44x): a normal scene's objects come out 4-16 px wide, many under one 14-px
+    patch and several to a 2x2-pooled token, and tiny-ground-counts read the target group's count only to within
+    one (exact 0.13, within one 0.48 on the 60 held-out scenes). Four crops tile the image at about twice that
+    scale (80 image tokens instead of 32; ~2 s a step instead of ~1.4 s in bf16 here). Same mixture and rates,
+    a new data order, 2,000 steps. It read exactly 0.25, but still from the number of objects in the scene, not
+    the asked group (research log, "What the counts follow")."""
+    counts = tiny_ground_counts()
+    return dataclasses.replace(
+        counts, init=str(run_dir("tiny-ground-counts") / "model"),
+        data=dataclasses.replace(counts.data, max_crops=4, seed=counts.data.seed + 2),
+        steps=2000, out_dir=str(run_dir("tiny-count-crops")))
+
+
+# Counted groups per point scene in tiny-count-groups: easy scenes (few distractors) need three before the total
+# stops giving the target's count (correlation of the two over 150 scenes: 0.97 with one, 0.53 with three).
+COUNT_GROUPS = {"points_easy": 3, "points": 2}
+
+
+def _grouped(source: DataSource, **options) -> DataSource:
+    """A point-scene source with COUNT_GROUPS counted groups per scene (and `options`); other sources as they are."""
+    name = source.name.removeprefix("val_")
+    if name not in COUNT_GROUPS:
+        return source
+    return dataclasses.replace(source, options={**source.options, "groups": COUNT_GROUPS[name], **options})
+
+
+def tiny_count_groups() -> TrainConfig:
+    """The counting stage with scenes that hold two or three counted groups (each its own colour and shape, 0-10
+    objects), one of which is asked about. tiny-ground-counts' answers follow the number of objects in the scene,
+    not the asked group: over the 60 held-out target questions its answer is ~0.8 x targets + 0.7 x distractors
+    - 1.7 (correlation 0.89 with all objects, 0.76 with the target group; docs/tiny-molmo-research.md). With one
+    group, easy scenes' totals give the target's count almost exactly; with several, only the asked colour and
+    shape do. Same mixture, rates and layout (one crop) otherwise, a new data order, 3,000 steps: at step 1,000 its
+    answers still followed the total, and the grounding check left that plateau after ~2,100 of its 3,000 steps."""
+    counts = tiny_ground_counts()
+    return dataclasses.replace(
+        counts, init=str(run_dir("tiny-ground-counts") / "model"),
+        data=_each_source(counts.data, _grouped, seed=counts.data.seed + 3),
+        steps=3000, out_dir=str(run_dir("tiny-count-groups")))
+
+
+def tiny_count_colours() -> TrainConfig:
+    """tiny-count-groups with groups that share one shape and differ only in colour ("How many red stars?"
+    among red, blue and green stars and distractors). tiny-count-groups, whose groups differ in colour and
+    shape, never left the total-counting plateau in 3,000 steps; the grounding check, which bound, asked about
+    colours of one shape. This stage changes only that, so it tells whether the conjunction is what holds the
+    counting stage on the plateau. A new data order, 3,000 steps, from the committed counting stage. Through
+    step 2,000 the other colour's group still added about as much to the answer as the asked one (research log,
+    "colour-only groups"), so it is not."""
+    groups = tiny_count_groups()
+    return dataclasses.replace(
+        groups, data=_each_source(groups.data, lambda s: _grouped(s, group_by="colour"), seed=groups.data.seed + 1),
+        out_dir=str(run_dir("tiny-count-colours")))
+
+
+# tiny-count-bind's point scenes: the grounding check's regime (three groups of one shape told apart by colour,
+# 0-4 each, plain backgrounds) with any colours and shapes; all the counting rate on them.
+BIND_SCENES = {"groups": 3, "group_by": "colour", "max_count": 4}
+
+
+def _binding(source: DataSource) -> DataSource:
+    if source.name.removeprefix("val_") != "points_easy":
+        return source
+    return dataclasses.replace(source, rate=COUNT_RATES["points_easy"] + COUNT_RATES["points"],
+                               options={**source.options, **BIND_SCENES})
+
+
+def tiny_count_bind() -> TrainConfig:
+    """A binding curriculum's first step, as close to the grounding check (the one run of the real pipeline that
+    bound a colour word to the image: circles on white, 0-4 of each of red, blue and green, tiny-ground's learning
+    rates; it left the plateau after ~2,100 steps) as the generator allows: easy scenes only, three groups of one
+    shape differing in colour, 0-4 each, and tiny-ground's peak learning rates (twice the counting stages'). From
+    the committed counting stage, clocks and charts kept at their rates, a new data order, 3,000 steps.
+    tiny-count-colours (normal and easy scenes, 0-10 a group, the counting stages' rates) stayed on the plateau.
+    This one learned the 0-4 range within 500 steps and then weighed the asked colour only ~1.5 times another
+    to the end (research log, "the grounding check's regime in the real mixture")."""
+    counts, ground = tiny_ground_counts(), tiny_ground()
+    keep = lambda sources: tuple(_binding(s) for s in sources if s.name.removeprefix("val_") != "points")
+    return dataclasses.replace(
+        counts, init=str(run_dir("tiny-ground-counts") / "model"), optim=ground.optim,
+        data=dataclasses.replace(counts.data, sources=keep(counts.data.sources),
+                                 validation=keep(counts.data.validation), seed=counts.data.seed + 5),
+        out_dir=str(run_dir("tiny-count-bind")))
+
+
+# The grounding check's images drawn by the generator: 0-4 red, blue and green circles on white, one colour asked.
+BIND_CIRCLES = {"difficulty": "plain", "size": (224, 224), "groups": 3, "group_by": "colour", "max_count": 4,
+                "colours": ("red", "blue", "green"), "shapes": ("circle",), "count_questions": "target"}
+
+
+def tiny_bind_circles() -> TrainConfig:
+    """The binding curriculum's first stage: the grounding check (research log) as a chain stage, from the
+    committed counting stage. Every stage that counted in the generator's scenes read the number of objects, not
+    the asked group; the check's circles, from the same model, bound the colour word (exact 0.92, blind 0.19, the
+    loss leaving its plateau after ~1,300 steps). Its images come from the `points` generator here (24,000, one
+    question each), with tiny-ground's rates, batch and layout, 3,000 steps."""
+    ground = tiny_ground()
+    circles = DataSource("circles", "generator:points", size=24_000, rate=1.0, seed=14, options=BIND_CIRCLES,
+                         annotation_kinds=("qa",), annotations_per_example=1)
+    val = dataclasses.replace(circles, name="val_circles", size=64, seed=1014)
+    return dataclasses.replace(
+        ground, init=str(run_dir("tiny-ground-counts") / "model"),
+        data=dataclasses.replace(ground.data, sources=(circles,), validation=(val,), seed=ground.data.seed + 7),
+        out_dir=str(run_dir("tiny-bind-circles")))
+
+
+def tiny_bind_scenes() -> TrainConfig:
+    """The binding curriculum's second stage: tiny-count-bind's mixture (easy scenes of three colour groups of
+    0-4, any colour and shape, beside clocks and charts) from the circles stage, 1,500 steps. From the counting
+    stage that mixture weighed the asked colour ~1.5 times another; from the bound circles model ~3.6 times, and
+    on the one-group held-out questions the answers followed the asked group (research log, "a binding
+    curriculum")."""
+    bind = tiny_count_bind()
+    return dataclasses.replace(bind, init=str(run_dir("tiny-bind-circles") / "model"), steps=1500,
+                               out_dir=str(run_dir("tiny-bind-scenes")))
+
+
+def tiny_bind_range() -> TrainConfig:
+    """The binding curriculum's third stage: tiny-count-groups' mixture (easy scenes with three counted groups,
+    normal ones with two, each its own colour and shape, 0-10 objects) from tiny-bind-scenes, 1,500 steps: the
+    full counting range and the shape word, with the colour binding kept (research log, "a binding
+    curriculum")."""
+    groups = tiny_count_groups()
+    return dataclasses.replace(groups, init=str(run_dir("tiny-bind-scenes") / "model"), steps=1500,
+                               out_dir=str(run_dir("tiny-bind-range")))
