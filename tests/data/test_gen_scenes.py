@@ -180,6 +180,8 @@ def test_plain_circles_of_three_colours_are_the_grounding_checks_images():
         generate_one("points", seed=0, index=0, shapes=("blob",), **SMALL)
     with pytest.raises(ValueError, match="groups must be between 1 and 2"):
         generate_one("points", seed=0, index=0, groups=3, group_by="colour", colours=("red", "blue"), **SMALL)
+    with pytest.raises(ValueError, match="too few kinds of object"):  # every distractor would be a target
+        generate_one("points", seed=0, index=0, difficulty="easy", colours=("red",), shapes=("circle",), **SMALL)
 
 
 def test_bad_difficulty_is_rejected():

@@ -184,14 +184,17 @@ def make_scene(rng: np.random.Generator, difficulty: str = "normal", size: tuple
     palette, shapes = _choices("colours", colours, tuple(COLOURS)), _choices("shapes", shapes, SHAPES)
     most = len(palette) if group_by == "colour" else min(len(palette), len(shapes))
     if not 1 <= groups <= most:
-        raise ValueError(f"groups must be between 1 and {most} (the {'colours' if group_by == 'colour' else 'colours and shapes'} "
-                         f"to tell them apart), got {groups}")
+        raise ValueError(f"groups must be between 1 and {most} (each group needs its own colour"
+                         f"{'' if group_by == 'colour' else ' and shape'}), got {groups}")
     d = DIFFICULTY[difficulty]
     w, h = size or (int(rng.integers(256, 513)), int(rng.integers(256, 385)))
     bg_kind = str(rng.choice(d["backgrounds"]))
     bg = background(rng, bg_kind, w, h)
     bg_mean = np.asarray(bg, dtype=float).reshape(-1, 3).mean(0)
     colours = [c for c in palette if _colour_ok(c, bg_mean)]
+    if len(colours) < groups or (d["distractors"][1] and len(colours) * len(shapes) <= groups):
+        raise ValueError(f"colours {list(palette)} and shapes {list(shapes)} leave too few kinds of object on a "
+                         f"{bg_kind} background for {groups} group(s){' and distractors' if d['distractors'][1] else ''}")
     target = {"shape": str(rng.choice(shapes)), "colour": str(rng.choice(colours))}
     n_target = int(rng.integers(0, max_count + 1))
     n_other = int(rng.integers(*d["distractors"]) if d["distractors"][1] > d["distractors"][0] else 0)
