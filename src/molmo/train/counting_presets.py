@@ -167,7 +167,7 @@ def tiny_bind_circles() -> TrainConfig:
 def tiny_bind_scenes() -> TrainConfig:
     """The binding curriculum's second stage: tiny-count-bind's mixture (easy scenes of three colour groups of
     0-4, any colour and shape, beside clocks and charts) from the circles stage, 1,500 steps. From the counting
-    stage that mixture weighed the asked colour ~1.5 times another; from the bound circles model ~3.6 times, and
+    stage that mixture weighed the asked colour ~1.8 times another at its end; from the bound circles model ~3.6, and
     on the one-group held-out questions the answers followed the asked group (research log, "a binding
     curriculum")."""
     bind = tiny_count_bind()

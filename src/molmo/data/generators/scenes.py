@@ -173,7 +173,8 @@ def centre_point(mask: np.ndarray) -> tuple[float, float]:
 
 def make_scene(rng: np.random.Generator, difficulty: str = "normal", size: tuple[int, int] | None = None,
                max_count: int = 10, groups: int = 1, group_by: str = "colour_and_shape",
-               colours: tuple[str, ...] | None = None, shapes: tuple[str, ...] | None = None) -> tuple[Image.Image, dict]:
+               colours: tuple[str, ...] | None = None,
+               shapes: tuple[str, ...] | None = None) -> tuple[Image.Image, dict]:
     """`groups` > 1 draws that many counted groups (each its own colour and, unless `group_by` is "colour", its
     own shape; each 0..max_count objects) and makes one of them, at random, the target: counting all objects no
     longer gives its count. `colours` / `shapes` (names from COLOURS / SHAPES) limit every object to them."""
@@ -192,9 +193,10 @@ def make_scene(rng: np.random.Generator, difficulty: str = "normal", size: tuple
     bg = background(rng, bg_kind, w, h)
     bg_mean = np.asarray(bg, dtype=float).reshape(-1, 3).mean(0)
     colours = [c for c in palette if _colour_ok(c, bg_mean)]
-    if len(colours) < groups or (d["distractors"][1] and len(colours) * len(shapes) <= groups):
+    distractors = d["distractors"][1] > 0
+    if len(colours) < groups or (distractors and len(colours) * len(shapes) <= groups):
         raise ValueError(f"colours {list(palette)} and shapes {list(shapes)} leave too few kinds of object on a "
-                         f"{bg_kind} background for {groups} group(s){' and distractors' if d['distractors'][1] else ''}")
+                         f"{bg_kind} background for {groups} group(s){' and distractors' if distractors else ''}")
     target = {"shape": str(rng.choice(shapes)), "colour": str(rng.choice(colours))}
     n_target = int(rng.integers(0, max_count + 1))
     n_other = int(rng.integers(*d["distractors"]) if d["distractors"][1] > d["distractors"][0] else 0)
