@@ -219,16 +219,17 @@ def test_the_binding_stage_counts_colour_groups_of_easy_scenes_at_the_grounding_
 def test_the_binding_curriculum_goes_from_the_grounding_checks_circles_to_scenes_to_the_full_range():
     """tiny-bind-circles: the committed counting stage on the generator's plain circles only (one "how many"
     question an image, tiny-ground's rates, batch and layout, its own data order); tiny-bind-scenes:
-    tiny-count-bind's mixture from it; tiny-bind-range: tiny-count-groups' from that; the chain runs them in
-    that order."""
+    tiny-count-bind's mixture from it; tiny-bind-range: tiny-count-groups' from that; tiny-bind-crops: that at
+    four crops; the chain runs them in that order."""
     from molmo.train import counting_presets, presets
+    other_seeds = lambda name: {presets.get(n).data.seed for n in presets.PRESETS
+                                if n.startswith("tiny-") and "vision" not in n and n != name}
     ground, circles, scenes = (presets.get(n) for n in ("tiny-ground", "tiny-bind-circles", "tiny-bind-scenes"))
-    assert circles.init.endswith("tiny-ground-counts/model")
+    assert circles.init.endswith("tiny-ground-counts/model") and circles.data.seed not in other_seeds("tiny-bind-circles")
     (source,), (val,) = circles.data.sources, circles.data.validation
-    assert source.kind == val.kind == "generator:points" and source.options == val.options == counting_presets.BIND_CIRCLES
-    assert source.seed != val.seed and (source.annotation_kinds, source.annotations_per_example) == (("qa",), 1)
-    assert circles.data.seed not in {presets.get(n).data.seed for n in presets.PRESETS
-                                     if n.startswith("tiny-") and "vision" not in n and n != "tiny-bind-circles"}
+    assert source.kind == val.kind == "generator:points"
+    assert source.options == val.options == counting_presets.BIND_CIRCLES and source.seed != val.seed
+    assert (source.annotation_kinds, source.annotations_per_example) == (("qa",), 1)
     same = lambda c: dataclasses.replace(c, init="", data=dataclasses.replace(c.data, sources=(), validation=(), seed=0),
                                          out_dir="")
     assert same(circles) == same(ground)
@@ -238,8 +239,11 @@ def test_the_binding_curriculum_goes_from_the_grounding_checks_circles_to_scenes
     groups, wide = presets.get("tiny-count-groups"), presets.get("tiny-bind-range")
     assert wide.init.endswith("tiny-bind-scenes/model") and wide.steps == 1500
     assert dataclasses.replace(wide, init=groups.init, steps=groups.steps, out_dir=groups.out_dir) == groups
-    assert [s.name for s in chain.path_to("tiny-bind-range")[-4:]] == \
-        ["tiny-ground-counts", "tiny-bind-circles", "tiny-bind-scenes", "tiny-bind-range"]
+    crops = presets.get("tiny-bind-crops")
+    assert crops.init.endswith("tiny-bind-range/model") and crops.data.max_crops == 4 and crops.steps == 2000
+    assert crops.data.sources == wide.data.sources and crops.data.seed not in other_seeds("tiny-bind-crops")
+    assert [s.name for s in chain.path_to("tiny-bind-crops")[-5:]] == \
+        ["tiny-ground-counts", "tiny-bind-circles", "tiny-bind-scenes", "tiny-bind-range", "tiny-bind-crops"]
 
 
 def test_status_gives_an_unfinished_stage_its_time_left_from_the_median_step(tmp_path):

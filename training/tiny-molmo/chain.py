@@ -71,7 +71,9 @@ CANDIDATE = (Stage("tiny-ground", vision=False, init_flag="--init", previous="ti
              # mixture, then the full counting range
              Stage("tiny-bind-circles", vision=False, init_flag="--init", previous="tiny-ground-counts"),
              Stage("tiny-bind-scenes", vision=False, init_flag="--init", previous="tiny-bind-circles"),
-             Stage("tiny-bind-range", vision=False, init_flag="--init", previous="tiny-bind-scenes"))
+             Stage("tiny-bind-range", vision=False, init_flag="--init", previous="tiny-bind-scenes"),
+             # ... then at four crops (`--to tiny-bind-crops`; not yet run)
+             Stage("tiny-bind-crops", vision=False, init_flag="--init", previous="tiny-bind-range"))
 BY_NAME = {s.name: s for s in STAGES + CANDIDATE}
 
 

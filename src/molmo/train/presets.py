@@ -123,6 +123,7 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
     "tiny-bind-circles": counting.tiny_bind_circles,
     "tiny-bind-scenes": counting.tiny_bind_scenes,
     "tiny-bind-range": counting.tiny_bind_range,
+    "tiny-bind-crops": counting.tiny_bind_crops,
     "tiny-sft": tiny.tiny_sft,
     "tiny-sft-grounded": tiny.tiny_sft_grounded,
     **{f"pretrain-{s}": (lambda s=s: released_pretrain(s)) for s in RELEASED},
