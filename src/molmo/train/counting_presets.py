@@ -132,8 +132,8 @@ def tiny_count_bind() -> TrainConfig:
     shape differing in colour, 0-4 each, and tiny-ground's peak learning rates (twice the counting stages'). From
     the committed counting stage, clocks and charts kept at their rates, a new data order, 3,000 steps.
     tiny-count-colours (normal and easy scenes, 0-10 a group, the counting stages' rates) stayed on the plateau.
-    This one learned the 0-4 range within 500 steps and then weighed the asked colour only ~1.5 times another
-    to the end (research log, "the grounding check's regime in the real mixture")."""
+    This one learned the 0-4 range within 500 steps and then weighed the asked colour only ~1.4-1.8 times
+    another to the end (research log, "the grounding check's regime in the real mixture")."""
     counts, ground = tiny_ground_counts(), tiny_ground()
     keep = lambda sources: tuple(_binding(s) for s in sources if s.name.removeprefix("val_") != "points")
     return dataclasses.replace(
