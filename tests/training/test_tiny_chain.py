@@ -244,6 +244,14 @@ def test_the_binding_curriculum_goes_from_the_grounding_checks_circles_to_scenes
     assert crops.data.sources == wide.data.sources and crops.data.seed not in other_seeds("tiny-bind-crops")
     assert [s.name for s in chain.path_to("tiny-bind-crops")[-5:]] == \
         ["tiny-ground-counts", "tiny-bind-circles", "tiny-bind-scenes", "tiny-bind-range", "tiny-bind-crops"]
+    # pointing on the circles stage's images: the same images asked for point lists, from that stage
+    points = presets.get("tiny-point-circles")
+    assert points.init.endswith("tiny-bind-circles/model") and points.data.seed not in other_seeds("tiny-point-circles")
+    for mine, theirs in ((points.data.sources, circles.data.sources), (points.data.validation, circles.data.validation)):
+        assert [s.annotation_kinds for s in mine] == [("point",)]
+        assert [dataclasses.replace(s, annotation_kinds=("qa",)) for s in mine] == list(theirs)
+    assert same(dataclasses.replace(points, steps=circles.steps)) == same(circles) and points.steps == 1500
+    assert [s.name for s in chain.path_to("tiny-point-circles")[-2:]] == ["tiny-bind-circles", "tiny-point-circles"]
 
 
 def test_status_gives_an_unfinished_stage_its_time_left_from_the_median_step(tmp_path):

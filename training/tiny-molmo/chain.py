@@ -73,7 +73,9 @@ CANDIDATE = (Stage("tiny-ground", vision=False, init_flag="--init", previous="ti
              Stage("tiny-bind-scenes", vision=False, init_flag="--init", previous="tiny-bind-circles"),
              Stage("tiny-bind-range", vision=False, init_flag="--init", previous="tiny-bind-scenes"),
              # ... then at four crops (`--to tiny-bind-crops`; not yet run)
-             Stage("tiny-bind-crops", vision=False, init_flag="--init", previous="tiny-bind-range"))
+             Stage("tiny-bind-crops", vision=False, init_flag="--init", previous="tiny-bind-range"),
+             # pointing on the circles stage's images, from it (`--to tiny-point-circles`)
+             Stage("tiny-point-circles", vision=False, init_flag="--init", previous="tiny-bind-circles"))
 BY_NAME = {s.name: s for s in STAGES + CANDIDATE}
 
 

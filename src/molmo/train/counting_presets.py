@@ -2,7 +2,8 @@
 asked group (research log, docs/tiny-molmo-research.md, from "Counting gets most of the steps" on). The first
 counting stage (tiny-ground-counts) read the number of objects in a scene, not the asked group; the stages after
 it test why, and the binding curriculum (tiny-bind-circles -> tiny-bind-scenes -> tiny-bind-range) is the one
-whose counts follow the asked group (tiny-bind-crops, at four crops, is its next stage, not yet run).
+whose counts follow the asked group (tiny-bind-crops, at four crops, is its next stage, not yet run);
+tiny-point-circles asks the circles stage's images for points instead.
 
     python training/tiny-molmo/chain.py start --to tiny-bind-range    # the curriculum from the committed stages
     molmo train tiny-bind-circles --print-config
@@ -195,3 +196,19 @@ def tiny_bind_crops() -> TrainConfig:
         wide, init=str(run_dir("tiny-bind-range") / "model"),
         data=dataclasses.replace(wide.data, max_crops=4, seed=wide.data.seed + 4),  # a seed no other stage uses
         steps=2000, out_dir=str(run_dir("tiny-bind-crops")))
+
+
+def tiny_point_circles() -> TrainConfig:
+    """Pointing in the binding curriculum's easiest regime: the circles stage's images (the same 24,000, so their
+    cached drawings are reused) asked for point lists instead of counts ("Point to the red circles", and the
+    generator's other expressions: all circles, a colour, a half of the image, absent shapes), from the circles
+    stage, whose colour words are bound. No model so far aims its points (their distance to the nearest target is
+    that of random points, research log "Where the points land"); this stage asks whether the pipeline can learn
+    coordinates at all where the image is as plain as it gets. Same rates, batch and layout, a new data order,
+    1,500 steps."""
+    circles = tiny_bind_circles()
+    point = lambda s: dataclasses.replace(s, annotation_kinds=("point",))
+    return dataclasses.replace(
+        circles, init=str(run_dir("tiny-bind-circles") / "model"),
+        data=_each_source(circles.data, point, seed=circles.data.seed + 2),  # a seed no other stage uses
+        steps=1500, out_dir=str(run_dir("tiny-point-circles")))

@@ -124,6 +124,7 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
     "tiny-bind-scenes": counting.tiny_bind_scenes,
     "tiny-bind-range": counting.tiny_bind_range,
     "tiny-bind-crops": counting.tiny_bind_crops,
+    "tiny-point-circles": counting.tiny_point_circles,
     "tiny-sft": tiny.tiny_sft,
     "tiny-sft-grounded": tiny.tiny_sft_grounded,
     **{f"pretrain-{s}": (lambda s=s: released_pretrain(s)) for s in RELEASED},
