@@ -154,7 +154,8 @@ def tiny_bind_circles() -> TrainConfig:
     committed counting stage. Every stage that counted in the generator's scenes read the number of objects, not
     the asked group; the check's circles, from the same model, bound the colour word (exact 0.92, blind 0.19, the
     loss leaving its plateau after ~1,300 steps). Its images come from the `points` generator here (24,000, one
-    question each), with tiny-ground's rates, batch and layout, 3,000 steps."""
+    question each), with tiny-ground's rates, batch and layout, 3,000 steps. Its committed artifact (fp32, the loss
+    leaving the plateau at ~1,000 steps) reads 0.93 on unseen generator circles, blind 0.18."""
     ground = tiny_ground()
     circles = DataSource("circles", "generator:points", size=24_000, rate=1.0, seed=14, options=BIND_CIRCLES,
                          annotation_kinds=("qa",), annotations_per_example=1)
