@@ -206,7 +206,8 @@ def tiny_point_circles() -> TrainConfig:
     stage, whose colour words are bound. No model so far aims its points (their distance to the nearest target is
     that of random points, research log "Where the points land"); this stage asks whether the pipeline can learn
     coordinates at all where the image is as plain as it gets. Same rates, batch and layout, a new data order,
-    1,500 steps."""
+    1,500 steps. Its points came out as many as the targets but only coarsely placed (F1 0.325, blind 0.223;
+    median distance to a target 0.140 of the image against 0.208 for random points; research log)."""
     circles = tiny_bind_circles()
     point = lambda s: dataclasses.replace(s, annotation_kinds=("point",))
     return dataclasses.replace(
