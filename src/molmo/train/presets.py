@@ -125,6 +125,7 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
     "tiny-bind-range": counting.tiny_bind_range,
     "tiny-bind-crops": counting.tiny_bind_crops,
     "tiny-point-circles": counting.tiny_point_circles,
+    "tiny-point-crops": counting.tiny_point_crops,
     "tiny-sft": tiny.tiny_sft,
     "tiny-sft-grounded": tiny.tiny_sft_grounded,
     **{f"pretrain-{s}": (lambda s=s: released_pretrain(s)) for s in RELEASED},
