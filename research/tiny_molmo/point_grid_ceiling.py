@@ -26,7 +26,7 @@ from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.crops import _letterbox_rect, select_tiling
 
 
-def token_grid(image_hw: tuple[int, int], cfg: PreprocessorConfig, max_crops: int, unit: str = "token"
+def cell_grid(image_hw: tuple[int, int], cfg: PreprocessorConfig, max_crops: int, unit: str = "token"
                ) -> tuple[tuple[int, int, int, int], int, tuple[int, int]]:
     """(letter-box rect in the canvas: top, left, h, w), a cell's side in canvas pixels (a pooled token's, or a
     ViT patch's with `unit="patch"`), and the number of cell rows and columns the high-resolution crops give,
@@ -43,7 +43,7 @@ def token_grid(image_hw: tuple[int, int], cfg: PreprocessorConfig, max_crops: in
 def snap_to_cells(points: np.ndarray, image_hw: tuple[int, int], cfg: PreprocessorConfig, max_crops: int,
                   unit: str = "token") -> np.ndarray:
     """Image-pixel (x, y) points -> the centres of the cells they fall in (image pixels), one per cell."""
-    (top, left, nh, nw), cell, (gh, gw) = token_grid(image_hw, cfg, max_crops, unit)
+    (top, left, nh, nw), cell, (gh, gw) = cell_grid(image_hw, cfg, max_crops, unit)
     sy, sx = nh / image_hw[0], nw / image_hw[1]
     tx = np.clip(((points[:, 0] * sx + left) // cell).astype(int), 0, gw - 1)
     ty = np.clip(((points[:, 1] * sy + top) // cell).astype(int), 0, gh - 1)
@@ -70,7 +70,7 @@ def grid_ceiling(data: str | Path, cfg: PreprocessorConfig, max_crops: int, unit
         answer = "There are none." if not len(targets) else _answer(
             snap_to_cells(targets, (h, w), cfg, max_crops, unit), (h, w))
         scores.append(score_own("point", answer, item.reference, judge=None)["f1"])
-        grids.add(token_grid((h, w), cfg, max_crops, unit)[2])
+        grids.add(cell_grid((h, w), cfg, max_crops, unit)[2])
     if not scores:
         raise SystemExit(f"no pointing rows in {data}")
     return {"rows": len(scores), "f1": float(np.mean(scores)), "grids": sorted(grids)}

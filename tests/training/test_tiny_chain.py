@@ -254,7 +254,8 @@ def test_the_binding_curriculum_goes_from_the_grounding_checks_circles_to_scenes
     assert same(dataclasses.replace(points, steps=circles.steps)) == same(circles) and points.steps == 1500
     assert [s.name for s in chain.path_to("tiny-point-circles")[-2:]] == ["tiny-bind-circles", "tiny-point-circles"]
     wider = presets.get("tiny-point-crops")
-    assert wider.data.max_crops == 9 and points.data.max_crops == 1 and wider.data.seed not in other_seeds("tiny-point-crops")
+    assert wider.data.max_crops == 9 and points.data.max_crops == 1
+    assert wider.data.seed not in other_seeds("tiny-point-crops")
     assert dataclasses.replace(wider, data=dataclasses.replace(wider.data, max_crops=1, seed=points.data.seed),
                                out_dir=points.out_dir) == points
     assert [s.name for s in chain.path_to("tiny-point-crops")[-2:]] == ["tiny-bind-circles", "tiny-point-crops"]

@@ -9,16 +9,16 @@ import pytest
 from PIL import Image
 
 from molmo.preprocess.config import PreprocessorConfig
-from research.tiny_molmo.point_grid_ceiling import grid_ceiling, snap_to_cells, token_grid
+from research.tiny_molmo.point_grid_ceiling import cell_grid, grid_ceiling, snap_to_cells
 
 TINY = PreprocessorConfig(base_image_input_size=(112, 112), max_crops=1, overlap_margins=(2, 2))
 
 
-def test_the_token_grid_follows_the_crop_budget():
-    assert token_grid((224, 224), TINY, 1)[1:] == (28, (4, 4))
-    assert token_grid((224, 224), TINY, 4)[1:] == (28, (6, 6))
-    assert token_grid((224, 224), TINY, 9)[1:] == (28, (8, 8))
-    assert token_grid((224, 224), TINY, 9, unit="patch")[1:] == (14, (16, 16))
+def test_the_cell_grid_follows_the_crop_budget():
+    assert cell_grid((224, 224), TINY, 1)[1:] == (28, (4, 4))
+    assert cell_grid((224, 224), TINY, 4)[1:] == (28, (6, 6))
+    assert cell_grid((224, 224), TINY, 9)[1:] == (28, (8, 8))
+    assert cell_grid((224, 224), TINY, 9, unit="patch")[1:] == (14, (16, 16))
 
 
 def test_targets_snap_to_their_cells_centre_once_per_cell():

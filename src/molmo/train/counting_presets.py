@@ -227,6 +227,5 @@ def tiny_point_crops() -> TrainConfig:
     for every target would score F1 0.50 there at one crop and 0.90 at nine (research log, "How many tokens
     pointing needs"), so this asks whether resolution is what held it back."""
     point = tiny_point_circles()
-    return dataclasses.replace(
-        point, data=dataclasses.replace(point.data, max_crops=9, seed=point.data.seed + 1),  # a seed no other stage uses
-        out_dir=str(run_dir("tiny-point-crops")))
+    wide = dataclasses.replace(point.data, max_crops=9, seed=point.data.seed + 1)  # a seed no other stage uses
+    return dataclasses.replace(point, data=wide, out_dir=str(run_dir("tiny-point-crops")))
