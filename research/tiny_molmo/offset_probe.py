@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from research.tiny_molmo.real_tokens import vision_stages
+from research.tiny_molmo.token_probe import ridge_predict
 
 COLOURS = ("red", "blue", "green")
 
@@ -40,10 +41,7 @@ def ridge_offsets(features: np.ndarray, offsets: np.ndarray, n_train: int, alpha
                   ) -> tuple[float, float]:
     """Mean absolute error of a ridge readout of the (x, y) offsets, and how often it lands in the right quarter
     of the cell, fitted on the first n_train rows and scored on the rest."""
-    x = (features - features[:n_train].mean(0)) / (features[:n_train].std(0) + 1e-6)
-    a = np.c_[x, np.ones(len(x))]
-    w = np.linalg.solve(a[:n_train].T @ a[:n_train] + alpha * np.eye(a.shape[1]), a[:n_train].T @ offsets[:n_train])
-    pred, truth = np.clip(a[n_train:] @ w, 0, 1), offsets[n_train:]
+    pred, truth = np.clip(ridge_predict(features, offsets, n_train, alpha), 0, 1), offsets[n_train:]
     quarter = np.all((pred >= 0.5) == (truth >= 0.5), axis=1)
     return float(np.abs(pred - truth).mean()), float(quarter.mean())
 

@@ -24,10 +24,11 @@ import numpy as np
 from molmo.eval.runner import own_data_items, score_own
 from molmo.preprocess.config import PreprocessorConfig
 from molmo.preprocess.crops import _letterbox_rect, select_tiling
+from molmo.text.points import points_to_text
 
 
 def cell_grid(image_hw: tuple[int, int], cfg: PreprocessorConfig, max_crops: int, unit: str = "token"
-               ) -> tuple[tuple[int, int, int, int], int, tuple[int, int]]:
+              ) -> tuple[tuple[int, int, int, int], int, tuple[int, int]]:
     """(letter-box rect in the canvas: top, left, h, w), a cell's side in canvas pixels (a pooled token's, or a
     ViT patch's with `unit="patch"`), and the number of cell rows and columns the high-resolution crops give,
     as `make_crops` lays them out."""
@@ -53,12 +54,6 @@ def snap_to_cells(points: np.ndarray, image_hw: tuple[int, int], cfg: Preprocess
     return np.clip(centres, 0, (image_hw[1], image_hw[0]))
 
 
-def _answer(points: np.ndarray, image_hw: tuple[int, int]) -> str:
-    h, w = image_hw
-    coords = " ".join(f'x{i}="{100 * x / w:.1f}" y{i}="{100 * y / h:.1f}"' for i, (x, y) in enumerate(points, 1))
-    return f'<points {coords} alt="objects">objects</points>'
-
-
 def grid_ceiling(data: str | Path, cfg: PreprocessorConfig, max_crops: int, unit: str = "token") -> dict:
     """Mean F1 of the cell-centre oracle over the point rows of an own-data file, and the cell grids' sizes."""
     scores, grids = [], set()
@@ -67,8 +62,8 @@ def grid_ceiling(data: str | Path, cfg: PreprocessorConfig, max_crops: int, unit
             continue
         w, h = item.reference["image_size"]
         targets = np.array([p[:2] for p in item.reference["points"]], np.float64).reshape(-1, 2)
-        answer = "There are none." if not len(targets) else _answer(
-            snap_to_cells(targets, (h, w), cfg, max_crops, unit), (h, w))
+        snapped = snap_to_cells(targets, (h, w), cfg, max_crops, unit) if len(targets) else targets
+        answer = points_to_text(snapped.tolist(), (w, h), "objects")  # "There are none." without targets
         scores.append(score_own("point", answer, item.reference, judge=None)["f1"])
         grids.add(cell_grid((h, w), cfg, max_crops, unit)[2])
     if not scores:

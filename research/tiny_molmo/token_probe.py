@@ -33,14 +33,20 @@ def colour_counts(image: Image.Image) -> list[int]:
     return [ndimage.label(np.abs(pixels - rgb).sum(-1) < 30)[1] for rgb in COLOURS.values()]
 
 
+def ridge_predict(features: np.ndarray, targets: np.ndarray, n_train: int, alpha: float) -> np.ndarray:
+    """A ridge readout fitted on the first n_train rows (features standardised on them): its predictions for the
+    rest."""
+    x = (features - features[:n_train].mean(0)) / (features[:n_train].std(0) + 1e-6)
+    a = np.c_[x, np.ones(len(x))]
+    w = np.linalg.solve(a[:n_train].T @ a[:n_train] + alpha * np.eye(a.shape[1]), a[:n_train].T @ targets[:n_train])
+    return a[n_train:] @ w
+
+
 def ridge_readout_accuracy(features: np.ndarray, targets: np.ndarray, n_train: int, alpha: float = 1.0
                            ) -> tuple[np.ndarray, float]:
     """Rounded accuracy per target column, and of the summed prediction against the summed target, of a ridge
     fit on the first n_train rows (features standardised on them) and scored on the rest."""
-    x = (features - features[:n_train].mean(0)) / (features[:n_train].std(0) + 1e-6)
-    a = np.c_[x, np.ones(len(x))]
-    w = np.linalg.solve(a[:n_train].T @ a[:n_train] + alpha * np.eye(a.shape[1]), a[:n_train].T @ targets[:n_train])
-    pred, truth = a[n_train:] @ w, targets[n_train:]
+    pred, truth = ridge_predict(features, targets, n_train, alpha), targets[n_train:]
     return (np.rint(pred) == truth).mean(0), float((np.rint(pred.sum(1)) == truth.sum(1)).mean())
 
 
