@@ -220,8 +220,8 @@ def test_the_binding_curriculum_goes_from_the_grounding_checks_circles_to_scenes
     """tiny-bind-circles: the committed counting stage on the generator's plain circles only (one "how many"
     question an image, tiny-ground's rates, batch and layout, its own data order); tiny-bind-scenes:
     tiny-count-bind's mixture from it; tiny-bind-range: tiny-count-groups' from that; tiny-bind-crops: that at
-    nine crops; the chain runs them in that order. tiny-point-circles asks the circles for points, and
-    tiny-point-crops does so at nine crops."""
+    four crops; the chain runs them in that order. tiny-point-circles asks the circles for points,
+    tiny-point-crops does so at nine crops, tiny-point-connector with a ten times faster connector."""
     from molmo.train import counting_presets, presets
     other_seeds = lambda name: {presets.get(n).data.seed for n in presets.PRESETS
                                 if n.startswith("tiny-") and "vision" not in n and n != name}
@@ -241,7 +241,7 @@ def test_the_binding_curriculum_goes_from_the_grounding_checks_circles_to_scenes
     assert wide.init.endswith("tiny-bind-scenes/model") and wide.steps == 1500
     assert dataclasses.replace(wide, init=groups.init, steps=groups.steps, out_dir=groups.out_dir) == groups
     crops = presets.get("tiny-bind-crops")
-    assert crops.init.endswith("tiny-bind-range/model") and crops.data.max_crops == 9 and crops.steps == 2000
+    assert crops.init.endswith("tiny-bind-range/model") and crops.data.max_crops == 4 and crops.steps == 2000
     assert crops.data.sources == wide.data.sources and crops.data.seed not in other_seeds("tiny-bind-crops")
     assert [s.name for s in chain.path_to("tiny-bind-crops")[-5:]] == \
         ["tiny-ground-counts", "tiny-bind-circles", "tiny-bind-scenes", "tiny-bind-range", "tiny-bind-crops"]
@@ -259,6 +259,12 @@ def test_the_binding_curriculum_goes_from_the_grounding_checks_circles_to_scenes
     assert dataclasses.replace(wider, data=dataclasses.replace(wider.data, max_crops=1, seed=points.data.seed),
                                out_dir=points.out_dir) == points
     assert [s.name for s in chain.path_to("tiny-point-crops")[-2:]] == ["tiny-bind-circles", "tiny-point-crops"]
+    faster = presets.get("tiny-point-connector")
+    assert faster.optim.connector.lr == 10 * points.optim.connector.lr and faster.data.seed not in other_seeds(
+        "tiny-point-connector")
+    assert dataclasses.replace(faster, optim=points.optim, data=dataclasses.replace(faster.data, seed=points.data.seed),
+                               out_dir=points.out_dir) == points
+    assert [s.name for s in chain.path_to("tiny-point-connector")[-2:]] == ["tiny-bind-circles", "tiny-point-connector"]
 
 
 def test_status_gives_an_unfinished_stage_its_time_left_from_the_median_step(tmp_path):

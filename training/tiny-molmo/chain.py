@@ -72,12 +72,14 @@ CANDIDATE = (Stage("tiny-ground", vision=False, init_flag="--init", previous="ti
              Stage("tiny-bind-circles", vision=False, init_flag="--init", previous="tiny-ground-counts"),
              Stage("tiny-bind-scenes", vision=False, init_flag="--init", previous="tiny-bind-circles"),
              Stage("tiny-bind-range", vision=False, init_flag="--init", previous="tiny-bind-scenes"),
-             # ... then at nine crops (`--to tiny-bind-crops`; not yet run)
+             # ... then at four crops (`--to tiny-bind-crops`; not yet run)
              Stage("tiny-bind-crops", vision=False, init_flag="--init", previous="tiny-bind-range"),
              # pointing on the circles stage's images, from it (`--to tiny-point-circles`)
              Stage("tiny-point-circles", vision=False, init_flag="--init", previous="tiny-bind-circles"),
-             # ... and at nine crops (`--to tiny-point-crops`; not yet run)
-             Stage("tiny-point-crops", vision=False, init_flag="--init", previous="tiny-bind-circles"))
+             # ... at nine crops (`--to tiny-point-crops`)
+             Stage("tiny-point-crops", vision=False, init_flag="--init", previous="tiny-bind-circles"),
+             # ... with the connector learning ten times faster (`--to tiny-point-connector`; not yet run)
+             Stage("tiny-point-connector", vision=False, init_flag="--init", previous="tiny-bind-circles"))
 BY_NAME = {s.name: s for s in STAGES + CANDIDATE}
 
 

@@ -126,6 +126,7 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
     "tiny-bind-crops": counting.tiny_bind_crops,
     "tiny-point-circles": counting.tiny_point_circles,
     "tiny-point-crops": counting.tiny_point_crops,
+    "tiny-point-connector": counting.tiny_point_connector,
     "tiny-sft": tiny.tiny_sft,
     "tiny-sft-grounded": tiny.tiny_sft_grounded,
     **{f"pretrain-{s}": (lambda s=s: released_pretrain(s)) for s in RELEASED},
