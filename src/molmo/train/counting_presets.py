@@ -194,7 +194,7 @@ def tiny_bind_crops() -> TrainConfig:
     follow the asked group but are imprecise (exact 0.17-0.28, within one ~0.5 on the held-out target questions,
     research log "a binding curriculum"); four crops took the unbound counting stage from 0.133 to 0.250 exact
     (tiny-count-crops). Four rather than nine: nine crops did not bring pointing nearer its targets than one did
-    (tiny-point-crops) and cost twice the step."""
+    (tiny-point-crops) and cost 1.6 times the step."""
     wide = tiny_bind_range()
     return dataclasses.replace(
         wide, init=str(run_dir("tiny-bind-range") / "model"),
