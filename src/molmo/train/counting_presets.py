@@ -238,6 +238,6 @@ def tiny_point_connector() -> TrainConfig:
     stage (not yet run)."""
     point = tiny_point_circles()
     return dataclasses.replace(
-        point, optim=dataclasses.replace(point.optim, connector=GroupOptim(1e-4, point.optim.connector.warmup)),
+        point, optim=dataclasses.replace(point.optim, connector=dataclasses.replace(point.optim.connector, lr=1e-4)),
         data=dataclasses.replace(point.data, seed=point.data.seed + 2),  # a seed no other stage uses
         out_dir=str(run_dir("tiny-point-connector")))
