@@ -8,6 +8,8 @@ on them scores as one that points at random; this tells the two apart.
     python -m research.tiny_molmo.point_offsets ~/.cache/molmo/runs/heldout/data.jsonl OUT
 
 Distances are in units of the image's longer side; only pointing rows with at least one target are read.
+`--by-targets` adds each evaluation's pointing F1 over the rows with no target, one target, and more than one
+(as `molmo eval` scores them): a model can aim at one object and still fail to list several.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from molmo.eval.metrics.pointing import extract_points
-from molmo.eval.runner import own_data_items
+from molmo.eval.runner import own_data_items, score_own
 
 
 def point_offsets(data: str | Path, eval_dir: str | Path, seed: int = 0, near: float = 0.05) -> dict[str, float]:
@@ -51,10 +53,26 @@ def point_offsets(data: str | Path, eval_dir: str | Path, seed: int = 0, near: f
             "near_uniform": float(np.mean(uniform_d < near)) if uniform else float("nan")}
 
 
+def f1_by_targets(data: str | Path, eval_dir: str | Path) -> dict[str, tuple[int, float]]:
+    """{"none" / "one" / "several": (rows, mean pointing F1)} over the pointing rows an evaluation answered."""
+    predictions = {}
+    for line in (Path(eval_dir) / "predictions.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        predictions[row["id"]] = row["prediction"]
+    scores: dict[str, list[float]] = {"none": [], "one": [], "several": []}
+    for group, item in own_data_items(data):
+        if group == "point" and item.id in predictions:
+            n = len(item.reference["points"])
+            scores["none" if n == 0 else "one" if n == 1 else "several"].append(
+                score_own(group, predictions[item.id], item.reference, judge=None)["f1"])
+    return {k: (len(v), float(np.mean(v)) if v else float("nan")) for k, v in scores.items()}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", help="the own-data JSONL the evaluation read")
     p.add_argument("eval_dirs", nargs="+", help="`molmo eval --out` folders (predictions.jsonl)")
+    p.add_argument("--by-targets", action="store_true", help="+ pointing F1 by the row's number of targets")
     p.add_argument("--near", type=float, default=0.05, help="'near' threshold, in image longer sides")
     args = p.parse_args()
     print(f"{'evaluation':<40} rows  points/row  targets/row  median model/uniform  "
@@ -64,6 +82,11 @@ def main() -> None:
         print(f"{Path(d).name:<40} {s['rows']:>4}  {s['points_per_row']:>10.2f}  {s['targets_per_row']:>11.2f}  "
               f"{s['median_model']:>8.3f} / {s['median_uniform']:.3f}  {s['near_model']:>13.2f} / "
               f"{s['near_uniform']:.2f}")
+    if args.by_targets:
+        print(f"\n{'evaluation':<40} pointing F1 (rows) with no target / one / several")
+        for d in args.eval_dirs:
+            f1 = f1_by_targets(args.data, d)
+            print(f"{Path(d).name:<40} " + " / ".join(f"{f1[k][1]:.3f} ({f1[k][0]})" for k in ("none", "one", "several")))
 
 
 if __name__ == "__main__":

@@ -221,7 +221,9 @@ def test_the_binding_curriculum_goes_from_the_grounding_checks_circles_to_scenes
     question an image, tiny-ground's rates, batch and layout, its own data order); tiny-bind-scenes:
     tiny-count-bind's mixture from it; tiny-bind-range: tiny-count-groups' from that; tiny-bind-crops: that at
     four crops; the chain runs them in that order. tiny-point-circles asks the circles for points,
-    tiny-point-crops does so at nine crops, tiny-point-connector with a ten times faster connector."""
+    tiny-point-crops does so at nine crops, tiny-point-connector with a ten times faster connector,
+    tiny-point-single on scenes with at most one circle of each colour, tiny-point-pairs with two from it,
+    tiny-point-fours with tiny-point-circles' four from that."""
     from molmo.train import counting_presets, presets
     other_seeds = lambda name: {presets.get(n).data.seed for n in presets.PRESETS
                                 if n.startswith("tiny-") and "vision" not in n and n != name}
@@ -265,6 +267,28 @@ def test_the_binding_curriculum_goes_from_the_grounding_checks_circles_to_scenes
     assert dataclasses.replace(faster, optim=points.optim, data=dataclasses.replace(faster.data, seed=points.data.seed),
                                out_dir=points.out_dir) == points
     assert [s.name for s in chain.path_to("tiny-point-connector")[-2:]] == ["tiny-bind-circles", "tiny-point-connector"]
+    single = presets.get("tiny-point-single")
+    assert single.steps == 1000 and single.data.seed not in other_seeds("tiny-point-single")
+    for mine, theirs in ((single.data.sources, points.data.sources), (single.data.validation, points.data.validation)):
+        assert [s.options["max_count"] for s in mine] == [1] and {s.seed for s in mine}.isdisjoint(s.seed for s in theirs)
+        assert [dataclasses.replace(s, options=t.options, seed=t.seed) for s, t in zip(mine, theirs)] == list(theirs)
+    assert dataclasses.replace(single, data=dataclasses.replace(single.data, sources=points.data.sources, seed=points.data.seed,
+                               validation=points.data.validation), steps=points.steps, out_dir=points.out_dir) == points
+    assert [s.name for s in chain.path_to("tiny-point-single")[-2:]] == ["tiny-bind-circles", "tiny-point-single"]
+    pairs = presets.get("tiny-point-pairs")
+    assert pairs.init.endswith("tiny-point-single/model") and pairs.data.seed not in other_seeds("tiny-point-pairs")
+    assert [s.options["max_count"] for s in pairs.data.sources + pairs.data.validation] == [2, 2]
+    assert {s.seed for s in pairs.data.sources}.isdisjoint(s.seed for s in single.data.sources + points.data.sources)
+    assert [dataclasses.replace(s, options=t.options, seed=t.seed) for s, t in zip(pairs.data.sources, single.data.sources)] \
+        == list(single.data.sources)
+    assert [s.name for s in chain.path_to("tiny-point-pairs")[-3:]] == \
+        ["tiny-bind-circles", "tiny-point-single", "tiny-point-pairs"]
+    fours = presets.get("tiny-point-fours")
+    assert fours.init.endswith("tiny-point-pairs/model") and fours.data.seed not in other_seeds("tiny-point-fours")
+    assert dataclasses.replace(fours, init=points.init, data=dataclasses.replace(fours.data, seed=points.data.seed),
+                               steps=points.steps, out_dir=points.out_dir) == points and fours.steps == 1000
+    assert [s.name for s in chain.path_to("tiny-point-fours")[-4:]] == \
+        ["tiny-bind-circles", "tiny-point-single", "tiny-point-pairs", "tiny-point-fours"]
 
 
 def test_status_gives_an_unfinished_stage_its_time_left_from_the_median_step(tmp_path):

@@ -78,8 +78,14 @@ CANDIDATE = (Stage("tiny-ground", vision=False, init_flag="--init", previous="ti
              Stage("tiny-point-circles", vision=False, init_flag="--init", previous="tiny-bind-circles"),
              # ... at nine crops (`--to tiny-point-crops`)
              Stage("tiny-point-crops", vision=False, init_flag="--init", previous="tiny-bind-circles"),
-             # ... with the connector learning ten times faster (`--to tiny-point-connector`; not yet run)
-             Stage("tiny-point-connector", vision=False, init_flag="--init", previous="tiny-bind-circles"))
+             # ... with the connector learning ten times faster (`--to tiny-point-connector`; stopped at step 500)
+             Stage("tiny-point-connector", vision=False, init_flag="--init", previous="tiny-bind-circles"),
+             # ... one circle of each colour at most (`--to tiny-point-single`)
+             Stage("tiny-point-single", vision=False, init_flag="--init", previous="tiny-bind-circles"),
+             # ... then up to two of each colour, from it (`--to tiny-point-pairs`)
+             Stage("tiny-point-pairs", vision=False, init_flag="--init", previous="tiny-point-single"),
+             # ... then the circles stage's up to four, from it (`--to tiny-point-fours`)
+             Stage("tiny-point-fours", vision=False, init_flag="--init", previous="tiny-point-pairs"))
 BY_NAME = {s.name: s for s in STAGES + CANDIDATE}
 
 

@@ -82,3 +82,27 @@ def test_position_hits_count_each_rows_kth_answer_token():
     hits = image_use.position_hits(logits, {"labels": labels, "loss_masks": masks}, 4)
     # first answer tokens 7, 7 (2 hits of 2); second 3, 7 (1 of 2); third 7, 1 (1 of 2); no fourth
     assert hits.tolist() == [[2, 2], [1, 2], [1, 2], [0, 0]]
+
+
+def test_coordinate_spans_hold_the_values_of_x_and_y_and_not_the_label():
+    from tokenizers import Tokenizer
+    tokenizer = Tokenizer.from_file(str(DEFAULT_MODEL_DIR / "tokenizer.json"))
+    tokens = lambda text: tokenizer.encode(text, add_special_tokens=False).tokens
+    values = lambda text: ["".join(tokens(text)[i] for i in span) for span in image_use.coordinate_spans(tokens(text))]
+    assert values(' <points x1="7.6" y1="62.1" x2="81.0" y2="12.4" alt="red 1">red 1</points>') == \
+        ["7.6", "62.1", "81.0", "12.4"]
+    assert values(' <point x="37.5" y="6.0" alt="x">x</point>') == ["37.5", "6.0"]
+    assert values(" There are none.") == []
+
+
+def test_coordinate_nats_sum_the_loss_of_each_value_and_its_first_token():
+    text = {0: "Ġx", 1: '="', 2: "4", 3: ".", 4: '"', 5: "Ġalt", 6: "5"}
+    labels = torch.tensor([[0, 1, 2, 3, 6, 4, 5, 1, 6, 4, 9, -100]])  # x="4.5" alt="5", then ids outside the vocab
+    answer = torch.tensor([[1.0] * 10 + [0.0] * 2])
+    logits = torch.randn(1, 12, 7)
+    nats = image_use.coordinate_nats(logits, {"labels": labels, "loss_masks": answer}, text.get)
+    nll = -torch.log_softmax(logits, -1)[0, torch.arange(10), labels[0, :10]]
+    assert torch.allclose(nats, torch.tensor([float(nll[2:5].sum()), float(nll[2]), 1.0]))
+    masked = image_use.coordinate_nats(logits, {"labels": labels, "loss_masks": torch.tensor([[1.0] * 2 + [0.0] * 10])},
+                                       text.get)
+    assert masked.tolist() == [0.0, 0.0, 0.0]  # only answer tokens are read

@@ -48,3 +48,16 @@ def test_the_chosen_token_is_the_one_a_circle_inside_it_changes_most():
         assert centre_cell(centre, image.size, grid)[0] == (tx, ty)
         change = (vision_stages(api, image, 1)["tokens"][1] - blank).norm(dim=-1)
         assert int(torch.argmax(change)) == ty * grid + tx
+
+
+def test_the_place_readout_finds_the_cell_from_a_linear_place_and_not_from_noise():
+    from research.tiny_molmo.offset_probe import ridge_places
+    rng = np.random.default_rng(0)
+    places = rng.uniform(0, 1, (600, 2))
+    noise = rng.normal(size=(600, 32))
+    planted = noise.copy()
+    planted[:, :2] = 5 * places - 2
+    err, cell = ridge_places(planted, places, 4, 480)
+    assert err < 0.02 and cell > 0.9
+    err, cell = ridge_places(noise, places, 4, 480)
+    assert err > 0.2 and cell < 0.2

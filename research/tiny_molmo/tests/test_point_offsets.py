@@ -43,3 +43,13 @@ def test_an_evaluation_of_other_rows_is_refused(tmp_path):
     data, out = _eval_folder(tmp_path, [])
     with pytest.raises(SystemExit, match="no pointing row"):
         point_offsets(data, out)
+
+
+def test_f1_by_targets_splits_rows_by_their_number_of_targets(tmp_path):
+    from research.tiny_molmo.point_offsets import f1_by_targets
+    answers = ['<point x="25.0" y="25.0" alt="red circles">red circles</point>', "There are none.",
+               '<point x="10.0" y="10.0" alt="green stars">green stars</point>']
+    data, out = _eval_folder(tmp_path, answers)
+    f1 = f1_by_targets(data, out)
+    assert f1["one"] == (2, pytest.approx(0.5))  # the red circle found, the blue square missed
+    assert f1["none"] == (1, 0.0) and f1["several"][0] == 0  # a point where nothing is asked for scores 0
