@@ -278,7 +278,8 @@ def tiny_point_pairs() -> TrainConfig:
 def tiny_point_fours() -> TrainConfig:
     """The pointing curriculum's third step: tiny-point-circles' scenes (up to four circles of each colour, the
     circles stage's drawings) from tiny-point-pairs, 1,000 steps, a new data order: the lists of the circles
-    test, reached one and two targets at a time instead of all at once."""
+    test, reached one and two targets at a time instead of all at once. It scored F1 0.519 on the circles test,
+    blind 0.275 (tiny-point-circles: 0.325 / 0.223)."""
     point = tiny_point_circles()
     return dataclasses.replace(
         point, init=str(run_dir("tiny-point-pairs") / "model"),
