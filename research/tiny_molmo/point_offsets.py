@@ -24,13 +24,16 @@ from molmo.eval.metrics.pointing import extract_points
 from molmo.eval.runner import own_data_items, score_own
 
 
+def eval_predictions(eval_dir: str | Path) -> dict[str, str]:
+    """{row id: the model's answer} from a `molmo eval --out` folder."""
+    rows = map(json.loads, (Path(eval_dir) / "predictions.jsonl").read_text().splitlines())
+    return {row["id"]: row["prediction"] for row in rows}
+
+
 def point_offsets(data: str | Path, eval_dir: str | Path, seed: int = 0, near: float = 0.05) -> dict[str, float]:
     """Median distance to the nearest target and the share within `near`, for the model's points and for
     uniform random ones (one per predicted point)."""
-    predictions = {}
-    for line in (Path(eval_dir) / "predictions.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        predictions[row["id"]] = row["prediction"]
+    predictions = eval_predictions(eval_dir)
     rng = np.random.default_rng(seed)
     model, uniform, rows, predicted, targets = [], [], 0, 0, 0
     for group, item in own_data_items(data):
@@ -55,10 +58,7 @@ def point_offsets(data: str | Path, eval_dir: str | Path, seed: int = 0, near: f
 
 def f1_by_targets(data: str | Path, eval_dir: str | Path) -> dict[str, tuple[int, float]]:
     """{"none" / "one" / "several": (rows, mean pointing F1)} over the pointing rows an evaluation answered."""
-    predictions = {}
-    for line in (Path(eval_dir) / "predictions.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        predictions[row["id"]] = row["prediction"]
+    predictions = eval_predictions(eval_dir)
     scores: dict[str, list[float]] = {"none": [], "one": [], "several": []}
     for group, item in own_data_items(data):
         if group == "point" and item.id in predictions:

@@ -4,7 +4,8 @@ counting stage (tiny-ground-counts) read the number of objects in a scene, not t
 it test why, and the binding curriculum (tiny-bind-circles -> tiny-bind-scenes -> tiny-bind-range) is the one
 whose counts follow the asked group (tiny-bind-crops, at four crops, is its next stage, not yet run);
 tiny-point-circles asks the circles stage's images for points instead, tiny-point-crops does so at nine crops,
-and tiny-point-connector with the connector learning ten times faster.
+and tiny-point-connector with the connector learning ten times faster; the pointing curriculum that aims
+(tiny-point-single -> tiny-point-pairs -> tiny-point-fours) reaches those images one and two targets at a time.
 
     python training/tiny-molmo/chain.py start --to tiny-bind-range    # the curriculum from the committed stages
     molmo train tiny-bind-circles --print-config
@@ -244,6 +245,12 @@ def tiny_point_connector() -> TrainConfig:
         out_dir=str(run_dir("tiny-point-connector")))
 
 
+def _at_most(count: int) -> Callable[[DataSource], DataSource]:
+    """A source's scenes with at most `count` objects of each group, drawn anew (the drawings' seed moves on by
+    100, so no stage's cached drawings of other counts are reused)."""
+    return lambda s: dataclasses.replace(s, options={**s.options, "max_count": count}, seed=s.seed + 100)
+
+
 def tiny_point_single() -> TrainConfig:
     """Pointing at one circle at a time: tiny-point-circles with at most one circle of each colour (so a colour's
     point list is empty or one point, and only "all circles" or a half of the image asks for more), 1,000 steps
@@ -254,10 +261,8 @@ def tiny_point_single() -> TrainConfig:
     new scenes of the kind, F1 0.333 on the one-target rows (blind 0.008; tiny-point-circles 0.122), past an
     oracle that names the right token's centre."""
     point = tiny_point_circles()
-    single = lambda s: dataclasses.replace(s, options={**s.options, "max_count": 1},
-                                           seed=s.seed + 100)  # new drawings: the circles stage's have up to four
     return dataclasses.replace(
-        point, data=_each_source(point.data, single, seed=point.data.seed + 3),  # a seed no other stage uses
+        point, data=_each_source(point.data, _at_most(1), seed=point.data.seed + 3),  # a seed no other stage uses
         steps=1000, out_dir=str(run_dir("tiny-point-single")))
 
 
@@ -268,10 +273,9 @@ def tiny_point_pairs() -> TrainConfig:
     new scenes of the kind, F1 0.257 on the rows with several targets (blind 0.011), and 0.171 on the circles
     test's (tiny-point-circles 0.100)."""
     single = tiny_point_single()
-    pairs = lambda s: dataclasses.replace(s, options={**s.options, "max_count": 2}, seed=s.seed + 100)
     return dataclasses.replace(
         single, init=str(run_dir("tiny-point-single") / "model"),
-        data=_each_source(single.data, pairs, seed=single.data.seed + 1),  # a seed no other stage uses
+        data=_each_source(single.data, _at_most(2), seed=single.data.seed + 1),  # a seed no other stage uses
         out_dir=str(run_dir("tiny-point-pairs")))
 
 
