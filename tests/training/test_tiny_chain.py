@@ -291,6 +291,34 @@ def test_the_binding_curriculum_goes_from_the_grounding_checks_circles_to_scenes
         ["tiny-bind-circles", "tiny-point-single", "tiny-point-pairs", "tiny-point-fours"]
 
 
+def test_the_pointing_curriculum_goes_on_from_the_circles_to_the_generators_scenes():
+    """tiny-point-scenes: tiny-bind-scenes' easy colour-group scenes (the same drawings) asked only for point
+    lists, from tiny-point-fours; tiny-point-range: tiny-ground's easy and normal point scenes, the held-out set's
+    kind, asked only for point lists, from it. Everything else is tiny-point-fours' (rates, batch, one crop)."""
+    from molmo.train import presets
+    other_seeds = lambda name: {presets.get(n).data.seed for n in presets.PRESETS
+                                if n.startswith("tiny-") and "vision" not in n and n != name}
+    fours, bind, ground = (presets.get(n) for n in ("tiny-point-fours", "tiny-count-bind", "tiny-ground"))
+    scenes, wide = presets.get("tiny-point-scenes"), presets.get("tiny-point-range")
+    for stage, parent, like in ((scenes, "tiny-point-fours", bind), (wide, "tiny-point-scenes", ground)):
+        assert stage.init.endswith(f"{parent}/model") and stage.data.seed not in other_seeds(stage.out_dir.split("/")[-1])
+        for mine, theirs in ((stage.data.sources, like.data.sources), (stage.data.validation, like.data.validation)):
+            assert {s.annotation_kinds for s in mine} == {("point",)} and {s.kind for s in mine} == {"generator:points"}
+            # the same scenes (so the same cached drawings) as the stage they come from
+            kept = {s.name: s for s in theirs}
+            assert [dataclasses.replace(s, annotation_kinds=kept[s.name].annotation_kinds, rate=kept[s.name].rate)
+                    for s in mine] == [kept[s.name] for s in mine]
+        assert dataclasses.replace(stage, init=fours.init, steps=fours.steps, out_dir=fours.out_dir,
+                                   data=dataclasses.replace(stage.data, sources=fours.data.sources, seed=fours.data.seed,
+                                                            validation=fours.data.validation)) == fours
+    assert [s.name for s in scenes.data.sources] == ["points_easy"] and scenes.steps == 1000
+    assert scenes.data.sources[0].options["max_count"] == 4 and scenes.data.sources[0].options["group_by"] == "colour"
+    assert [s.name for s in wide.data.sources] == ["points_easy", "points"] and wide.steps == 1500
+    assert "max_count" not in wide.data.sources[1].options  # the default 0-10, as the held-out set draws
+    assert [s.name for s in chain.path_to("tiny-point-range")[-3:]] == \
+        ["tiny-point-fours", "tiny-point-scenes", "tiny-point-range"]
+
+
 def test_status_gives_an_unfinished_stage_its_time_left_from_the_median_step(tmp_path):
     places = chain.Places(tmp_path / "runs", tmp_path / "artifacts")
     stage = chain.BY_NAME["tiny-ground"]

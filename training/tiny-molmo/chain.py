@@ -85,7 +85,10 @@ CANDIDATE = (Stage("tiny-ground", vision=False, init_flag="--init", previous="ti
              # ... then up to two of each colour, from it (`--to tiny-point-pairs`)
              Stage("tiny-point-pairs", vision=False, init_flag="--init", previous="tiny-point-single"),
              # ... then the circles stage's up to four, from it (`--to tiny-point-fours`)
-             Stage("tiny-point-fours", vision=False, init_flag="--init", previous="tiny-point-pairs"))
+             Stage("tiny-point-fours", vision=False, init_flag="--init", previous="tiny-point-pairs"),
+             # ... then the generator's easy colour-group scenes, then its default scenes (`--to tiny-point-range`)
+             Stage("tiny-point-scenes", vision=False, init_flag="--init", previous="tiny-point-fours"),
+             Stage("tiny-point-range", vision=False, init_flag="--init", previous="tiny-point-scenes"))
 BY_NAME = {s.name: s for s in STAGES + CANDIDATE}
 
 

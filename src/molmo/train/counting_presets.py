@@ -5,7 +5,8 @@ it test why, and the binding curriculum (tiny-bind-circles -> tiny-bind-scenes -
 whose counts follow the asked group (tiny-bind-crops, at four crops, is its next stage, not yet run);
 tiny-point-circles asks the circles stage's images for points instead, tiny-point-crops does so at nine crops,
 and tiny-point-connector with the connector learning ten times faster; the pointing curriculum that aims
-(tiny-point-single -> tiny-point-pairs -> tiny-point-fours) reaches those images one and two targets at a time.
+(tiny-point-single -> tiny-point-pairs -> tiny-point-fours) reaches those images one and two targets at a time,
+and goes on to the generator's scenes (tiny-point-scenes -> tiny-point-range).
 
     python training/tiny-molmo/chain.py start --to tiny-bind-range    # the curriculum from the committed stages
     molmo train tiny-bind-circles --print-config
@@ -289,3 +290,40 @@ def tiny_point_fours() -> TrainConfig:
         point, init=str(run_dir("tiny-point-pairs") / "model"),
         data=dataclasses.replace(point.data, seed=point.data.seed + 5),  # a seed no other stage uses
         steps=1000, out_dir=str(run_dir("tiny-point-fours")))
+
+
+def _pointing(source: DataSource, rate: float) -> DataSource:
+    return dataclasses.replace(source, annotation_kinds=("point",), rate=rate)
+
+
+def tiny_point_scenes() -> TrainConfig:
+    """The pointing curriculum's fourth step: from the circles to the generator's scenes. tiny-bind-scenes' point
+    scenes (easy backgrounds, three groups of one shape told apart by colour, 0-4 each, any colours and shapes; the
+    same drawings, so the cache is reused) asked for point lists only, from tiny-point-fours, 1,000 steps, a new
+    data order. The circles' lists are learned (tiny-point-fours); this step changes the objects and backgrounds
+    and keeps the numbers."""
+    fours, bind = tiny_point_fours(), tiny_count_bind()
+    easy = lambda sources: tuple(_pointing(s, 1.0) for s in sources if s.name.removeprefix("val_") == "points_easy")
+    return dataclasses.replace(
+        fours, init=str(run_dir("tiny-point-fours") / "model"),
+        data=dataclasses.replace(fours.data, sources=easy(bind.data.sources), validation=easy(bind.data.validation),
+                                 seed=fours.data.seed + 1),  # a seed no other stage uses
+        out_dir=str(run_dir("tiny-point-scenes")))
+
+
+# tiny-point-range's share of easy and normal point scenes: the held-out set draws normal ones.
+POINT_RANGE_RATES = {"points_easy": 0.35, "points": 0.65}
+
+
+def tiny_point_range() -> TrainConfig:
+    """The pointing curriculum's fifth step: tiny-ground's point scenes as the generator draws them by default
+    (easy and normal backgrounds, distractors, 0-10 of the target group; the held-out pointing set's kind) asked
+    for point lists only, from tiny-point-scenes, 1,500 steps, a new data order."""
+    scenes, ground = tiny_point_scenes(), tiny_ground()
+    pick = lambda sources: tuple(_pointing(s, POINT_RANGE_RATES[s.name.removeprefix("val_")]) for s in sources
+                                 if s.name.removeprefix("val_") in POINT_RANGE_RATES)
+    return dataclasses.replace(
+        scenes, init=str(run_dir("tiny-point-scenes") / "model"),
+        data=dataclasses.replace(scenes.data, sources=pick(ground.data.sources), validation=pick(ground.data.validation),
+                                 seed=scenes.data.seed + 1),  # a seed no other stage uses
+        steps=1500, out_dir=str(run_dir("tiny-point-range")))

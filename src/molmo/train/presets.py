@@ -130,6 +130,8 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
     "tiny-point-single": counting.tiny_point_single,
     "tiny-point-pairs": counting.tiny_point_pairs,
     "tiny-point-fours": counting.tiny_point_fours,
+    "tiny-point-scenes": counting.tiny_point_scenes,
+    "tiny-point-range": counting.tiny_point_range,
     "tiny-sft": tiny.tiny_sft,
     "tiny-sft-grounded": tiny.tiny_sft_grounded,
     **{f"pretrain-{s}": (lambda s=s: released_pretrain(s)) for s in RELEASED},
