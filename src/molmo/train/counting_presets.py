@@ -301,7 +301,8 @@ def tiny_point_scenes() -> TrainConfig:
     scenes (easy backgrounds, three groups of one shape told apart by colour, 0-4 each, any colours and shapes; the
     same drawings, so the cache is reused) asked for point lists only, from tiny-point-fours, 1,000 steps, a new
     data order. The circles' lists are learned (tiny-point-fours); this step changes the objects and backgrounds
-    and keeps the numbers."""
+    and keeps the numbers. Its loss barely moved (validation 0.635 -> 0.622); on the held-out pointing rows F1
+    0.214, blind 0.283 (research log, "From the circles to the generator's scenes")."""
     fours, bind = tiny_point_fours(), tiny_count_bind()
     easy = lambda sources: tuple(_pointing(s, 1.0) for s in sources if s.name.removeprefix("val_") == "points_easy")
     return dataclasses.replace(
@@ -318,7 +319,9 @@ POINT_RANGE_RATES = {"points_easy": 0.35, "points": 0.65}
 def tiny_point_range() -> TrainConfig:
     """The pointing curriculum's fifth step: tiny-ground's point scenes as the generator draws them by default
     (easy and normal backgrounds, distractors, 0-10 of the target group; the held-out pointing set's kind) asked
-    for point lists only, from tiny-point-scenes, 1,500 steps, a new data order."""
+    for point lists only, from tiny-point-scenes, 1,500 steps, a new data order. On the held-out pointing rows
+    with several targets it scores F1 0.195 (blind 0.009), but it points at absent groups on half the rows
+    without a target, so its F1 (0.269) stays under blind (0.337; research log)."""
     scenes, ground = tiny_point_scenes(), tiny_ground()
     pick = lambda sources: tuple(_pointing(s, POINT_RANGE_RATES[s.name.removeprefix("val_")]) for s in sources
                                  if s.name.removeprefix("val_") in POINT_RANGE_RATES)
