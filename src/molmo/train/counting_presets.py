@@ -293,6 +293,7 @@ def tiny_point_fours() -> TrainConfig:
 
 
 def _pointing(source: DataSource, rate: float) -> DataSource:
+    """A point-scene source asked only for point lists, at `rate`."""
     return dataclasses.replace(source, annotation_kinds=("point",), rate=rate)
 
 
