@@ -294,7 +294,8 @@ def test_the_binding_curriculum_goes_from_the_grounding_checks_circles_to_scenes
 def test_the_pointing_curriculum_goes_on_from_the_circles_to_the_generators_scenes():
     """tiny-point-scenes: tiny-bind-scenes' easy colour-group scenes (the same drawings) asked only for point
     lists, from tiny-point-fours; tiny-point-range: tiny-ground's easy and normal point scenes, the held-out set's
-    kind, asked only for point lists, from it. Everything else is tiny-point-fours' (rates, batch, one crop)."""
+    kind, asked only for point lists, from it; tiny-point-range-crops: that at four crops, from it. Everything else
+    is tiny-point-fours' (rates, batch, one crop)."""
     from molmo.train import presets
     other_seeds = lambda name: {presets.get(n).data.seed for n in presets.PRESETS
                                 if n.startswith("tiny-") and "vision" not in n and n != name}
@@ -317,6 +318,12 @@ def test_the_pointing_curriculum_goes_on_from_the_circles_to_the_generators_scen
     assert "max_count" not in wide.data.sources[1].options  # the default 0-10, as the held-out set draws
     assert [s.name for s in chain.path_to("tiny-point-range")[-3:]] == \
         ["tiny-point-fours", "tiny-point-scenes", "tiny-point-range"]
+    crops = presets.get("tiny-point-range-crops")
+    assert crops.init.endswith("tiny-point-range/model") and crops.data.seed not in other_seeds("tiny-point-range-crops")
+    assert crops.data.max_crops == 4 == presets.get("tiny-bind-crops").data.max_crops and crops.steps == 1000
+    assert dataclasses.replace(crops, init=wide.init, steps=wide.steps, out_dir=wide.out_dir, data=dataclasses.replace(
+        crops.data, max_crops=wide.data.max_crops, seed=wide.data.seed)) == wide
+    assert [s.name for s in chain.path_to("tiny-point-range-crops")[-2:]] == ["tiny-point-range", "tiny-point-range-crops"]
 
 
 def test_status_gives_an_unfinished_stage_its_time_left_from_the_median_step(tmp_path):

@@ -88,7 +88,9 @@ CANDIDATE = (Stage("tiny-ground", vision=False, init_flag="--init", previous="ti
              Stage("tiny-point-fours", vision=False, init_flag="--init", previous="tiny-point-pairs"),
              # ... then the generator's easy colour-group scenes, then its default scenes (`--to tiny-point-range`)
              Stage("tiny-point-scenes", vision=False, init_flag="--init", previous="tiny-point-fours"),
-             Stage("tiny-point-range", vision=False, init_flag="--init", previous="tiny-point-scenes"))
+             Stage("tiny-point-range", vision=False, init_flag="--init", previous="tiny-point-scenes"),
+             # ... then those scenes at four crops, tiny-bind-crops' layout (`--to tiny-point-range-crops`)
+             Stage("tiny-point-range-crops", vision=False, init_flag="--init", previous="tiny-point-range"))
 BY_NAME = {s.name: s for s in STAGES + CANDIDATE}
 
 
