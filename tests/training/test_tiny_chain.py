@@ -29,6 +29,13 @@ SMALL = {"tiny-vision": SMALL_VISION, "tiny-vision-regions": SMALL_VISION, "tiny
          "tiny-pretrain": SMALL_TRAIN + (f"--tokenizer={SHIPPED}",), "tiny-sft": SMALL_TRAIN}
 
 
+def other_seeds(stage: str) -> set[int]:
+    """The data-order seeds of every tiny trainer preset but `stage`'s."""
+    from molmo.train import presets
+    return {presets.get(n).data.seed for n in presets.PRESETS
+            if n.startswith("tiny-") and "vision" not in n and n != stage}
+
+
 @pytest.fixture(scope="module")
 def finished_chain(tmp_path_factory):
     root = tmp_path_factory.mktemp("chain")
@@ -225,8 +232,6 @@ def test_the_binding_curriculum_goes_from_the_grounding_checks_circles_to_scenes
     tiny-point-single on scenes with at most one circle of each colour, tiny-point-pairs with two from it,
     tiny-point-fours with tiny-point-circles' four from that."""
     from molmo.train import counting_presets, presets
-    other_seeds = lambda name: {presets.get(n).data.seed for n in presets.PRESETS
-                                if n.startswith("tiny-") and "vision" not in n and n != name}
     ground, circles, scenes = (presets.get(n) for n in ("tiny-ground", "tiny-bind-circles", "tiny-bind-scenes"))
     assert circles.init.endswith("tiny-ground-counts/model") and circles.data.seed not in other_seeds("tiny-bind-circles")
     (source,), (val,) = circles.data.sources, circles.data.validation
@@ -297,8 +302,6 @@ def test_the_pointing_curriculum_goes_on_from_the_circles_to_the_generators_scen
     kind, asked only for point lists, from it; tiny-point-range-crops: that at four crops, from it. Everything else
     is tiny-point-fours' (rates, batch, one crop)."""
     from molmo.train import presets
-    other_seeds = lambda name: {presets.get(n).data.seed for n in presets.PRESETS
-                                if n.startswith("tiny-") and "vision" not in n and n != name}
     fours, bind, ground = (presets.get(n) for n in ("tiny-point-fours", "tiny-count-bind", "tiny-ground"))
     scenes, wide = presets.get("tiny-point-scenes"), presets.get("tiny-point-range")
     for stage, parent, like in ((scenes, "tiny-point-fours", bind), (wide, "tiny-point-scenes", ground)):

@@ -292,9 +292,11 @@ def tiny_point_fours() -> TrainConfig:
         steps=1000, out_dir=str(run_dir("tiny-point-fours")))
 
 
-def _pointing(source: DataSource, rate: float) -> DataSource:
-    """A point-scene source asked only for point lists, at `rate`."""
-    return dataclasses.replace(source, annotation_kinds=("point",), rate=rate)
+def _points_only(sources: tuple[DataSource, ...], rates: dict[str, float]) -> tuple[DataSource, ...]:
+    """The sources named in `rates` (a validation source by its training name), asked only for point lists, at
+    those rates."""
+    return tuple(dataclasses.replace(s, annotation_kinds=("point",), rate=rates[name]) for s in sources
+                 if (name := s.name.removeprefix("val_")) in rates)
 
 
 def tiny_point_scenes() -> TrainConfig:
@@ -304,11 +306,11 @@ def tiny_point_scenes() -> TrainConfig:
     data order. The circles' lists are learned (tiny-point-fours); this step changes the objects and backgrounds
     and keeps the numbers. Its loss barely moved (validation 0.635 -> 0.622); on the held-out pointing rows F1
     0.214, blind 0.283 (research log, "From the circles to the generator's scenes")."""
-    fours, bind = tiny_point_fours(), tiny_count_bind()
-    easy = lambda sources: tuple(_pointing(s, 1.0) for s in sources if s.name.removeprefix("val_") == "points_easy")
+    fours, bind, easy = tiny_point_fours(), tiny_count_bind(), {"points_easy": 1.0}
     return dataclasses.replace(
         fours, init=str(run_dir("tiny-point-fours") / "model"),
-        data=dataclasses.replace(fours.data, sources=easy(bind.data.sources), validation=easy(bind.data.validation),
+        data=dataclasses.replace(fours.data, sources=_points_only(bind.data.sources, easy),
+                                 validation=_points_only(bind.data.validation, easy),
                                  seed=fours.data.seed + 1),  # a seed no other stage uses
         out_dir=str(run_dir("tiny-point-scenes")))
 
@@ -324,11 +326,10 @@ def tiny_point_range() -> TrainConfig:
     with several targets it scores F1 0.195 (blind 0.009), but it points at absent groups on half the rows
     without a target, so its F1 (0.269) stays under blind (0.337; research log)."""
     scenes, ground = tiny_point_scenes(), tiny_ground()
-    pick = lambda sources: tuple(_pointing(s, POINT_RANGE_RATES[s.name.removeprefix("val_")]) for s in sources
-                                 if s.name.removeprefix("val_") in POINT_RANGE_RATES)
     return dataclasses.replace(
         scenes, init=str(run_dir("tiny-point-scenes") / "model"),
-        data=dataclasses.replace(scenes.data, sources=pick(ground.data.sources), validation=pick(ground.data.validation),
+        data=dataclasses.replace(scenes.data, sources=_points_only(ground.data.sources, POINT_RANGE_RATES),
+                                 validation=_points_only(ground.data.validation, POINT_RANGE_RATES),
                                  seed=scenes.data.seed + 1),  # a seed no other stage uses
         steps=1500, out_dir=str(run_dir("tiny-point-range")))
 
