@@ -329,6 +329,30 @@ def test_the_pointing_curriculum_goes_on_from_the_circles_to_the_generators_scen
     assert [s.name for s in chain.path_to("tiny-point-range-crops")[-2:]] == ["tiny-point-range", "tiny-point-range-crops"]
 
 
+
+def test_the_mixture_puts_the_counting_and_pointing_curricula_back_in_one_model():
+    """tiny-mix-crops: tiny-bind-crops' sources (grouped counting scenes, clocks, charts) and tiny-point-range-crops'
+    scenes asked for point lists and point-then-count, at the mixture's rates, four crops, from the pointing model."""
+    from molmo.train import counting_presets, presets
+    counts, points, mix = (presets.get(n) for n in ("tiny-bind-crops", "tiny-point-range-crops", "tiny-mix-crops"))
+    assert mix.init.endswith("tiny-point-range-crops/model") and mix.data.seed not in other_seeds("tiny-mix-crops")
+    assert mix.data.max_crops == counts.data.max_crops == points.data.max_crops == 4
+    for mine, count_like, point_like in ((mix.data.sources, counts.data.sources, points.data.sources),
+                                         (mix.data.validation, counts.data.validation, points.data.validation)):
+        by_name = {s.name: s for s in mine}
+        assert len(by_name) == len(mine) == len(count_like) + len(point_like)  # no name twice
+        for s in count_like:  # the counting stage's sources, only reweighted
+            assert dataclasses.replace(by_name[s.name], rate=s.rate) == s
+        for s in point_like:  # the same scenes (seed, options, so the same drawings), also asked point-then-count
+            mixed = by_name[s.name.replace("points", "point_lists")]
+            assert (mixed.kind, mixed.seed, mixed.options, mixed.size) == (s.kind, s.seed, s.options, s.size)
+            assert mixed.annotation_kinds == ("point", "count")
+    assert sum(s.rate for s in mix.data.sources) == pytest.approx(1.0)
+    assert {s.name: s.rate for s in mix.data.sources} == counting_presets.MIX_RATES
+    assert mix.optim == counts.optim and mix.steps == 1500
+    assert [s.name for s in chain.path_to("tiny-mix-crops")[-3:]] == \
+        ["tiny-point-range", "tiny-point-range-crops", "tiny-mix-crops"]
+
 def test_status_gives_an_unfinished_stage_its_time_left_from_the_median_step(tmp_path):
     places = chain.Places(tmp_path / "runs", tmp_path / "artifacts")
     stage = chain.BY_NAME["tiny-ground"]

@@ -6,7 +6,8 @@ whose counts follow the asked group (tiny-bind-crops, at four crops, is its next
 tiny-point-circles asks the circles stage's images for points instead, tiny-point-crops does so at nine crops,
 and tiny-point-connector with the connector learning ten times faster; the pointing curriculum that aims
 (tiny-point-single -> tiny-point-pairs -> tiny-point-fours) reaches those images one and two targets at a time,
-and goes on to the generator's scenes (tiny-point-scenes -> tiny-point-range -> tiny-point-range-crops).
+and goes on to the generator's scenes (tiny-point-scenes -> tiny-point-range -> tiny-point-range-crops); tiny-mix-crops
+puts the two curricula's data (and the clocks and charts) back in one mixture.
 
     python training/tiny-molmo/chain.py start --to tiny-bind-range    # the curriculum from the committed stages
     molmo train tiny-bind-circles --print-config
@@ -345,3 +346,32 @@ def tiny_point_range_crops() -> TrainConfig:
         wide, init=str(run_dir("tiny-point-range") / "model"),
         data=dataclasses.replace(wide.data, max_crops=4, seed=wide.data.seed + 1),  # a seed no other stage uses
         steps=1000, out_dir=str(run_dir("tiny-point-range-crops")))
+
+
+# tiny-mix-crops' shares: the counting stages' grouped scenes, the pointing stages' point lists (and point-then-count
+# rows) on tiny-point-range's scenes, clocks and bar charts at about the counting stages' rates.
+MIX_RATES = {"points_easy": 0.15, "points": 0.25, "point_lists_easy": 0.1, "point_lists": 0.25,
+             "clocks_easy": 0.05, "clocks": 0.1, "docs": 0.1}
+
+
+def _mixed(count_sources: tuple[DataSource, ...], point_sources: tuple[DataSource, ...]) -> tuple[DataSource, ...]:
+    """tiny-bind-crops' sources and tiny-point-range-crops' point scenes (renamed `point_lists*`, the same seeds and
+    options, so the same cached drawings), asked for point lists and point-then-count, at MIX_RATES."""
+    lists = tuple(dataclasses.replace(s, name=s.name.replace("points", "point_lists"), annotation_kinds=("point", "count"))
+                  for s in point_sources)
+    return tuple(dataclasses.replace(s, rate=MIX_RATES[s.name.removeprefix("val_")]) for s in count_sources + lists)
+
+
+def tiny_mix_crops() -> TrainConfig:
+    """The two curricula in one model (not yet run): tiny-bind-crops' mixture (grouped counting scenes, clocks, bar
+    charts) with tiny-point-range-crops' point scenes asked for point lists and point-then-count, at four crops,
+    from tiny-point-range-crops, 1,500 steps, a new data order, the counting stages' learning rates. It starts from
+    the pointing model because pointing needed the longer curriculum (nothing learned to aim from a counting model
+    in one stage, tiny-point-circles), and both curricula start from the same bound circles stage."""
+    counts, points = tiny_bind_crops(), tiny_point_range_crops()
+    return dataclasses.replace(
+        counts, init=str(run_dir("tiny-point-range-crops") / "model"),
+        data=dataclasses.replace(counts.data, sources=_mixed(counts.data.sources, points.data.sources),
+                                 validation=_mixed(counts.data.validation, points.data.validation),
+                                 seed=points.data.seed + 1),  # a seed no other stage uses
+        steps=1500, out_dir=str(run_dir("tiny-mix-crops")))

@@ -133,6 +133,7 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
     "tiny-point-scenes": counting.tiny_point_scenes,
     "tiny-point-range": counting.tiny_point_range,
     "tiny-point-range-crops": counting.tiny_point_range_crops,
+    "tiny-mix-crops": counting.tiny_mix_crops,
     "tiny-sft": tiny.tiny_sft,
     "tiny-sft-grounded": tiny.tiny_sft_grounded,
     **{f"pretrain-{s}": (lambda s=s: released_pretrain(s)) for s in RELEASED},
