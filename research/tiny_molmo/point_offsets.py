@@ -9,7 +9,9 @@ on them scores as one that points at random; this tells the two apart.
 
 Distances are in units of the image's longer side; only pointing rows with at least one target are read.
 `--by-targets` adds each evaluation's pointing F1 over the rows with no target, one target, and more than one
-(as `molmo eval` scores them): a model can aim at one object and still fail to list several.
+(as `molmo eval` scores them): a model can aim at one object and still fail to list several. `--by-expression`
+adds F1 by the kind of referring expression (`expression_kind`) over the rows without a target and those with:
+which absent groups a model still points at.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from molmo.data.owndata import read_own_data
 from molmo.eval.metrics.pointing import extract_points
 from molmo.eval.runner import own_data_items, score_own
 
@@ -68,11 +71,38 @@ def f1_by_targets(data: str | Path, eval_dir: str | Path) -> dict[str, tuple[int
     return {k: (len(v), float(np.mean(v)) if v else float("nan")) for k, v in scores.items()}
 
 
+def expression_kind(label: str) -> str:
+    """The generator's kind of referring expression (molmo.data.generators.scenes.expressions) from its wording:
+    "red stars" colour+shape (the target group, or a shape absent from the scene), "stars" shape, "red shapes"
+    colour, "stars in the top half" half, "large stars" size."""
+    words = label.split()
+    if " in the " in label:
+        return "half"
+    if words[0] in ("large", "small"):
+        return "size"
+    if len(words) == 1:
+        return "shape"
+    return "colour" if words[-1] == "shapes" else "colour+shape"
+
+
+def f1_by_expression(data: str | Path, eval_dir: str | Path) -> dict[tuple[bool, str], tuple[int, float]]:
+    """{(has a target, expression kind): (rows, mean pointing F1)} over the pointing rows an evaluation answered."""
+    predictions = eval_predictions(eval_dir)
+    labels = {f"{ex.id}#{k}": a.label for ex in read_own_data(data) for k, a in enumerate(ex.annotations)}
+    scores: dict[tuple[bool, str], list[float]] = {}
+    for group, item in own_data_items(data):
+        if group == "point" and item.id in predictions:
+            key = (bool(item.reference["points"]), expression_kind(labels[item.id]))
+            scores.setdefault(key, []).append(score_own(group, predictions[item.id], item.reference, judge=None)["f1"])
+    return {k: (len(v), float(np.mean(v))) for k, v in sorted(scores.items())}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", help="the own-data JSONL the evaluation read")
     p.add_argument("eval_dirs", nargs="+", help="`molmo eval --out` folders (predictions.jsonl)")
     p.add_argument("--by-targets", action="store_true", help="+ pointing F1 by the row's number of targets")
+    p.add_argument("--by-expression", action="store_true", help="+ pointing F1 by expression, with / without target")
     p.add_argument("--near", type=float, default=0.05, help="'near' threshold, in image longer sides")
     args = p.parse_args()
     print(f"{'evaluation':<40} rows  points/row  targets/row  median model/uniform  "
@@ -87,6 +117,13 @@ def main() -> None:
         for d in args.eval_dirs:
             f1 = f1_by_targets(args.data, d)
             print(f"{Path(d).name:<40} " + " / ".join(f"{f1[k][1]:.3f} ({f1[k][0]})" for k in ("none", "one", "several")))
+
+    if args.by_expression:
+        print(f"\n{'evaluation':<40} pointing F1 (rows) by expression, rows without a target | with")
+        for d in args.eval_dirs:
+            f1 = f1_by_expression(args.data, d)
+            side = lambda has: ", ".join(f"{k} {v[1]:.3f} ({v[0]})" for (h, k), v in f1.items() if h == has)
+            print(f"{Path(d).name:<40} {side(False)} | {side(True)}")
 
 
 if __name__ == "__main__":

@@ -53,3 +53,14 @@ def test_f1_by_targets_splits_rows_by_their_number_of_targets(tmp_path):
     f1 = f1_by_targets(data, out)
     assert f1["one"] == (2, pytest.approx(0.5))  # the red circle found, the blue square missed
     assert f1["none"] == (1, 0.0) and f1["several"][0] == 0  # a point where nothing is asked for scores 0
+
+
+def test_f1_by_expression_splits_rows_by_wording_and_by_whether_a_target_exists(tmp_path):
+    from research.tiny_molmo.point_offsets import expression_kind, f1_by_expression
+    assert [expression_kind(label) for label in ("red stars", "stars", "red shapes", "stars in the top half",
+                                                 "large stars")] == ["colour+shape", "shape", "colour", "half", "size"]
+    answers = ['<point x="25.0" y="25.0" alt="red circles">red circles</point>', "There are none.",
+               '<point x="10.0" y="10.0" alt="green stars">green stars</point>']
+    data, out = _eval_folder(tmp_path, answers)
+    assert f1_by_expression(data, out) == {(False, "colour+shape"): (1, 0.0),
+                                           (True, "colour+shape"): (2, pytest.approx(0.5))}
