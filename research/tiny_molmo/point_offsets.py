@@ -59,15 +59,20 @@ def point_offsets(data: str | Path, eval_dir: str | Path, seed: int = 0, near: f
             "near_uniform": float(np.mean(uniform_d < near)) if uniform else float("nan")}
 
 
-def f1_by_targets(data: str | Path, eval_dir: str | Path) -> dict[str, tuple[int, float]]:
-    """{"none" / "one" / "several": (rows, mean pointing F1)} over the pointing rows an evaluation answered."""
+def scored_point_rows(data: str | Path, eval_dir: str | Path):
+    """(item, pointing F1 as `molmo eval` scores it) for each pointing row of `data` the evaluation answered."""
     predictions = eval_predictions(eval_dir)
-    scores: dict[str, list[float]] = {"none": [], "one": [], "several": []}
     for group, item in own_data_items(data):
         if group == "point" and item.id in predictions:
-            n = len(item.reference["points"])
-            scores["none" if n == 0 else "one" if n == 1 else "several"].append(
-                score_own(group, predictions[item.id], item.reference, judge=None)["f1"])
+            yield item, score_own(group, predictions[item.id], item.reference, judge=None)["f1"]
+
+
+def f1_by_targets(data: str | Path, eval_dir: str | Path) -> dict[str, tuple[int, float]]:
+    """{"none" / "one" / "several": (rows, mean pointing F1)} over the pointing rows an evaluation answered."""
+    scores: dict[str, list[float]] = {"none": [], "one": [], "several": []}
+    for item, f1 in scored_point_rows(data, eval_dir):
+        n = len(item.reference["points"])
+        scores["none" if n == 0 else "one" if n == 1 else "several"].append(f1)
     return {k: (len(v), float(np.mean(v)) if v else float("nan")) for k, v in scores.items()}
 
 
@@ -87,13 +92,10 @@ def expression_kind(label: str) -> str:
 
 def f1_by_expression(data: str | Path, eval_dir: str | Path) -> dict[tuple[bool, str], tuple[int, float]]:
     """{(has a target, expression kind): (rows, mean pointing F1)} over the pointing rows an evaluation answered."""
-    predictions = eval_predictions(eval_dir)
     labels = {f"{ex.id}#{k}": a.label for ex in read_own_data(data) for k, a in enumerate(ex.annotations)}
     scores: dict[tuple[bool, str], list[float]] = {}
-    for group, item in own_data_items(data):
-        if group == "point" and item.id in predictions:
-            key = (bool(item.reference["points"]), expression_kind(labels[item.id]))
-            scores.setdefault(key, []).append(score_own(group, predictions[item.id], item.reference, judge=None)["f1"])
+    for item, f1 in scored_point_rows(data, eval_dir):
+        scores.setdefault((bool(item.reference["points"]), expression_kind(labels[item.id])), []).append(f1)
     return {k: (len(v), float(np.mean(v))) for k, v in sorted(scores.items())}
 
 

@@ -329,7 +329,6 @@ def test_the_pointing_curriculum_goes_on_from_the_circles_to_the_generators_scen
     assert [s.name for s in chain.path_to("tiny-point-range-crops")[-2:]] == ["tiny-point-range", "tiny-point-range-crops"]
 
 
-
 def test_the_mixture_puts_the_counting_and_pointing_curricula_back_in_one_model():
     """tiny-mix-crops: tiny-bind-crops' sources (grouped counting scenes, clocks, charts) and tiny-point-range-crops'
     scenes asked for point lists and point-then-count, at the mixture's rates, four crops, from the pointing model."""
@@ -352,6 +351,7 @@ def test_the_mixture_puts_the_counting_and_pointing_curricula_back_in_one_model(
     assert mix.optim == counts.optim and mix.steps == 1500
     assert [s.name for s in chain.path_to("tiny-mix-crops")[-3:]] == \
         ["tiny-point-range", "tiny-point-range-crops", "tiny-mix-crops"]
+
 
 def test_status_gives_an_unfinished_stage_its_time_left_from_the_median_step(tmp_path):
     places = chain.Places(tmp_path / "runs", tmp_path / "artifacts")
