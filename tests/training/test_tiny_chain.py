@@ -334,7 +334,7 @@ def test_the_mixture_puts_the_counting_and_pointing_curricula_back_in_one_model(
     scenes asked for point lists and point-then-count, at the mixture's rates, four crops, from the pointing model."""
     from molmo.train import counting_presets, presets
     counts, points, mix = (presets.get(n) for n in ("tiny-bind-crops", "tiny-point-range-crops", "tiny-mix-crops"))
-    assert mix.init.endswith("tiny-point-range-crops/model") and mix.data.seed not in other_seeds("tiny-mix-crops")
+    assert mix.init.endswith("tiny-point-range/model") and mix.data.seed not in other_seeds("tiny-mix-crops")
     assert mix.data.max_crops == counts.data.max_crops == points.data.max_crops == 4
     for mine, count_like, point_like in ((mix.data.sources, counts.data.sources, points.data.sources),
                                          (mix.data.validation, counts.data.validation, points.data.validation)):
@@ -350,7 +350,7 @@ def test_the_mixture_puts_the_counting_and_pointing_curricula_back_in_one_model(
     assert {s.name: s.rate for s in mix.data.sources} == counting_presets.MIX_RATES
     assert mix.optim == counts.optim and mix.steps == 1500
     assert [s.name for s in chain.path_to("tiny-mix-crops")[-3:]] == \
-        ["tiny-point-range", "tiny-point-range-crops", "tiny-mix-crops"]
+        ["tiny-point-scenes", "tiny-point-range", "tiny-mix-crops"]
 
 
 def test_status_gives_an_unfinished_stage_its_time_left_from_the_median_step(tmp_path):
