@@ -3,6 +3,7 @@ pre-processor config in `src/molmo/assets/tiny-molmo/`, plus one PNG with the cu
 
     python scripts/ship_tiny_molmo.py runs/tiny-sft/model            # after the five stages of STAGES
     python scripts/ship_tiny_molmo.py runs/tiny-sft-grounded/model --chain grounded   # the candidate's seven
+    python scripts/ship_tiny_molmo.py runs/tiny-mix-crops/model --chain mix   # counting + pointing curricula
     python scripts/ship_tiny_molmo.py runs/tiny-sft/model --out /tmp/m --runs runs
     python scripts/ship_tiny_molmo.py runs/tiny-sft --latest     # the newest checkpoint of a run still in progress
 
@@ -29,7 +30,13 @@ STAGES = (("tiny-vision", "dense vision pre-training"), ("tiny-vision-regions", 
           ("tiny-sft", "multitask fine-tuning"))
 GROUNDED_STAGES = STAGES[:-1] + (("tiny-ground", "grounding, one crop"), ("tiny-ground-counts", "counting"),
                                  ("tiny-sft-grounded", "the mixture, one crop"))
-CHAINS = {"v3": STAGES, "grounded": GROUNDED_STAGES}
+MIX_STAGES = GROUNDED_STAGES[:-1] + (
+    ("tiny-bind-circles", "counting circles, 0-4 a group"), ("tiny-point-single", "pointing, one target"),
+    ("tiny-point-pairs", "pointing, two targets"), ("tiny-point-fours", "pointing, four targets"),
+    ("tiny-point-scenes", "pointing, generated scenes"), ("tiny-point-range", "pointing, 0-10 a group"),
+    ("tiny-mix-crops", "counting, pointing, clocks, charts; four crops"))
+CHAINS = {"v3": STAGES, "grounded": GROUNDED_STAGES, "mix": MIX_STAGES}
+PANELS_PER_ROW = 5
 
 
 def _read_metrics(path: Path) -> list[dict]:
@@ -60,8 +67,12 @@ def plot_stages(runs: Path, out: Path, stages=STAGES) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(stages), figsize=(5 * len(stages), 3.6))
-    for ax, (name, title) in zip(axes, stages):
+    cols = min(len(stages), PANELS_PER_ROW)
+    rows_of_panels = -(-len(stages) // cols)
+    fig, axes = plt.subplots(rows_of_panels, cols, figsize=(5 * cols, 3.6 * rows_of_panels), squeeze=False)
+    for ax in axes.flat[len(stages):]:
+        ax.set_visible(False)
+    for ax, (name, title) in zip(axes.flat, stages):
         rows = stage_metrics(runs, name)
         if rows and "part" in rows[0]:  # vision stage: each head relative to its first value, smoothed
             for i, head in enumerate(VISION_HEADS):
