@@ -91,7 +91,8 @@ CANDIDATE = (Stage("tiny-ground", vision=False, init_flag="--init", previous="ti
              Stage("tiny-point-range", vision=False, init_flag="--init", previous="tiny-point-scenes"),
              # ... then those scenes at four crops, tiny-bind-crops' layout (`--to tiny-point-range-crops`)
              Stage("tiny-point-range-crops", vision=False, init_flag="--init", previous="tiny-point-range"),
-             # counting, pointing, clocks and charts in one mixture at four crops, from tiny-point-range (`--to tiny-mix-crops`)
+             # counting, pointing, clocks and charts in one mixture at four crops, from tiny-point-range
+             # (`--to tiny-mix-crops`)
              Stage("tiny-mix-crops", vision=False, init_flag="--init", previous="tiny-point-range"))
 BY_NAME = {s.name: s for s in STAGES + CANDIDATE}
 
