@@ -4,6 +4,7 @@ pre-processor config in `src/molmo/assets/tiny-molmo/`, plus one PNG with the cu
     python scripts/ship_tiny_molmo.py runs/tiny-sft/model            # after the five stages of STAGES
     python scripts/ship_tiny_molmo.py runs/tiny-sft-grounded/model --chain grounded   # the candidate's seven
     python scripts/ship_tiny_molmo.py runs/tiny-mix-crops/model --chain mix   # counting + pointing curricula
+    python scripts/ship_tiny_molmo.py runs/tiny-mix-long/model --chain mix-long   # ... and the longer mixture
     python scripts/ship_tiny_molmo.py runs/tiny-sft/model --out /tmp/m --runs runs
     python scripts/ship_tiny_molmo.py runs/tiny-sft --latest     # the newest checkpoint of a run still in progress
 
@@ -35,7 +36,9 @@ MIX_STAGES = GROUNDED_STAGES[:-1] + (
     ("tiny-point-pairs", "pointing, two targets"), ("tiny-point-fours", "pointing, four targets"),
     ("tiny-point-scenes", "pointing, generated scenes"), ("tiny-point-range", "pointing, 0-10 a group"),
     ("tiny-mix-crops", "counting, pointing, clocks, charts; four crops"))
-CHAINS = {"v3": STAGES, "grounded": GROUNDED_STAGES, "mix": MIX_STAGES}
+MIX_LONG_STAGES = MIX_STAGES + (("tiny-mix-numbers", "the mixture, bare counts"),
+                                 ("tiny-mix-long", "the mixture, 3,000 steps"))
+CHAINS = {"v3": STAGES, "grounded": GROUNDED_STAGES, "mix": MIX_STAGES, "mix-long": MIX_LONG_STAGES}
 PANELS_PER_ROW = 5
 
 

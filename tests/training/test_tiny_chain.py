@@ -353,6 +353,26 @@ def test_the_mixture_puts_the_counting_and_pointing_curricula_back_in_one_model(
         ["tiny-point-scenes", "tiny-point-range", "tiny-mix-crops"]
 
 
+def test_after_the_mixture_how_many_has_one_answer_form():
+    """tiny-mix-numbers: tiny-mix-crops with its point scenes asked only for point lists (no point-then-count, whose
+    "How many X are there?" clashed with the counting scenes' bare numbers), from it; tiny-mix-long: that mixture
+    three times as long, from it. Nothing else changes."""
+    from molmo.train import presets
+    mix, numbers, long = (presets.get(n) for n in ("tiny-mix-crops", "tiny-mix-numbers", "tiny-mix-long"))
+    for stage, parent in ((numbers, "tiny-mix-crops"), (long, "tiny-mix-numbers")):
+        assert stage.init.endswith(f"{parent}/model") and stage.data.seed not in other_seeds(stage.out_dir.split("/")[-1])
+        assert [s.name for s in chain.path_to(stage.out_dir.split("/")[-1])[-2:]] == [parent, stage.out_dir.split("/")[-1]]
+    for mine, theirs in ((numbers.data.sources, mix.data.sources), (numbers.data.validation, mix.data.validation)):
+        asked = {s.annotation_kinds for s in mine if s.name.removeprefix("val_").startswith("point_lists")}
+        assert asked == {("point",)}
+        assert [dataclasses.replace(s, annotation_kinds=t.annotation_kinds) for s, t in zip(mine, theirs)] == list(theirs)
+    assert (numbers.steps, long.steps) == (1000, 3000)
+    assert dataclasses.replace(numbers, init=mix.init, steps=mix.steps, out_dir=mix.out_dir, data=dataclasses.replace(
+        numbers.data, sources=mix.data.sources, validation=mix.data.validation, seed=mix.data.seed)) == mix
+    assert dataclasses.replace(long, init=numbers.init, steps=numbers.steps, out_dir=numbers.out_dir,
+                               data=dataclasses.replace(long.data, seed=numbers.data.seed)) == numbers
+
+
 def test_status_gives_an_unfinished_stage_its_time_left_from_the_median_step(tmp_path):
     places = chain.Places(tmp_path / "runs", tmp_path / "artifacts")
     stage = chain.BY_NAME["tiny-ground"]

@@ -93,7 +93,11 @@ CANDIDATE = (Stage("tiny-ground", vision=False, init_flag="--init", previous="ti
              Stage("tiny-point-range-crops", vision=False, init_flag="--init", previous="tiny-point-range"),
              # counting, pointing, clocks and charts in one mixture at four crops, from tiny-point-range
              # (`--to tiny-mix-crops`)
-             Stage("tiny-mix-crops", vision=False, init_flag="--init", previous="tiny-point-range"))
+             Stage("tiny-mix-crops", vision=False, init_flag="--init", previous="tiny-point-range"),
+             # the mixture with one answer form per question (`--to tiny-mix-numbers`)
+             Stage("tiny-mix-numbers", vision=False, init_flag="--init", previous="tiny-mix-crops"),
+             # ... and three times as many steps of it (`--to tiny-mix-long`)
+             Stage("tiny-mix-long", vision=False, init_flag="--init", previous="tiny-mix-numbers"))
 BY_NAME = {s.name: s for s in STAGES + CANDIDATE}
 
 

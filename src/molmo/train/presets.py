@@ -134,6 +134,8 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
     "tiny-point-range": counting.tiny_point_range,
     "tiny-point-range-crops": counting.tiny_point_range_crops,
     "tiny-mix-crops": counting.tiny_mix_crops,
+    "tiny-mix-numbers": counting.tiny_mix_numbers,
+    "tiny-mix-long": counting.tiny_mix_long,
     "tiny-sft": tiny.tiny_sft,
     "tiny-sft-grounded": tiny.tiny_sft_grounded,
     **{f"pretrain-{s}": (lambda s=s: released_pretrain(s)) for s in RELEASED},
