@@ -359,9 +359,10 @@ def test_after_the_mixture_how_many_has_one_answer_form():
     three times as long, from it. Nothing else changes."""
     from molmo.train import presets
     mix, numbers, long = (presets.get(n) for n in ("tiny-mix-crops", "tiny-mix-numbers", "tiny-mix-long"))
-    for stage, parent in ((numbers, "tiny-mix-crops"), (long, "tiny-mix-numbers")):
-        assert stage.init.endswith(f"{parent}/model") and stage.data.seed not in other_seeds(stage.out_dir.split("/")[-1])
-        assert [s.name for s in chain.path_to(stage.out_dir.split("/")[-1])[-2:]] == [parent, stage.out_dir.split("/")[-1]]
+    for name, parent in (("tiny-mix-numbers", "tiny-mix-crops"), ("tiny-mix-long", "tiny-mix-numbers")):
+        stage = presets.get(name)
+        assert stage.init.endswith(f"{parent}/model") and stage.data.seed not in other_seeds(name)
+        assert [s.name for s in chain.path_to(name)[-2:]] == [parent, name]
     for mine, theirs in ((numbers.data.sources, mix.data.sources), (numbers.data.validation, mix.data.validation)):
         asked = {s.annotation_kinds for s in mine if s.name.removeprefix("val_").startswith("point_lists")}
         assert asked == {("point",)}
@@ -392,4 +393,3 @@ def test_the_ship_script_plots_the_stages_of_each_chain():
     for stages in ship.CHAINS.values():  # each chain is the path to its last stage, first to last
         names = [name for name, _ in stages]
         assert [s.name for s in chain.path_to(names[-1])] == names
-

@@ -356,12 +356,11 @@ MIX_RATES = {"points_easy": 0.15, "points": 0.25, "point_lists_easy": 0.1, "poin
              "clocks_easy": 0.05, "clocks": 0.1, "docs": 0.1}
 
 
-def _mixed(count_sources: tuple[DataSource, ...], point_sources: tuple[DataSource, ...],
-           point_kinds: tuple[str, ...] = ("point", "count")) -> tuple[DataSource, ...]:
+def _mixed(count_sources: tuple[DataSource, ...], point_sources: tuple[DataSource, ...]) -> tuple[DataSource, ...]:
     """tiny-bind-crops' sources and tiny-point-range-crops' point scenes (renamed `point_lists*`, the same seeds and
-    options, so the same cached drawings), asked for `point_kinds` (point lists and point-then-count), at MIX_RATES."""
+    options, so the same cached drawings), asked for point lists and point-then-count, at MIX_RATES."""
     lists = tuple(dataclasses.replace(s, name=s.name.replace("points", "point_lists"),
-                                      annotation_kinds=point_kinds) for s in point_sources)
+                                      annotation_kinds=("point", "count")) for s in point_sources)
     return tuple(dataclasses.replace(s, rate=MIX_RATES[s.name.removeprefix("val_")]) for s in count_sources + lists)
 
 
@@ -389,13 +388,14 @@ def tiny_mix_numbers() -> TrainConfig:
     answered 26 of the 45 held-out "how many" questions with point-then-count, and their exact score fell from v3's
     0.467 to 0.111. Here "how many" always gets the number (which the count metric also reads) and "Point to" the
     point list."""
-    mix, counts, points = tiny_mix_crops(), tiny_bind_crops(), tiny_point_range_crops()
-    only_lists = ("point",)
+    def lists_only(source: DataSource) -> DataSource:
+        is_list = source.name.removeprefix("val_").startswith("point_lists")
+        return dataclasses.replace(source, annotation_kinds=("point",)) if is_list else source
+
+    mix = tiny_mix_crops()
     return dataclasses.replace(
         mix, init=str(run_dir("tiny-mix-crops") / "model"),
-        data=dataclasses.replace(mix.data, sources=_mixed(counts.data.sources, points.data.sources, only_lists),
-                                 validation=_mixed(counts.data.validation, points.data.validation, only_lists),
-                                 seed=mix.data.seed + 1),  # a seed no other stage uses
+        data=_each_source(mix.data, lists_only, seed=mix.data.seed + 1),  # a seed no other stage uses
         steps=1000, out_dir=str(run_dir("tiny-mix-numbers")))
 
 
