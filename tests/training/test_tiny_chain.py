@@ -71,6 +71,21 @@ def test_collect_never_replaces_an_artifact_silently(finished_chain):
         chain.collect(chain.STAGES[0], finished_chain)
 
 
+def test_status_tells_a_committed_artifact_from_one_only_on_this_machine(tmp_path):
+    """An artifact git does not track is lost with its machine: status must not call it committed."""
+    import subprocess
+    places = chain.Places(tmp_path / "runs", tmp_path / "repo" / "artifacts")
+    stage = chain.STAGES[0]
+    places.artifact(stage).mkdir(parents=True)
+    (places.artifact(stage) / "stage.json").write_text("{}")
+    subprocess.run(["git", "init", "-q", str(tmp_path / "repo")], check=True)
+    assert chain.progress(stage, places) == "collected, not in git (only on this machine)"
+    git = ["git", "-C", str(tmp_path / "repo"), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(git + ["add", "artifacts"], check=True)
+    subprocess.run(git + ["commit", "-qm", "artifact"], check=True)
+    assert chain.progress(stage, places) == "committed"
+
+
 @pytest.mark.slow  # the chain fixture trains every stage (~2 min on 2 loaded cores): full suite only
 def test_a_new_machine_goes_on_from_the_last_committed_stage(finished_chain, tmp_path, monkeypatch):
     """Only the artifacts travel: with tiny-sft's removed and no run folders at all, only tiny-sft trains, its
@@ -81,10 +96,11 @@ def test_a_new_machine_goes_on_from_the_last_committed_stage(finished_chain, tmp
     shutil.copytree(finished_chain.artifacts, artifacts)
     shutil.rmtree(artifacts / "tiny-sft")
     places = chain.Places(tmp_path / "runs", artifacts)
-    assert [chain.progress(s, places) for s in chain.STAGES] == ["committed"] * (len(chain.STAGES) - 1) + ["not run"]
+    assert [chain.progress(s, places) for s in chain.STAGES] == \
+        ["collected, not in git (only on this machine)"] * (len(chain.STAGES) - 1) + ["not run"]
     chain.run_chain(places, extra=SMALL, evaluate=False, pregenerate=1)
     assert sorted(p.name for p in places.runs.iterdir()) == ["tiny-sft"]
-    assert chain.committed(chain.STAGES[-1], places)
+    assert chain.collected(chain.STAGES[-1], places)
     log = (places.run(chain.STAGES[-1]) / "train.log").read_text()
     assert "images of the run" in log and ", 0 already there)" in log
     assert len(list((tmp_path / "generated").rglob("*.json"))) >= 4  # 2 steps x global batch 2

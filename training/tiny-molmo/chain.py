@@ -4,7 +4,7 @@ background, each resuming where it stopped, each finished stage packaged as a sm
 (bf16 weights, its resolved config, metrics, the command that made it) so that a new machine or checkout goes
 on from the last finished stage.
 
-    python training/tiny-molmo/chain.py status          # each stage: committed / finished / step k of N / not run
+    python training/tiny-molmo/chain.py status          # each stage: committed / collected / finished / step k of N / not run
     python training/tiny-molmo/chain.py start           # the remaining stages, detached; logs in each run folder
     python training/tiny-molmo/chain.py start --to tiny-sft-grounded   # the candidate's chain instead
     python training/tiny-molmo/chain.py run             # the same in the foreground
@@ -126,8 +126,18 @@ def weights(stage: Stage, folder: Path) -> Path:
     return folder / ("vit.safetensors" if stage.vision else "model")
 
 
-def committed(stage: Stage, places: Places) -> bool:
+def collected(stage: Stage, places: Places) -> bool:
     return (places.artifact(stage) / "stage.json").exists()
+
+
+def in_git(stage: Stage, places: Places) -> bool:
+    """Whether the artifact is tracked by the repository around it: only then does it outlive this machine."""
+    marker = places.artifact(stage) / "stage.json"
+    try:
+        return subprocess.run(["git", "ls-files", "--error-unmatch", marker.name], cwd=marker.parent,
+                              capture_output=True).returncode == 0
+    except OSError:  # no git on this machine
+        return False
 
 
 def finished(stage: Stage, places: Places) -> bool:
@@ -136,8 +146,9 @@ def finished(stage: Stage, places: Places) -> bool:
 
 
 def progress(stage: Stage, places: Places) -> str:
-    if committed(stage, places):
-        return "committed"
+    if collected(stage, places):
+        # an artifact git does not track was lost with its machine once (session 52): say so
+        return "committed" if in_git(stage, places) else "collected, not in git (only on this machine)"
     if finished(stage, places):
         return "finished, not collected"
     run = places.run(stage)
@@ -199,7 +210,7 @@ def train_stage(stage: Stage, places: Places, extra: tuple[str, ...] = (), prege
             time.sleep(30)
     if finished(stage, places):
         return
-    if stage.previous and not committed(BY_NAME[stage.previous], places):
+    if stage.previous and not collected(BY_NAME[stage.previous], places):
         raise SystemExit(f"{stage.name} needs {stage.previous}'s artifact in {places.artifacts}; collect it first")
     cmd = command(stage, places, extra)
     (run / LOCK).write_text(f"{os.getpid()}\n")
@@ -244,7 +255,7 @@ def collect(stage: Stage, places: Places, replace: bool = False, scores: dict | 
     run, target = places.run(stage), places.artifact(stage)
     if not finished(stage, places):
         raise SystemExit(f"{stage.name} has not finished in {run}")
-    if committed(stage, places) and not replace:
+    if collected(stage, places) and not replace:
         raise SystemExit(f"{target} already holds an artifact; replace it only with a better one (--replace)")
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -289,7 +300,7 @@ def _elapsed(rows: list[dict]) -> float | None:
 def run_chain(places: Places, stages: tuple[Stage, ...] = STAGES, extra: dict[str, tuple[str, ...]] | None = None,
               evaluate: bool = True, pregenerate: int | None = None) -> None:
     for stage in stages:
-        if committed(stage, places):
+        if collected(stage, places):
             continue
         overrides = (extra or {}).get(stage.name, ())
         if pregenerate is not None and stage.vision:  # the trainer presets read the cache already
