@@ -4,7 +4,7 @@ background, each resuming where it stopped, each finished stage packaged as a sm
 (bf16 weights, its resolved config, metrics, the command that made it) so that a new machine or checkout goes
 on from the last finished stage.
 
-    python training/tiny-molmo/chain.py status          # each stage: committed / collected / finished / step k of N / not run
+    python training/tiny-molmo/chain.py status     # each stage: committed / collected / finished / step k of N / not run
     python training/tiny-molmo/chain.py start           # the remaining stages, detached; logs in each run folder
     python training/tiny-molmo/chain.py start --to tiny-sft-grounded   # the candidate's chain instead
     python training/tiny-molmo/chain.py run             # the same in the foreground
