@@ -147,7 +147,7 @@ def finished(stage: Stage, places: Places) -> bool:
 
 def progress(stage: Stage, places: Places) -> str:
     if collected(stage, places):
-        # an artifact git does not track was lost with its machine once (session 52): say so
+        # an artifact git does not track is lost with its machine, so status must not call it committed
         return "committed" if in_git(stage, places) else "collected, not in git (only on this machine)"
     if finished(stage, places):
         return "finished, not collected"
